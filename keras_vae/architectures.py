@@ -1,0 +1,179 @@
+"""Encoder/decoder pairs: an MLP and a convolutional network, for H×W×C images.
+
+Encoders map images to `[mean, log_var]`; decoders map latent vectors to
+unconstrained per-pixel parameters of the same shape as the images (a
+`Likelihood` turns them into a mean image).
+"""
+
+import math
+
+import keras
+from keras import layers
+
+
+def _check_shape(input_shape):
+    if len(input_shape) != 3 or not all(isinstance(d, int) and d > 0 for d in input_shape):
+        raise ValueError(
+            "Expected `input_shape` to be (height, width, channels) of positive "
+            f"integers. Received: input_shape={input_shape!r}"
+        )
+    return tuple(input_shape)
+
+
+def _check_positive(name, value):
+    if not isinstance(value, int) or value <= 0:
+        raise ValueError(f"Expected `{name}` to be a positive integer. Received: {value!r}")
+
+
+def _activation(name):
+    if name == "leaky_relu":
+        # The negative slope of PyTorch's nn.LeakyReLU, used by the reference VAEs.
+        return layers.LeakyReLU(negative_slope=0.01)
+    return layers.Activation(name)
+
+
+def _gaussian_head(hidden, latent_dim):
+    mean = layers.Dense(latent_dim, name="mean")(hidden)
+    log_var = layers.Dense(latent_dim, name="log_var")(hidden)
+    return [mean, log_var]
+
+
+def mlp_encoder(input_shape, latent_dim, hidden_units=(512,), activation="relu"):
+    """An MLP encoder: flatten, dense layers, then the posterior mean and log-variance.
+
+    Args:
+        input_shape: `(height, width, channels)` of the images.
+        latent_dim: size of the latent space.
+        hidden_units: sizes of the hidden dense layers.
+        activation: activation of the hidden layers.
+
+    Returns:
+        A `keras.Model` mapping images to `[mean, log_var]`.
+    """
+    input_shape = _check_shape(input_shape)
+    _check_positive("latent_dim", latent_dim)
+    images = keras.Input(input_shape, name="images")
+    hidden = layers.Flatten()(images)
+    for units in hidden_units:
+        hidden = _activation(activation)(layers.Dense(units)(hidden))
+    return keras.Model(images, _gaussian_head(hidden, latent_dim), name="encoder")
+
+
+def mlp_decoder(output_shape, latent_dim, hidden_units=(512,), activation="relu"):
+    """An MLP decoder, the mirror of `mlp_encoder`.
+
+    Args:
+        output_shape: `(height, width, channels)` of the images.
+        latent_dim: size of the latent space.
+        hidden_units: sizes of the hidden dense layers, from the latent side.
+        activation: activation of the hidden layers.
+
+    Returns:
+        A `keras.Model` mapping `z` to per-pixel parameters of shape `output_shape`.
+    """
+    output_shape = _check_shape(output_shape)
+    _check_positive("latent_dim", latent_dim)
+    z = keras.Input((latent_dim,), name="z")
+    hidden = z
+    for units in hidden_units:
+        hidden = _activation(activation)(layers.Dense(units)(hidden))
+    params = layers.Dense(math.prod(output_shape))(hidden)
+    params = layers.Reshape(output_shape, name="params")(params)
+    return keras.Model(z, params, name="decoder")
+
+
+def _conv_block(x, filters, kernel_size, batch_norm, activation, transpose):
+    conv = layers.Conv2DTranspose if transpose else layers.Conv2D
+    x = conv(filters, kernel_size, strides=2, padding="same", use_bias=not batch_norm)(x)
+    if batch_norm:
+        # Synchronised statistics keep training on N replicas equal to one device.
+        x = layers.BatchNormalization(synchronized=True)(x)
+    return _activation(activation)(x)
+
+
+def conv_encoder(
+    input_shape,
+    latent_dim,
+    filters=(32, 64),
+    hidden_units=(),
+    kernel_size=3,
+    batch_norm=False,
+    activation="relu",
+):
+    """A convolutional encoder: stride-2 conv blocks, dense layers, Gaussian head.
+
+    Args:
+        input_shape: `(height, width, channels)` of the images; any size.
+        latent_dim: size of the latent space.
+        filters: channels of each stride-2 convolution block.
+        hidden_units: sizes of dense layers after flattening.
+        kernel_size: size of the convolution kernels.
+        batch_norm: whether each block has (synchronised) batch normalisation.
+        activation: `"relu"`, `"leaky_relu"` or any Keras activation name.
+
+    Returns:
+        A `keras.Model` mapping images to `[mean, log_var]`.
+    """
+    input_shape = _check_shape(input_shape)
+    _check_positive("latent_dim", latent_dim)
+    images = keras.Input(input_shape, name="images")
+    hidden = images
+    for channels in filters:
+        hidden = _conv_block(hidden, channels, kernel_size, batch_norm, activation, False)
+    hidden = layers.Flatten()(hidden)
+    for units in hidden_units:
+        hidden = _activation(activation)(layers.Dense(units)(hidden))
+    return keras.Model(images, _gaussian_head(hidden, latent_dim), name="encoder")
+
+
+def conv_decoder(
+    output_shape,
+    latent_dim,
+    filters=(64, 32),
+    start_channels=64,
+    kernel_size=3,
+    batch_norm=False,
+    activation="relu",
+    projection_activation=True,
+):
+    """A convolutional decoder: a dense projection, stride-2 transposed convolutions.
+
+    The projection reshapes to `ceil(H / 2**n) × ceil(W / 2**n) × start_channels`
+    for `n = len(filters)` blocks; the upsampled map is cropped to `H × W`, so
+    any image size works. A 3×3 convolution gives the `C` output channels.
+
+    Args:
+        output_shape: `(height, width, channels)` of the images.
+        latent_dim: size of the latent space.
+        filters: channels of each stride-2 transposed convolution block.
+        start_channels: channels of the map the dense projection reshapes to.
+        kernel_size: size of the convolution kernels.
+        batch_norm: whether each block has (synchronised) batch normalisation.
+        activation: `"relu"`, `"leaky_relu"` or any Keras activation name.
+        projection_activation: whether `activation` follows the dense projection.
+
+    Returns:
+        A `keras.Model` mapping `z` to per-pixel parameters of shape `output_shape`.
+    """
+    height, width, channels = _check_shape(output_shape)
+    _check_positive("latent_dim", latent_dim)
+    _check_positive("start_channels", start_channels)
+    scale = 2 ** len(filters)
+    start = (math.ceil(height / scale), math.ceil(width / scale), start_channels)
+    z = keras.Input((latent_dim,), name="z")
+    hidden = layers.Dense(math.prod(start))(z)
+    if projection_activation:
+        hidden = _activation(activation)(hidden)
+    hidden = layers.Reshape(start)(hidden)
+    for block_channels in filters:
+        hidden = _conv_block(hidden, block_channels, kernel_size, batch_norm, activation, True)
+    extra_rows, extra_cols = start[0] * scale - height, start[1] * scale - width
+    if extra_rows or extra_cols:
+        hidden = layers.Cropping2D(
+            (
+                (extra_rows // 2, extra_rows - extra_rows // 2),
+                (extra_cols // 2, extra_cols - extra_cols // 2),
+            )
+        )(hidden)
+    params = layers.Conv2D(channels, kernel_size, padding="same", name="params")(hidden)
+    return keras.Model(z, params, name="decoder")
