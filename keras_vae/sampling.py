@@ -5,6 +5,8 @@ from keras import ops
 
 from keras_vae.distribution import replica_rows
 
+_SEED_STATE = "seed_generator_state"
+
 
 def gaussian_kl_divergence(mean, log_var):
     """KL(N(mean, exp(log_var)) ‖ N(0, I)) in nats, summed over latent dimensions.
@@ -73,6 +75,17 @@ class Sampling(keras.layers.Layer):
         # Last, after any cross-replica op: see `VAE._forward`.
         self.add_loss(self.beta * ops.sum(kl) / examples)
         return mean + ops.exp(0.5 * log_var) * epsilon
+
+    def save_own_variables(self, store):
+        # Keras does not save a SeedGenerator's state; saving it makes a reloaded
+        # model continue the same noise sequence, so resumed training repeats.
+        super().save_own_variables(store)
+        store[_SEED_STATE] = ops.convert_to_numpy(self.seed_generator.state)
+
+    def load_own_variables(self, store):
+        super().load_own_variables({key: store[key] for key in store.keys() if key != _SEED_STATE})
+        if _SEED_STATE in store.keys():
+            self.seed_generator.state.assign(store[_SEED_STATE])
 
     def compute_output_shape(self, input_shape):
         return input_shape[0]

@@ -1,0 +1,84 @@
+import json
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras_vae
+from keras_vae import architectures
+
+
+def two_replicas():
+    # The default all-reduce on CPU devices orders the collectives of synchronised
+    # BatchNorm inconsistently; reducing through one device is exact and reliable.
+    return tf.distribute.MirroredStrategy(
+        ["/cpu:0", "/cpu:1"], cross_device_ops=tf.distribute.ReductionToOneDevice()
+    )
+
+
+def build(strategy, batch_norm):
+    with strategy.scope():
+        keras.utils.set_random_seed(1)
+        vae = keras_vae.VAE(
+            architectures.conv_encoder(
+                (16, 16, 1), 4, filters=(8, 16), hidden_units=(32,), batch_norm=batch_norm
+            ),
+            architectures.conv_decoder(
+                (16, 16, 1), 4, filters=(16, 8), start_channels=16, batch_norm=batch_norm
+            ),
+            seed=9,
+        )
+        vae.compile(optimizer=keras.optimizers.SGD(1e-3))
+    return vae
+
+
+def binary_images(n):
+    return (np.random.default_rng(0).random((n, 16, 16, 1)) > 0.5).astype("float32")
+
+
+@pytest.mark.parametrize("batch_norm", [False, True])
+def test_one_step_on_two_replicas_equals_one_step_on_one(batch_norm):
+    data = tf.data.Dataset.from_tensor_slices(binary_images(16)).batch(16)
+    one = build(tf.distribute.get_strategy(), batch_norm)
+    two = build(two_replicas(), batch_norm)
+    assert two.distribute_strategy.num_replicas_in_sync == 2
+    two.set_weights(one.get_weights())
+    before = [w.copy() for w in one.get_weights()]
+
+    one_metrics = one.fit(data, epochs=1, verbose=0).history
+    two_metrics = two.fit(data, epochs=1, verbose=0).history
+
+    for name in ("loss", "reconstruction_loss", "kl_loss"):
+        np.testing.assert_allclose(two_metrics[name], one_metrics[name], rtol=1e-6)
+    largest_update = max(
+        np.abs(a - b).max() for a, b in zip(one.get_weights(), before, strict=True)
+    )
+    assert largest_update > 1e-4  # the step moved the weights
+    for single, mirrored in zip(one.get_weights(), two.get_weights(), strict=True):
+        np.testing.assert_allclose(mirrored, single, rtol=1e-5, atol=1e-4 * largest_update)
+
+
+def test_evaluation_with_an_uneven_last_batch_equals_one_replica():
+    # 15 examples in batches of 4: the last global batch of 3 splits 2 + 1.
+    data = tf.data.Dataset.from_tensor_slices(binary_images(15)).batch(4)
+    one = build(tf.distribute.get_strategy(), batch_norm=False)
+    two = build(two_replicas(), batch_norm=False)
+    two.set_weights(one.get_weights())
+    expected = one.evaluate(data, verbose=0, return_dict=True)
+    received = two.evaluate(data, verbose=0, return_dict=True)
+    for name, value in expected.items():
+        np.testing.assert_allclose(received[name], value, rtol=1e-6)
+
+
+def test_choose_strategy(monkeypatch):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    assert keras_vae.choose_strategy() is tf.distribute.get_strategy()
+    assert keras_vae.choose_strategy("default").num_replicas_in_sync == 1
+    with pytest.raises(ValueError, match="Unknown strategy.*'tpu'"):
+        keras_vae.choose_strategy("tpu")
+    monkeypatch.setenv("TF_CONFIG", "{not json")
+    with pytest.raises(ValueError, match="TF_CONFIG is not valid JSON"):
+        keras_vae.choose_strategy()
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"task": {}}))
+    assert keras_vae.choose_strategy() is tf.distribute.get_strategy()

@@ -1,0 +1,140 @@
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras_vae
+from keras_vae import architectures
+
+
+def small_vae(beta=1.0, seed=0, likelihood="bernoulli", shape=(12, 12, 1)):
+    keras.utils.set_random_seed(seed)
+    return keras_vae.VAE(
+        architectures.conv_encoder(shape, 3, filters=(4, 8), hidden_units=(16,)),
+        architectures.conv_decoder(shape, 3, filters=(8, 4), start_channels=8),
+        likelihood=likelihood,
+        beta=beta,
+        seed=seed,
+    )
+
+
+def binary_images(n=64, shape=(12, 12, 1), seed=0):
+    # Two prototypes with pixel noise: structure a VAE can learn quickly.
+    rng = np.random.default_rng(seed)
+    prototypes = rng.random((2,) + shape) > 0.5
+    flips = rng.random((n,) + shape) < 0.05
+    return (prototypes[rng.integers(0, 2, n)] ^ flips).astype("float32")
+
+
+def test_reported_loss_is_reconstruction_plus_beta_kl_and_kl_is_the_encoder_kl():
+    vae = small_vae(beta=0.5)
+    vae.compile(optimizer="adam")
+    x = binary_images()
+    metrics = vae.evaluate(x, batch_size=16, verbose=0, return_dict=True)
+    np.testing.assert_allclose(
+        metrics["loss"], metrics["reconstruction_loss"] + 0.5 * metrics["kl_loss"], rtol=1e-6
+    )
+    mean, log_var = vae.encode(x)
+    expected_kl = np.mean(-0.5 * np.sum(1 + log_var - mean**2 - np.exp(log_var), axis=1))
+    np.testing.assert_allclose(metrics["kl_loss"], expected_kl, rtol=1e-5)
+
+
+def test_reconstruction_loss_is_the_bernoulli_nll_of_a_posterior_sample():
+    vae = small_vae()
+    vae.compile(optimizer="adam")
+    x = binary_images(16)
+    state = vae.sampler.seed_generator.state.numpy().copy()
+    metrics = vae.evaluate(x, batch_size=16, verbose=0, return_dict=True)
+    # Replay the same noise by hand: reset the seed state and sample once more.
+    vae.sampler.seed_generator.state.assign(state)
+    mean, log_var = vae.encoder(x)
+    z = vae.sampler([mean, log_var])
+    p = 1 / (1 + np.exp(-vae.decoder(z).numpy().astype("float64")))
+    nll = -np.sum(x * np.log(p) + (1 - x) * np.log(1 - p), axis=(1, 2, 3))
+    np.testing.assert_allclose(metrics["reconstruction_loss"], nll.mean(), rtol=1e-5)
+
+
+def test_fit_with_validation_data_and_callbacks_lowers_the_loss():
+    vae = small_vae()
+    vae.compile(optimizer=keras.optimizers.Adam(3e-3))
+    x = binary_images(256)
+    stop = keras.callbacks.EarlyStopping(monitor="val_kl_loss", mode="min", patience=100)
+    history = vae.fit(
+        x, epochs=15, batch_size=32, validation_data=(x[:64],), callbacks=[stop], verbose=0
+    ).history
+    assert set(history) >= {"loss", "kl_loss", "val_loss", "val_reconstruction_loss"}
+    assert history["val_loss"][-1] < 0.6 * history["val_loss"][0]
+    assert vae.predict(x[:5], verbose=0).shape == (5, 12, 12, 1)
+
+
+def test_save_and_load_round_trip_with_safe_mode(tmp_path):
+    vae = small_vae(likelihood="gaussian")
+    vae.compile(optimizer="adam")
+    x = binary_images(64)
+    vae.fit(x, epochs=1, batch_size=16, verbose=0)
+    path = tmp_path / "vae.keras"
+    vae.save(path)
+    loaded = keras.models.load_model(path, safe_mode=True)
+    assert isinstance(loaded.likelihood, keras_vae.Gaussian)
+    np.testing.assert_array_equal(loaded.reconstruct(x[:8]), vae.reconstruct(x[:8]))
+    # Sampling state, weights and optimizer state come back: the same outputs and the
+    # same next training epoch.
+    np.testing.assert_array_equal(loaded(x[:8]), vae(x[:8]))
+    vae.fit(x, epochs=1, batch_size=16, verbose=0, shuffle=False)
+    loaded.fit(x, epochs=1, batch_size=16, verbose=0, shuffle=False)
+    for original, restored in zip(vae.weights, loaded.weights, strict=True):
+        np.testing.assert_allclose(original.numpy(), restored.numpy(), rtol=1e-6, atol=1e-7)
+
+
+def test_a_seeded_run_repeats():
+    def trained_weights():
+        vae = small_vae(seed=4)
+        vae.compile(optimizer="adam")
+        vae.fit(binary_images(64), epochs=2, batch_size=16, verbose=0, shuffle=False)
+        return vae.get_weights()
+
+    for first, second in zip(trained_weights(), trained_weights(), strict=True):
+        np.testing.assert_array_equal(first, second)
+
+
+def test_user_methods():
+    vae = small_vae()
+    x = binary_images(8)
+    mean, log_var = vae.encode(x)
+    assert mean.shape == log_var.shape == (8, 3)
+    np.testing.assert_allclose(vae.reconstruct(x), vae.decode(mean), rtol=1e-6)
+    np.testing.assert_array_equal(vae.sample(4, seed=1), vae.sample(4, seed=1))
+    path = vae.interpolate(x[0], x[1], steps=5)
+    assert path.shape == (5, 12, 12, 1)
+    np.testing.assert_allclose(path[0], vae.reconstruct(x[:1])[0], atol=1e-6)
+    np.testing.assert_allclose(path[-1], vae.reconstruct(x[1:2])[0], atol=1e-6)
+    assert vae.interpolate(x[:2], x[2:4], steps=3).shape == (3, 2, 12, 12, 1)
+
+
+def test_bad_inputs_get_clear_errors():
+    vae = small_vae()
+    with pytest.raises(
+        ValueError, match=r"expects images of shape \(batch, 12, 12, 1\).*\(2, 28, 28, 1\)"
+    ):
+        vae(np.zeros((2, 28, 28, 1), "float32"))
+    with pytest.raises(ValueError, match=r"expects images of shape.*\(2, 12, 12\)"):
+        vae.encode(np.zeros((2, 12, 12), "float32"))
+    with pytest.raises(ValueError, match=r"latent vectors of shape \(n, 3\).*\(2, 4\)"):
+        vae.decode(np.zeros((2, 4)))
+    with pytest.raises(ValueError, match="NaN or infinite.*1 of"):
+        vae.reconstruct(np.where(np.arange(144).reshape(1, 12, 12, 1) == 5, np.nan, 0.0))
+    with pytest.raises(ValueError, match="same shape"):
+        vae.interpolate(np.zeros((12, 12, 1)), np.zeros((2, 12, 12, 1)))
+    encoder = architectures.mlp_encoder((12, 12, 1), 3)
+    with pytest.raises(ValueError, match=r"decoder to output images.*\(12, 12, 1\)"):
+        keras_vae.VAE(encoder, architectures.mlp_decoder((10, 10, 1), 3))
+    with pytest.raises(ValueError, match=r"latent vectors of shape \(batch, 3\)"):
+        keras_vae.VAE(encoder, architectures.mlp_decoder((12, 12, 1), 4))
+
+
+def test_training_on_wrongly_shaped_data_fails_before_the_first_step():
+    vae = small_vae()
+    vae.compile(optimizer="adam")
+    data = tf.data.Dataset.from_tensor_slices(np.zeros((8, 10, 10, 1), "float32")).batch(4)
+    with pytest.raises(ValueError, match=r"expects images of shape \(batch, 12, 12, 1\)"):
+        vae.fit(data, epochs=1, verbose=0)
