@@ -83,8 +83,10 @@ class Sampling(keras.layers.Layer):
         store[_SEED_STATE] = ops.convert_to_numpy(self.seed_generator.state)
 
     def load_own_variables(self, store):
-        super().load_own_variables({key: store[key] for key in store.keys() if key != _SEED_STATE})
-        if _SEED_STATE in store.keys():
+        # The store is a dict or an H5 group: both have keys(), not always __iter__.
+        keys = list(store.keys())
+        super().load_own_variables({key: store[key] for key in keys if key != _SEED_STATE})
+        if _SEED_STATE in keys:
             self.seed_generator.state.assign(store[_SEED_STATE])
 
     def compute_output_shape(self, input_shape):

@@ -14,7 +14,9 @@ def main(argv=None):
     prepare.add_argument("--idx-dir", help="folder of local IDX files")
     args = parser.parse_args(argv)
     builder = dataset_builder(args.name, data_dir=args.data_dir, source_dir=args.idx_dir)
-    splits = ", ".join(f"{name}: {split.num_examples}" for name, split in builder.info.splits.items())
+    splits = ", ".join(
+        f"{name}: {split.num_examples}" for name, split in builder.info.splits.items()
+    )
     print(f"{builder.info.full_name} is prepared in {builder.data_dir} ({splits}).")
 
 
