@@ -4,7 +4,9 @@
 
 The run folder holds `model.keras`, `history.csv`, `history.json` (per-epoch
 losses, test metrics, timing and the config), TensorBoard logs in
-`tensorboard/`, and PNG grids `samples.png` and `reconstructions.png`. It is
+`tensorboard/`, and PNG grids `samples.png` (decoded from the prior) and
+`reconstructions.png` (test images, each followed by its reconstruction; with
+binarised data: original, binarised input, reconstruction). It is
 written in a temporary folder beside the target and renamed when complete.
 """
 
@@ -140,10 +142,14 @@ def _train_into(config, work_dir, verbose):
     test_metrics = model.evaluate(test_data, verbose=0, return_dict=True)
     model.save(work_dir / "model.keras")
 
-    test_images = next(iter(test_data))[:32].numpy()
-    reconstructions = model.reconstruct(test_images)
-    pairs = np.stack([test_images, reconstructions], axis=1).reshape((-1,) + model.image_shape)
-    write_png(work_dir / "reconstructions.png", pairs, columns=16)
+    inputs = next(iter(test_data))[:24].numpy()
+    panels = [inputs, model.reconstruct(inputs)]
+    if config.binarize:
+        # The grey-level originals of the binarised inputs, in the same order.
+        originals = {**data_options, "binarize": False, "batch_size": 24}
+        panels.insert(0, next(iter(load_images(split="test", **originals))).numpy())
+    grid = np.stack(panels, axis=1).reshape((-1,) + model.image_shape)
+    write_png(work_dir / "reconstructions.png", grid, columns=6 * len(panels))
     write_png(work_dir / "samples.png", model.sample(64, seed=config.seed), columns=8)
 
     examples_per_epoch = int(train_data.cardinality()) * config.batch_size

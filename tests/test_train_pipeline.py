@@ -42,7 +42,8 @@ def test_short_real_training_run_lowers_the_test_loss(tmp_path, fashion_mnist_da
     samples = tf.io.decode_png((run_dir / "samples.png").read_bytes()).numpy()
     assert samples.shape == (8 * 30 + 2, 8 * 30 + 2, 1) and samples.std() > 0
     pairs = tf.io.decode_png((run_dir / "reconstructions.png").read_bytes()).numpy()
-    assert pairs.shape == (4 * 30 + 2, 16 * 30 + 2, 1)  # 32 (image, reconstruction) pairs
+    # 24 (original, binarised input, reconstruction) triplets, 6 per row.
+    assert pairs.shape == (4 * 30 + 2, 18 * 30 + 2, 1)
     assert any((run_dir / "tensorboard").rglob("events.out.tfevents.*"))
 
     model = keras.models.load_model(run_dir / "model.keras")
