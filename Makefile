@@ -1,4 +1,4 @@
-# keras-vae: `make run` trains, evaluates and exports the default model; `make test` tests.
+# keras-vae: `make run` trains and exports the default model; `make test` runs the tests.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -6,12 +6,12 @@ INSTALLED := $(VENV)/.installed
 FASHION_MNIST_DIR := /usr/share/datasets/fashion-mnist
 RUN_DIR := runs/default
 
-.PHONY: run test install data fashion-mnist-files train lint clean
+.PHONY: run test install data fashion-mnist-files node-deps train export lint clean
 
-run: train
-	@echo "Done. The default model's run folder is $(abspath $(RUN_DIR))."
+run: export
+	@echo "Done. Run folder: $(abspath $(RUN_DIR)); export bundle: $(abspath exported/default)."
 
-test: install fashion-mnist-files
+test: install fashion-mnist-files node-deps
 	$(PY) -m pytest
 
 install: $(INSTALLED)
@@ -34,11 +34,27 @@ fashion-mnist-files:
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq dataset-fashion-mnist >/dev/null; \
 	fi
 
+# The Node.js example's packages. onnxruntime-node's install script would fetch
+# CUDA files from outside the npm registry; its CPU binaries ship in the package.
+NODE_EXAMPLE := examples/node
+node-deps: $(NODE_EXAMPLE)/node_modules/.installed
+
+$(NODE_EXAMPLE)/node_modules/.installed: $(NODE_EXAMPLE)/package.json $(NODE_EXAMPLE)/package-lock.json
+	@command -v npm >/dev/null || { \
+	  SUDO=; [ "$$(id -u)" = 0 ] || SUDO="sudo -n"; \
+	  echo "Installing Debian's nodejs and npm ..."; \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq nodejs npm >/dev/null; }
+	cd $(NODE_EXAMPLE) && ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 data: install fashion-mnist-files
 	$(PY) -m keras_vae.data prepare fashion_mnist
 
 train: data
 	$(PY) -m pipelines.train --config pipelines/configs/default.toml --run-dir $(RUN_DIR) --overwrite
+
+export: train
+	$(PY) -m pipelines.export --run-dir $(RUN_DIR) --name default --overwrite --variants float16 int8
 
 lint: install
 	$(VENV)/bin/ruff check .

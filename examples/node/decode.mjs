@@ -1,0 +1,95 @@
+// Decodes latent vectors with a keras-vae export bundle in Node.js and writes a PNG grid.
+//
+//   node decode.mjs BUNDLE_DIR LATENTS.json OUT.png [--values OUT.json]
+//
+// LATENTS.json holds an array of latent vectors (arrays of latent_dim numbers).
+// --values also writes the decoded images as JSON: {"shape": [...], "data": [...]}.
+import { createHash } from "node:crypto";
+import { readFileSync, renameSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import ort from "onnxruntime-node";
+import { PNG } from "pngjs";
+
+function fail(message) {
+  console.error(`decode.mjs: ${message}`);
+  process.exit(1);
+}
+
+function writeAtomically(file, data) {
+  const temporary = `${file}.${process.pid}.tmp`;
+  writeFileSync(temporary, data);
+  renameSync(temporary, file);
+}
+
+function readManifest(bundle) {
+  const manifest = JSON.parse(readFileSync(path.join(bundle, "manifest.json"), "utf8"));
+  if (manifest.format !== "keras-vae-bundle") fail(`${bundle} is not a keras-vae bundle`);
+  return manifest;
+}
+
+function checkedModelBytes(bundle, manifest, file) {
+  const bytes = readFileSync(path.join(bundle, file));
+  const digest = createHash("sha256").update(bytes).digest("hex");
+  if (digest !== manifest.files[file].sha256) {
+    fail(`${file} does not match the sha256 in manifest.json; export the model again`);
+  }
+  return bytes;
+}
+
+function readLatents(file, latentDim) {
+  const latents = JSON.parse(readFileSync(file, "utf8"));
+  if (!Array.isArray(latents) || latents.length === 0) fail(`${file}: expected a non-empty array`);
+  latents.forEach((z, i) => {
+    if (!Array.isArray(z) || z.length !== latentDim || !z.every(Number.isFinite)) {
+      fail(`${file}: vector ${i} must hold ${latentDim} finite numbers`);
+    }
+  });
+  return latents;
+}
+
+// Tiles images [n, H, W, C] (values in [0, 1]) into a grid, 2 px apart on white.
+function toPng(data, [n, height, width, channels]) {
+  const columns = Math.min(n, 8);
+  const rows = Math.ceil(n / columns);
+  const png = new PNG({ width: columns * (width + 2) + 2, height: rows * (height + 2) + 2 });
+  png.data.fill(255);
+  for (let i = 0; i < n; i++) {
+    const top = 2 + Math.floor(i / columns) * (height + 2);
+    const left = 2 + (i % columns) * (width + 2);
+    for (let y = 0; y < height; y++) {
+      for (let x = 0; x < width; x++) {
+        const source = ((i * height + y) * width + x) * channels;
+        const target = ((top + y) * png.width + left + x) * 4;
+        for (let c = 0; c < 3; c++) {
+          const value = data[source + (channels === 1 ? 0 : c)];
+          png.data[target + c] = Math.round(Math.min(Math.max(value, 0), 1) * 255);
+        }
+      }
+    }
+  }
+  return PNG.sync.write(png);
+}
+
+async function main() {
+  const [bundle, latentsFile, outFile, ...rest] = process.argv.slice(2);
+  if (!outFile) fail("usage: node decode.mjs BUNDLE_DIR LATENTS.json OUT.png [--values OUT.json]");
+  const valuesFile = rest[0] === "--values" ? rest[1] : undefined;
+
+  const manifest = readManifest(bundle);
+  const { latent_dim: latentDim, image_shape: imageShape } = manifest.model;
+  const latents = readLatents(latentsFile, latentDim);
+  const model = checkedModelBytes(bundle, manifest, manifest.decoder.onnx);
+  const session = await ort.InferenceSession.create(model, { graphOptimizationLevel: "all" });
+
+  const z = new ort.Tensor("float32", Float32Array.from(latents.flat()), [latents.length, latentDim]);
+  const { image } = await session.run({ z });
+  const shape = [latents.length, ...imageShape];
+
+  writeAtomically(outFile, toPng(image.data, shape));
+  if (valuesFile) {
+    writeAtomically(valuesFile, JSON.stringify({ shape, data: Array.from(image.data) }));
+  }
+  console.log(`Decoded ${latents.length} latent vectors to ${outFile}`);
+}
+
+main().catch((error) => fail(error.message));

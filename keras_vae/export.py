@@ -1,0 +1,358 @@
+"""Export bundles: a trained VAE's decoder and encoder as SavedModel and ONNX, verified.
+
+A bundle is a folder:
+
+    decoder/1/        SavedModel, `serving_default`: z [batch, latent_dim] -> image
+    encoder/1/        SavedModel, `serving_default`: images -> mean, log_var
+    decoder.onnx      the decoder as ONNX, same names, dynamic batch
+    encoder.onnx      the encoder as ONNX
+    manifest.json     shapes, names, ranges, versions, parity figures, sha256 of every file
+
+The folder is built beside the target under a temporary name and renamed into
+place only once the Keras model, the reloaded SavedModels and onnxruntime agree.
+"""
+
+import datetime
+import importlib.metadata
+import json
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime
+import tensorflow as tf
+import tf2onnx
+
+from keras_vae.files import write_bytes_atomically
+from keras_vae_inference import sha256
+
+FORMAT = "keras-vae-bundle"
+FORMAT_VERSION = 1
+# Opset 17 is the newest that tf2onnx 1.17 converts this model to and that
+# onnxruntime-web and older runtimes still accept.
+OPSET = 17
+TOLERANCE = 1e-4
+VARIANTS = ("float16", "int8")
+_RANDOM_OPS = {"RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUniformLike",
+               "Multinomial", "Bernoulli"}  # fmt: skip
+
+
+class ExportVerificationError(RuntimeError):
+    """The exported graphs do not reproduce the Keras model closely enough."""
+
+
+def export_bundle(
+    model,
+    directory,
+    test_images,
+    overwrite=False,
+    variants=(),
+    metadata=None,
+    seed=0,
+    tolerance=TOLERANCE,
+):
+    """Exports `model`'s decoder and encoder to a verified bundle folder.
+
+    Args:
+        model: a trained `keras_vae.VAE`.
+        directory: the bundle folder to create.
+        test_images: array `(n, H, W, C)` in [0, 1], used to verify the encoder.
+        overwrite: whether to replace an existing bundle.
+        variants: smaller decoders to add: any of `"float16"`, `"int8"`.
+        metadata: dict stored in the manifest under `"training"` (data, metrics).
+        seed: seed of the latent vectors used to verify the decoder.
+        tolerance: largest absolute difference accepted between runtimes.
+
+    Returns:
+        The manifest, as a dict.
+
+    Raises:
+        FileExistsError: `directory` exists and `overwrite` is false.
+        ExportVerificationError: a runtime disagrees with Keras beyond `tolerance`.
+    """
+    directory = Path(directory)
+    unknown = sorted(set(variants) - set(VARIANTS))
+    if unknown:
+        raise ValueError(f"Unknown variants {unknown}. Expected some of {list(VARIANTS)}.")
+    if directory.exists() and not overwrite:
+        raise FileExistsError(
+            f"The export target {directory} exists. Choose another name, or pass "
+            "overwrite=True (--overwrite) to replace it."
+        )
+    test_images = np.asarray(test_images, dtype="float32")
+    if test_images.ndim != 4 or test_images.shape[1:] != model.image_shape:
+        raise ValueError(
+            f"Expected test images of shape (n, {', '.join(map(str, model.image_shape))}). "
+            f"Received: {test_images.shape}."
+        )
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}."))
+    try:
+        manifest = _build(model, work, test_images, variants, metadata, seed, tolerance)
+        _replace_directory(work, directory)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    return manifest
+
+
+def _build(model, work, test_images, variants, metadata, seed, tolerance):
+    decode, encode = decode_function(model), encode_function(model)
+    started = time.perf_counter()
+    _save_savedmodel(model.decoder, decode, work / "decoder" / "1")
+    _save_savedmodel(model.encoder, encode, work / "encoder" / "1")
+    _convert_to_onnx(decode, work / "decoder.onnx")
+    _convert_to_onnx(encode, work / "encoder.onnx")
+    export_seconds = time.perf_counter() - started
+
+    started = time.perf_counter()
+    z = np.random.default_rng(seed).standard_normal((64, model.latent_dim)).astype("float32")
+    parity = {
+        "tolerance": tolerance,
+        "decoder": _compare(decode, work / "decoder", work / "decoder.onnx", {"z": z}),
+        "encoder": _compare(
+            encode, work / "encoder", work / "encoder.onnx", {"images": test_images}
+        ),
+        "decoder_inputs": f"{len(z)} latent vectors from N(0, I), seed {seed}",
+        "encoder_inputs": f"{len(test_images)} test images",
+    }
+    for part in ("decoder", "encoder"):
+        worst = max(parity[part].values())
+        if not worst <= tolerance:
+            raise ExportVerificationError(
+                f"The exported {part} differs from the Keras model by up to {worst:.3g} "
+                f"(tolerance {tolerance:g}): {parity[part]}. Nothing was written."
+            )
+    verify_seconds = time.perf_counter() - started
+
+    reference = _run_onnx(work / "decoder.onnx", {"z": z})["image"]
+    variant_info = {name: _make_variant(name, work, z, reference) for name in variants}
+    manifest = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "model": {
+            "name": model.name,
+            "latent_dim": model.latent_dim,
+            "image_shape": list(model.image_shape),
+            "likelihood": type(model.likelihood).__name__.lower(),
+            "parameters": {
+                "encoder": model.encoder.count_params(),
+                "decoder": model.decoder.count_params(),
+            },
+        },
+        "decoder": {
+            "onnx": "decoder.onnx",
+            "savedmodel": "decoder/1",
+            "signature": "serving_default",
+            "inputs": [_spec("z", ["batch", model.latent_dim], "any real; the prior is N(0, I)")],
+            "outputs": [
+                _spec(
+                    "image",
+                    ["batch", *model.image_shape],
+                    [0.0, 1.0],
+                    f"mean of p(x|z): {_mean_meaning(model)}",
+                )
+            ],
+        },
+        "encoder": {
+            "onnx": "encoder.onnx",
+            "savedmodel": "encoder/1",
+            "signature": "serving_default",
+            "inputs": [_spec("images", ["batch", *model.image_shape], [0.0, 1.0])],
+            "outputs": [
+                _spec("mean", ["batch", model.latent_dim], "any real", "posterior mean"),
+                _spec("log_var", ["batch", model.latent_dim], "any real", "posterior log-variance"),
+            ],
+        },
+        "onnx": {"opset": OPSET, "converter": "tf2onnx"},
+        "versions": _versions(),
+        "training": metadata or {},
+        "parity": parity,
+        "variants": variant_info,
+        "timing_seconds": {"export": export_seconds, "verification": verify_seconds},
+    }
+    manifest["files"] = {
+        str(path.relative_to(work)): {"sha256": sha256(path), "bytes": path.stat().st_size}
+        for path in sorted(work.rglob("*"))
+        if path.is_file()
+    }
+    write_bytes_atomically(work / "manifest.json", json.dumps(manifest, indent=2).encode())
+    return manifest
+
+
+def decode_function(model):
+    """A `tf.function` from `z` to the decoder's mean image, with a dynamic batch.
+
+    Args:
+        model: a `keras_vae.VAE`.
+
+    Returns:
+        A `tf.function` taking `z` (float32 `[batch, latent_dim]`) and returning
+        `{"image": float32 [batch, H, W, C]}`.
+    """
+
+    @tf.function(input_signature=[tf.TensorSpec([None, model.latent_dim], tf.float32, name="z")])
+    def decode(z):
+        return {"image": model.likelihood(model.decoder(z, training=False))}
+
+    return decode
+
+
+def encode_function(model):
+    """A `tf.function` from images to the posterior mean and log-variance.
+
+    Args:
+        model: a `keras_vae.VAE`.
+
+    Returns:
+        A `tf.function` taking `images` (float32 `[batch, H, W, C]`) and returning
+        `{"mean": ..., "log_var": ...}`, each float32 `[batch, latent_dim]`.
+    """
+    spec = tf.TensorSpec([None, *model.image_shape], tf.float32, name="images")
+
+    @tf.function(input_signature=[spec])
+    def encode(images):
+        mean, log_var = model.encoder(images, training=False)
+        return {"mean": mean, "log_var": log_var}
+
+    return encode
+
+
+def _save_savedmodel(network, function, path):
+    # tf.saved_model.save with an explicit signature stores each weight once,
+    # unlike Keras' export(format="tf_saved_model"), and keeps our names.
+    module = tf.Module()
+    module.network = network
+    module.serve = function
+    tf.saved_model.save(module, str(path), signatures={"serving_default": function})
+
+
+def _convert_to_onnx(function, path):
+    proto, _ = tf2onnx.convert.from_function(
+        function, input_signature=function.input_signature, opset=OPSET
+    )
+    expected = (
+        [spec.name for spec in function.input_signature],
+        sorted(function.get_concrete_function().structured_outputs),
+    )
+    received = ([v.name for v in proto.graph.input], sorted(v.name for v in proto.graph.output))
+    if received != expected:
+        raise ExportVerificationError(
+            f"tf2onnx named the inputs and outputs {received}; expected {expected}."
+        )
+    # tf2onnx names each unknown dimension separately; consumers want one `batch`.
+    for value in [*proto.graph.input, *proto.graph.output]:
+        value.type.tensor_type.shape.dim[0].dim_param = "batch"
+    random_ops = sorted({node.op_type for node in proto.graph.node} & _RANDOM_OPS)
+    if random_ops:
+        raise ExportVerificationError(f"The ONNX graph contains random ops {random_ops}.")
+    onnx.checker.check_model(proto, full_check=True)
+    onnx.shape_inference.infer_shapes(proto, check_type=True, strict_mode=True)
+    write_bytes_atomically(path, proto.SerializeToString())
+
+
+def _compare(function, savedmodel_path, onnx_path, feeds):
+    """Max absolute differences between Keras, the reloaded SavedModel and onnxruntime."""
+    keras_out = {k: v.numpy() for k, v in function(**feeds).items()}
+    signature = tf.saved_model.load(str(savedmodel_path / "1")).signatures["serving_default"]
+    saved_out = {
+        k: v.numpy() for k, v in signature(**{k: tf.constant(v) for k, v in feeds.items()}).items()
+    }
+    onnx_out = _run_onnx(onnx_path, feeds)
+
+    def largest(a, b):
+        return float(max(np.max(np.abs(a[key] - b[key])) for key in a))
+
+    return {
+        "keras_vs_savedmodel": largest(keras_out, saved_out),
+        "keras_vs_onnxruntime": largest(keras_out, onnx_out),
+        "savedmodel_vs_onnxruntime": largest(saved_out, onnx_out),
+    }
+
+
+def _run_onnx(path, feeds):
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    names = [output.name for output in session.get_outputs()]
+    return dict(zip(names, session.run(names, feeds), strict=True))
+
+
+def _make_variant(name, work, z, reference):
+    """Writes a smaller decoder; returns its size, error against float32 and latency."""
+    path = work / f"decoder.{name}.onnx"
+    source = onnx.load(str(work / "decoder.onnx"))
+    if name == "float16":
+        from onnxruntime.transformers.float16 import convert_float_to_float16
+
+        # Inputs and outputs stay float32, so consumers call it like the original.
+        write_bytes_atomically(
+            path, convert_float_to_float16(source, keep_io_types=True).SerializeToString()
+        )
+    else:
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        # Dynamic quantization stores weights as int8. onnxruntime has no int8
+        # ConvTranspose, so those stay float: the gain is size, not speed.
+        quantize_dynamic(source, path, weight_type=QuantType.QInt8)
+    output = _run_onnx(path, {"z": z})["image"]
+    return {
+        "file": path.name,
+        "bytes": path.stat().st_size,
+        "max_abs_error_vs_float32": float(np.max(np.abs(output - reference))),
+        "latency_ms": {
+            f"batch_{batch}": {
+                name: _median_latency_ms(path, batch_z),
+                "float32": _median_latency_ms(work / "decoder.onnx", batch_z),
+            }
+            for batch, batch_z in ((1, z[:1]), (256, np.tile(z, (4, 1))))
+        },
+    }
+
+
+def _median_latency_ms(path, z, repeats=30):
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    session.run(None, {"z": z})
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        session.run(None, {"z": z})
+        times.append(time.perf_counter() - started)
+    return float(np.median(times) * 1e3)
+
+
+def _spec(name, shape, value_range, meaning=None):
+    spec = {"name": name, "shape": shape, "dtype": "float32", "range": value_range}
+    if meaning:
+        spec["meaning"] = meaning
+    return spec
+
+
+def _mean_meaning(model):
+    if type(model.likelihood).__name__ == "Bernoulli":
+        return "per-pixel Bernoulli probabilities"
+    return "per-pixel Gaussian means"
+
+
+def _versions():
+    packages = ("keras-vae", "keras", "tensorflow", "tf2onnx", "onnx", "onnxruntime")
+    versions = {}
+    for package in packages:
+        try:
+            versions[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            versions[package] = None
+    return versions
+
+
+def _replace_directory(source, target):
+    """Renames `source` to `target`, replacing an existing `target` last."""
+    if not target.exists():
+        source.rename(target)
+        return
+    retired = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.old."))
+    target.rename(retired / target.name)
+    source.rename(target)
+    shutil.rmtree(retired)

@@ -1,0 +1,100 @@
+"""Exports a trained run's decoder and encoder as a verified bundle.
+
+    python -m pipelines.export --run-dir runs/default --name default --variants float16 int8
+
+Reads `model.keras` and `history.json` from the run folder, verifies the
+export on test images of the run's dataset and writes `exported/<name>/`.
+"""
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import keras
+
+from keras_vae.data import load_images
+from keras_vae.export import VARIANTS, export_bundle
+
+
+def export_run(run_dir, bundle_dir, overwrite=False, variants=()):
+    """Exports the model of a training run folder.
+
+    Args:
+        run_dir: a folder written by `pipelines.train`.
+        bundle_dir: the bundle folder to create.
+        overwrite: whether to replace an existing bundle.
+        variants: smaller decoders to add (`"float16"`, `"int8"`).
+
+    Returns:
+        The manifest, as a dict.
+    """
+    run_dir = Path(run_dir)
+    for name in ("model.keras", "history.json"):
+        if not (run_dir / name).is_file():
+            raise FileNotFoundError(
+                f"{run_dir / name} is missing: pass the folder of a finished training run "
+                "(make run writes runs/default)."
+            )
+    summary = json.loads((run_dir / "history.json").read_text())
+    config = summary["config"]
+    model = keras.models.load_model(run_dir / "model.keras")
+    test_images = load_images(
+        config["dataset"],
+        "test",
+        batch_size=64,
+        binarize=config["binarize"],
+        seed=config["seed"] + 1,
+        data_dir=config["data_dir"],
+        source_dir=config["idx_dir"],
+    )
+    metadata = {
+        "run_dir": str(run_dir.resolve()),
+        "dataset": config["dataset"],
+        "binarized": config["binarize"],
+        "preset": config["preset"],
+        "epochs": config["epochs"],
+        "test_metrics": summary["test"],
+        "units": summary["units"],
+    }
+    return export_bundle(
+        model,
+        bundle_dir,
+        next(iter(test_images)).numpy(),
+        overwrite=overwrite,
+        variants=variants,
+        metadata=metadata,
+    )
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--run-dir", default="runs/default", help="training run folder")
+    parser.add_argument("--name", default="default", help="bundle name")
+    parser.add_argument("--output-dir", default="exported", help="where bundles go")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing bundle")
+    parser.add_argument("--variants", nargs="*", default=[], choices=VARIANTS)
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    bundle = Path(args.output_dir) / args.name
+    manifest = export_run(args.run_dir, bundle, args.overwrite, args.variants)
+    parity = manifest["parity"]
+    lines = [
+        f"\nExported and verified in {time.perf_counter() - started:.1f} s: {bundle.resolve()}",
+        f"  opset {manifest['onnx']['opset']}, latent_dim {manifest['model']['latent_dim']}",
+    ]
+    for part in ("decoder", "encoder"):
+        figures = ", ".join(f"{k} {v:.2g}" for k, v in parity[part].items())
+        lines.append(f"  {part} max |difference|: {figures} (limit {parity['tolerance']:g})")
+    for name, info in manifest["files"].items():
+        if name.endswith(".onnx"):
+            lines.append(f"  {name}: {info['bytes'] / 1e3:.0f} kB")
+    for name, info in manifest["variants"].items():
+        lines.append(
+            f"  {name} decoder: max |error| vs float32 {info['max_abs_error_vs_float32']:.2g}"
+        )
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,126 @@
+import json
+
+import numpy as np
+import onnx
+import onnxruntime
+import pytest
+import tensorflow as tf
+
+from keras_vae.export import ExportVerificationError, export_bundle
+from keras_vae_inference import sha256
+
+
+def keras_decode(vae, z):
+    return vae.likelihood(vae.decoder(z, training=False)).numpy()
+
+
+def test_bundle_layout_and_manifest(exported_bundle, small_trained_vae):
+    directory, manifest = exported_bundle
+    vae, _ = small_trained_vae
+    assert json.loads((directory / "manifest.json").read_text()) == manifest
+    assert (directory / "decoder" / "1" / "saved_model.pb").is_file()
+    assert (directory / "encoder" / "1" / "saved_model.pb").is_file()
+    assert manifest["model"]["latent_dim"] == 3
+    assert manifest["model"]["image_shape"] == [12, 12, 1]
+    assert manifest["model"]["likelihood"] == "bernoulli"
+    assert manifest["decoder"]["inputs"] == [
+        {"name": "z", "shape": ["batch", 3], "dtype": "float32",
+         "range": "any real; the prior is N(0, I)"}
+    ]  # fmt: skip
+    assert manifest["decoder"]["outputs"][0]["range"] == [0.0, 1.0]
+    assert [o["name"] for o in manifest["encoder"]["outputs"]] == ["mean", "log_var"]
+    assert manifest["onnx"]["opset"] == 17
+    assert manifest["training"] == {"dataset": "toy"}
+    assert set(manifest["versions"]) >= {"keras", "tensorflow", "tf2onnx", "onnxruntime"}
+    on_disk = {
+        str(p.relative_to(directory))
+        for p in directory.rglob("*")
+        if p.is_file() and p.name != "manifest.json"
+    }
+    assert set(manifest["files"]) == on_disk
+    for name, info in manifest["files"].items():
+        assert info["sha256"] == sha256(directory / name)
+        assert info["bytes"] == (directory / name).stat().st_size
+    assert not [p for p in directory.parent.iterdir() if p.name.startswith(".")]
+
+
+@pytest.mark.parametrize("part", ["decoder", "encoder"])
+def test_onnx_files_are_valid_deterministic_and_batch_dynamic(exported_bundle, part):
+    directory, manifest = exported_bundle
+    model = onnx.load(str(directory / f"{part}.onnx"))
+    onnx.checker.check_model(model, full_check=True)
+    assert model.opset_import[0].version == manifest["onnx"]["opset"]
+    assert not [n for n in model.graph.node if "Random" in n.op_type]
+    for value in [*model.graph.input, *model.graph.output]:
+        assert value.type.tensor_type.shape.dim[0].dim_param == "batch"
+    assert [v.name for v in model.graph.input] == [i["name"] for i in manifest[part]["inputs"]]
+
+
+def test_parity_figures_are_recorded_and_reproduce(exported_bundle, small_trained_vae):
+    directory, manifest = exported_bundle
+    vae, images = small_trained_vae
+    for part in ("decoder", "encoder"):
+        figures = manifest["parity"][part]
+        assert set(figures) == {
+            "keras_vs_savedmodel", "keras_vs_onnxruntime", "savedmodel_vs_onnxruntime"
+        }  # fmt: skip
+        assert max(figures.values()) <= manifest["parity"]["tolerance"] == 1e-4
+    # Independently: other latent vectors, batch sizes the export never saw.
+    session = onnxruntime.InferenceSession(str(directory / "decoder.onnx"))
+    serving = tf.saved_model.load(str(directory / "decoder" / "1")).signatures["serving_default"]
+    for batch in (1, 7):
+        z = np.random.default_rng(batch).standard_normal((batch, 3)).astype("float32")
+        expected = keras_decode(vae, z)
+        np.testing.assert_allclose(session.run(["image"], {"z": z})[0], expected, atol=1e-5)
+        np.testing.assert_allclose(serving(z=tf.constant(z))["image"].numpy(), expected, atol=1e-6)
+    encoder = onnxruntime.InferenceSession(str(directory / "encoder.onnx"))
+    mean, log_var = encoder.run(["mean", "log_var"], {"images": images[40:45]})
+    expected_mean, expected_log_var = vae.encoder(images[40:45])
+    np.testing.assert_allclose(mean, expected_mean, atol=1e-5)
+    np.testing.assert_allclose(log_var, expected_log_var, atol=1e-5)
+
+
+def test_variants_record_size_error_and_latency(exported_bundle):
+    directory, manifest = exported_bundle
+    z = np.random.default_rng(0).standard_normal((64, 3)).astype("float32")
+    reference = onnxruntime.InferenceSession(str(directory / "decoder.onnx")).run(None, {"z": z})[0]
+    for name in ("float16", "int8"):
+        info = manifest["variants"][name]
+        path = directory / info["file"]
+        assert info["bytes"] == path.stat().st_size
+        output = onnxruntime.InferenceSession(str(path)).run(None, {"z": z})[0]
+        assert output.dtype == np.float32
+        np.testing.assert_allclose(
+            np.max(np.abs(output - reference)), info["max_abs_error_vs_float32"], rtol=1e-5
+        )
+        assert info["latency_ms"]["batch_1"][name] > 0
+    assert manifest["variants"]["float16"]["max_abs_error_vs_float32"] < 5e-3
+
+
+def test_an_existing_bundle_is_refused_unless_overwrite(exported_bundle, small_trained_vae):
+    directory, manifest = exported_bundle
+    vae, images = small_trained_vae
+    before = (directory / "manifest.json").read_bytes()
+    with pytest.raises(FileExistsError, match="--overwrite"):
+        export_bundle(vae, directory, images[:8])
+    assert (directory / "manifest.json").read_bytes() == before
+
+
+def test_overwrite_replaces_and_failed_verification_leaves_nothing(small_trained_vae, tmp_path):
+    vae, images = small_trained_vae
+    target = tmp_path / "bundle"
+    export_bundle(vae, target, images[:8], metadata={"round": 1})
+    export_bundle(vae, target, images[:8], overwrite=True, metadata={"round": 2})
+    assert json.loads((target / "manifest.json").read_text())["training"] == {"round": 2}
+    # No runtime reproduces float32 Keras to the last bit: a zero tolerance must fail.
+    with pytest.raises(ExportVerificationError, match="Nothing was written"):
+        export_bundle(vae, tmp_path / "strict", images[:8], tolerance=0.0)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle"]
+
+
+def test_bad_arguments(small_trained_vae, tmp_path):
+    vae, images = small_trained_vae
+    with pytest.raises(ValueError, match=r"test images of shape \(n, 12, 12, 1\)"):
+        export_bundle(vae, tmp_path / "a", images[:, :10])
+    with pytest.raises(ValueError, match="Unknown variants"):
+        export_bundle(vae, tmp_path / "b", images[:8], variants=("int4",))

@@ -1,0 +1,112 @@
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from keras_vae_inference import BundleError, ExportedVAE, verify_bundle
+
+
+@pytest.fixture
+def bundle_copy(exported_bundle, tmp_path):
+    directory, _ = exported_bundle
+    return shutil.copytree(directory, tmp_path / "bundle")
+
+
+def test_imports_neither_tensorflow_nor_keras(exported_bundle):
+    directory, _ = exported_bundle
+    script = (
+        "import sys\n"
+        "from keras_vae_inference import ExportedVAE\n"
+        f"vae = ExportedVAE({str(directory)!r})\n"
+        "images = vae.sample(3, seed=0)\n"
+        "vae.encode(images)\n"
+        "loaded = sorted(m for m in ('tensorflow', 'keras', 'keras_vae') if m in sys.modules)\n"
+        "print(','.join(loaded) or 'none')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "none"
+
+
+def test_matches_the_keras_model(exported_bundle, small_trained_vae):
+    directory, _ = exported_bundle
+    vae, images = small_trained_vae
+    exported = ExportedVAE(directory, threads=1)
+    z = np.random.default_rng(5).standard_normal((9, 3))
+    np.testing.assert_allclose(exported.decode(z), vae.decode(z), atol=1e-5)
+    mean, log_var = exported.encode(images[:6])
+    expected_mean, expected_log_var = vae.encode(images[:6])
+    np.testing.assert_allclose(mean, expected_mean, atol=1e-5)
+    np.testing.assert_allclose(log_var, expected_log_var, atol=1e-5)
+    np.testing.assert_array_equal(
+        exported.sample(4, seed=2),
+        exported.decode(np.random.default_rng(2).standard_normal((4, 3))),
+    )
+
+
+def test_variants_load_and_stay_within_their_recorded_error(exported_bundle):
+    directory, manifest = exported_bundle
+    z = np.random.default_rng(0).standard_normal((64, 3))
+    reference = ExportedVAE(directory).decode(z)
+    for name in ("float16", "int8"):
+        output = ExportedVAE(directory, variant=name).decode(z)
+        recorded = manifest["variants"][name]["max_abs_error_vs_float32"]
+        assert np.max(np.abs(output - reference)) == pytest.approx(recorded, rel=1e-5)
+
+
+def test_a_tampered_file_is_detected(bundle_copy):
+    verify_bundle(bundle_copy)
+    onnx_file = bundle_copy / "decoder.onnx"
+    data = bytearray(onnx_file.read_bytes())
+    data[-100] ^= 0x01
+    onnx_file.write_bytes(bytes(data))
+    with pytest.raises(BundleError, match="decoder.onnx does not match the sha256"):
+        ExportedVAE(bundle_copy)
+    with pytest.raises(BundleError, match="does not match the sha256"):
+        verify_bundle(bundle_copy)
+
+
+def test_a_tampered_savedmodel_is_detected_by_verify_bundle(bundle_copy):
+    variables = next((bundle_copy / "encoder" / "1" / "variables").glob("variables.data*"))
+    variables.write_bytes(variables.read_bytes()[:-4] + b"\0\0\0\0")
+    ExportedVAE(bundle_copy)  # the ONNX files are intact
+    with pytest.raises(BundleError, match="encoder/1/variables"):
+        verify_bundle(bundle_copy)
+
+
+def test_missing_or_foreign_bundles(bundle_copy, tmp_path):
+    with pytest.raises(BundleError, match="No manifest.json"):
+        ExportedVAE(tmp_path / "nowhere")
+    (bundle_copy / "encoder.onnx").unlink()
+    with pytest.raises(BundleError, match="encoder.onnx is missing"):
+        ExportedVAE(bundle_copy)
+    (bundle_copy / "manifest.json").write_text(json.dumps({"format": "other"}))
+    with pytest.raises(BundleError, match="not a keras-vae-bundle manifest"):
+        ExportedVAE(bundle_copy)
+
+
+def test_bad_inputs_get_clear_errors(exported_bundle):
+    directory, _ = exported_bundle
+    vae = ExportedVAE(directory)
+    with pytest.raises(ValueError, match=r"latent vectors of shape \(n, 3\).*\(2, 4\)"):
+        vae.decode(np.zeros((2, 4)))
+    with pytest.raises(ValueError, match=r"latent vectors of shape \(n, 3\).*\(3,\)"):
+        vae.decode(np.zeros(3))
+    with pytest.raises(ValueError, match="contains 1 NaN"):
+        vae.decode([[0.0, np.nan, 0.0]])
+    with pytest.raises(TypeError, match="numeric array.*dtype <U"):
+        vae.decode([["a", "b", "c"]])
+    with pytest.raises(ValueError, match="empty"):
+        vae.decode(np.zeros((0, 3)))
+    with pytest.raises(ValueError, match=r"values in \[0, 1\].*to 255.*Divide 8-bit images by 255"):
+        vae.encode(np.full((1, 12, 12, 1), 255, np.uint8))
+    with pytest.raises(ValueError, match=r"images of shape \(n, 12, 12, 1\)"):
+        vae.encode(np.zeros((1, 12, 12)))
+    with pytest.raises(ValueError, match="positive integer"):
+        vae.sample(0)
+    with pytest.raises(BundleError, match="no 'bfloat16' decoder.*float16"):
+        ExportedVAE(directory, variant="bfloat16")
+    assert vae.decode(np.zeros((2, 3), np.float64)).dtype == np.float32

@@ -1,0 +1,59 @@
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_vae_inference import ExportedVAE
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "node"
+
+
+@pytest.fixture(scope="module")
+def node():
+    executable = shutil.which("node")
+    if executable is None or not (EXAMPLE / "node_modules" / "onnxruntime-node").is_dir():
+        pytest.fail("Node.js or the example's npm packages are missing: run `make test`.")
+    return executable
+
+
+def test_node_decoder_agrees_with_python_onnxruntime(node, exported_bundle, tmp_path):
+    directory, _ = exported_bundle
+    z = np.random.default_rng(3).standard_normal((10, 3)).astype("float32")
+    latents = tmp_path / "latents.json"
+    latents.write_text(json.dumps(z.tolist()))
+    picture, values = tmp_path / "grid.png", tmp_path / "values.json"
+    result = subprocess.run(
+        [node, "decode.mjs", str(directory), str(latents), str(picture), "--values", str(values)],
+        cwd=EXAMPLE, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    decoded = json.loads(values.read_text())
+    node_images = np.array(decoded["data"], np.float32).reshape(decoded["shape"])
+    python_images = ExportedVAE(directory).decode(z)
+    assert node_images.shape == python_images.shape == (10, 12, 12, 1)
+    np.testing.assert_allclose(node_images, python_images, atol=1e-6)
+
+    grid = tf.io.decode_png(picture.read_bytes()).numpy()
+    assert grid.shape == (2 * 14 + 2, 8 * 14 + 2, 4)  # 10 images, 8 per row, RGBA
+    assert np.all(grid[..., 3] == 255)
+    np.testing.assert_array_equal(grid[2:14, 2:14, 0], np.round(python_images[0, ..., 0] * 255))
+
+
+def test_node_refuses_a_tampered_model(node, exported_bundle, tmp_path):
+    directory = shutil.copytree(exported_bundle[0], tmp_path / "bundle")
+    data = bytearray((directory / "decoder.onnx").read_bytes())
+    data[-50] ^= 0x01
+    (directory / "decoder.onnx").write_bytes(bytes(data))
+    latents = tmp_path / "latents.json"
+    latents.write_text("[[0, 0, 0]]")
+    result = subprocess.run(
+        [node, "decode.mjs", str(directory), str(latents), str(tmp_path / "x.png")],
+        cwd=EXAMPLE, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "does not match the sha256" in result.stderr
+    assert not (tmp_path / "x.png").exists()
