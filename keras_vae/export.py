@@ -169,7 +169,7 @@ def _build(model, work, test_images, variants, metadata, seed, tolerance):
             ],
         },
         "onnx": {"opset": OPSET, "converter": "tf2onnx"},
-        "versions": _versions(),
+        "versions": library_versions(),
         "training": metadata or {},
         "parity": parity,
         "variants": variant_info,
@@ -336,7 +336,7 @@ def _mean_meaning(model):
     return "per-pixel Gaussian means"
 
 
-def _versions():
+def library_versions():
     packages = ("keras-vae", "keras", "tensorflow", "tf2onnx", "onnx", "onnxruntime")
     versions = {}
     for package in packages:
