@@ -1,5 +1,7 @@
 # keras-vae: `make run` trains and exports the default model; `make test` runs the tests.
 PYTHON ?= python3
+# TensorFlow's C++ info lines drown the progress output.
+export TF_CPP_MIN_LOG_LEVEL ?= 2
 VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
