@@ -53,7 +53,7 @@ class Bernoulli(Likelihood):
 
 @keras.saving.register_keras_serializable(package="keras_vae")
 class Gaussian(Likelihood):
-    """Gaussian pixels with mean `sigmoid(params)` and one shared scale.
+    """Gaussian pixels with mean `link(params)` and one shared scale.
 
     With a fixed `scale` this is the mean squared error of the classic
     tutorials, divided by `2 * scale**2`, plus a constant. With `scale=None` the
@@ -62,15 +62,22 @@ class Gaussian(Likelihood):
 
     Args:
         scale: positive float, or `None` to learn the scale.
+        link: `"sigmoid"` for data in [0, 1], or `"identity"` for unbounded data
+            (with a linear decoder this is probabilistic PCA).
     """
 
-    def __init__(self, scale=None, **kwargs):
+    LINKS = ("sigmoid", "identity")
+
+    def __init__(self, scale=None, link="sigmoid", **kwargs):
         super().__init__(**kwargs)
         if scale is not None and not (isinstance(scale, (int, float)) and scale > 0):
             raise ValueError(
                 f"Expected `scale` to be a positive number or None. Received: scale={scale!r}"
             )
+        if link not in self.LINKS:
+            raise ValueError(f"Expected `link` to be one of {self.LINKS}. Received: link={link!r}")
         self.scale = scale
+        self.link = link
         self.log_scale = self.add_weight(
             shape=(),
             initializer=keras.initializers.Constant(0.0 if scale is None else math.log(scale)),
@@ -79,17 +86,20 @@ class Gaussian(Likelihood):
         )
 
     def call(self, params):
-        return ops.sigmoid(params)
+        return self._mean(params)
+
+    def _mean(self, params):
+        return ops.sigmoid(params) if self.link == "sigmoid" else params
 
     def negative_log_likelihood(self, x, params):
         x = ops.cast(x, params.dtype)
         log_scale = ops.cast(self.log_scale, params.dtype)
-        squared = ops.square((x - ops.sigmoid(params)) * ops.exp(-log_scale))
+        squared = ops.square((x - self._mean(params)) * ops.exp(-log_scale))
         per_pixel = 0.5 * squared + log_scale + 0.5 * math.log(2.0 * math.pi)
         return ops.sum(ops.reshape(per_pixel, (ops.shape(x)[0], -1)), axis=-1)
 
     def get_config(self):
-        return {**super().get_config(), "scale": self.scale}
+        return {**super().get_config(), "scale": self.scale, "link": self.link}
 
 
 LIKELIHOODS = {"bernoulli": Bernoulli, "gaussian": Gaussian}
