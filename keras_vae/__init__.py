@@ -6,6 +6,8 @@ import os
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 from keras_vae import architectures, likelihoods, presets  # noqa: E402
+from keras_vae.autoencoder import Autoencoder  # noqa: E402
+from keras_vae.callbacks import ImageLogger, KLAnnealing  # noqa: E402
 from keras_vae.distribution import choose_strategy  # noqa: E402
 from keras_vae.likelihoods import Bernoulli, Gaussian  # noqa: E402
 from keras_vae.sampling import Sampling, gaussian_kl_divergence  # noqa: E402
@@ -15,6 +17,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "VAE",
+    "Autoencoder",
+    "ImageLogger",
+    "KLAnnealing",
     "Bernoulli",
     "Gaussian",
     "Sampling",

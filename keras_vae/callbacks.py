@@ -1,8 +1,13 @@
 """Keras callbacks for VAE training."""
 
+import os
 import time
 
 import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_vae.visualization import image_grid
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -30,3 +35,115 @@ class EpochTimer(keras.callbacks.Callback):
         if self._start is not None:
             self.seconds.append(time.perf_counter() - self._start)
             self._start = None
+
+
+class KLAnnealing(keras.callbacks.Callback):
+    """Sets the KL weight `beta` of a `VAE` before every training step.
+
+    `"linear"` warm-up raises beta from `beta_min` to `beta_max` over
+    `warmup_steps` and keeps it there. `"cyclical"` (Fu et al., 2019) repeats
+    that ramp every `cycle_steps`, rising during the first `ramp_fraction` of
+    each cycle and holding `beta_max` for the rest. The step is the optimizer's
+    iteration count, so a resumed run continues the schedule. The value is
+    logged as `beta` at the end of each epoch.
+
+    Args:
+        schedule: `"linear"` or `"cyclical"`.
+        warmup_steps: steps of the linear ramp (`"linear"`).
+        cycle_steps: steps per cycle (`"cyclical"`).
+        ramp_fraction: share of each cycle spent rising (`"cyclical"`).
+        beta_min: beta at the start of a ramp.
+        beta_max: beta at its end.
+    """
+
+    SCHEDULES = ("linear", "cyclical")
+
+    def __init__(
+        self,
+        schedule="linear",
+        warmup_steps=None,
+        cycle_steps=None,
+        ramp_fraction=0.5,
+        beta_min=0.0,
+        beta_max=1.0,
+    ):
+        super().__init__()
+        if schedule not in self.SCHEDULES:
+            raise ValueError(
+                f"Expected `schedule` to be one of {self.SCHEDULES}. Received: {schedule!r}"
+            )
+        steps = warmup_steps if schedule == "linear" else cycle_steps
+        name = "warmup_steps" if schedule == "linear" else "cycle_steps"
+        if not isinstance(steps, int) or steps < 1:
+            raise ValueError(
+                f"The {schedule} schedule needs `{name}`, a positive integer. Received: {steps!r}"
+            )
+        if not 0.0 < ramp_fraction <= 1.0:
+            raise ValueError(f"Expected 0 < ramp_fraction <= 1. Received: {ramp_fraction!r}")
+        if not 0.0 <= beta_min <= beta_max:
+            raise ValueError(
+                f"Expected 0 <= beta_min <= beta_max. Received: {beta_min!r}, {beta_max!r}"
+            )
+        self.schedule = schedule
+        self.ramp_steps = steps if schedule == "linear" else max(1, round(steps * ramp_fraction))
+        self.cycle_steps = cycle_steps
+        self.beta_min = beta_min
+        self.beta_max = beta_max
+
+    def beta_at(self, step):
+        """Returns beta for a training step (0-based)."""
+        if self.schedule == "cyclical":
+            step %= self.cycle_steps
+        progress = min(1.0, step / self.ramp_steps)
+        return self.beta_min + (self.beta_max - self.beta_min) * progress
+
+    def on_train_batch_begin(self, batch, logs=None):
+        step = int(self.model.optimizer.iterations.numpy())
+        self.model.beta.assign(self.beta_at(step))
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["beta"] = float(self.model.beta.numpy())
+
+
+class ImageLogger(keras.callbacks.Callback):
+    """Writes sample and reconstruction grids to TensorBoard after every epoch.
+
+    Samples decode the same latent vectors each epoch, so the pictures show the
+    model changing, not the noise.
+
+    Args:
+        log_dir: TensorBoard log folder (images go to its `images` subfolder).
+        test_images: array `(n, H, W, C)` to reconstruct.
+        samples: number of prior samples to show.
+        seed: seed of the latent vectors.
+    """
+
+    def __init__(self, log_dir, test_images, samples=16, seed=0):
+        super().__init__()
+        self.log_dir = str(log_dir)
+        self.test_images = np.asarray(test_images, dtype="float32")
+        self.samples = samples
+        self.seed = seed
+        self._writer = None
+
+    def on_train_begin(self, logs=None):
+        self._writer = tf.summary.create_file_writer(os.path.join(self.log_dir, "images"))
+        self._z = (
+            np.random.default_rng(self.seed)
+            .standard_normal((self.samples, self.model.latent_dim))
+            .astype("float32")
+        )
+
+    def on_epoch_end(self, epoch, logs=None):
+        reconstructions = self.model.reconstruct(self.test_images)
+        pairs = np.stack([self.test_images, reconstructions], axis=1)
+        pairs = pairs.reshape((-1,) + self.test_images.shape[1:])
+        columns = 2 * min(8, len(self.test_images))
+        with self._writer.as_default(step=epoch):
+            tf.summary.image("samples", image_grid(self.model.decode(self._z), 4)[None], step=epoch)
+            tf.summary.image("reconstructions", image_grid(pairs, columns)[None], step=epoch)
+        self._writer.flush()
+
+    def on_train_end(self, logs=None):
+        self._writer.close()

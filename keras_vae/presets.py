@@ -73,8 +73,17 @@ PRESETS = {
 }
 
 
-def build_preset(name, input_shape=None, latent_dim=None, likelihood=None, beta=1.0, seed=None):
-    """Builds a `VAE` from a preset, with optional changes.
+def build_preset(
+    name,
+    input_shape=None,
+    latent_dim=None,
+    likelihood=None,
+    beta=1.0,
+    seed=None,
+    free_bits=0.0,
+    model_class=VAE,
+):
+    """Builds a `VAE` (or a subclass such as `Autoencoder`) from a preset.
 
     Args:
         name: a key of `PRESETS`.
@@ -83,9 +92,11 @@ def build_preset(name, input_shape=None, latent_dim=None, likelihood=None, beta=
         likelihood: a likelihood name or instance, or `None` for the preset's.
         beta: the weight of the KL term.
         seed: int or `None`, seed of the sampling noise.
+        free_bits: KL floor per latent dimension in nats.
+        model_class: `VAE` or a subclass.
 
     Returns:
-        A `VAE`.
+        An instance of `model_class`.
     """
     if name not in PRESETS:
         raise ValueError(
@@ -95,11 +106,13 @@ def build_preset(name, input_shape=None, latent_dim=None, likelihood=None, beta=
     input_shape = tuple(input_shape or preset["input_shape"])
     latent_dim = latent_dim or preset["latent_dim"]
     build_encoder, build_decoder = BUILDERS[preset["architecture"]]
-    return VAE(
+    prefix = "vae" if model_class is VAE else model_class.__name__.lower()
+    return model_class(
         build_encoder(input_shape, latent_dim, **preset["encoder"]),
         build_decoder(input_shape, latent_dim, **preset["decoder"]),
         likelihood=likelihood or preset["likelihood"],
         beta=beta,
         seed=seed,
-        name=f"vae_{name}",
+        free_bits=free_bits,
+        name=f"{prefix}_{name}",
     )

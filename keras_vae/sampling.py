@@ -8,17 +8,20 @@ from keras_vae.distribution import replica_rows
 _SEED_STATE = "seed_generator_state"
 
 
-def gaussian_kl_divergence(mean, log_var):
-    """KL(N(mean, exp(log_var)) ‖ N(0, I)) in nats, summed over latent dimensions.
+def gaussian_kl_divergence(mean, log_var, per_dimension=False):
+    """KL(N(mean, exp(log_var)) ‖ N(0, I)) in nats.
 
     Args:
         mean: tensor of shape `(batch, latent_dim)`.
         log_var: tensor of shape `(batch, latent_dim)`, the log-variance.
+        per_dimension: whether to keep one value per latent dimension.
 
     Returns:
-        A tensor of shape `(batch,)`.
+        A tensor of shape `(batch,)`, summed over latent dimensions, or
+        `(batch, latent_dim)` with `per_dimension=True`.
     """
-    return -0.5 * ops.sum(1.0 + log_var - ops.square(mean) - ops.exp(log_var), axis=-1)
+    kl = -0.5 * (1.0 + log_var - ops.square(mean) - ops.exp(log_var))
+    return kl if per_dimension else ops.sum(kl, axis=-1)
 
 
 @keras.saving.register_keras_serializable(package="keras_vae")
@@ -28,7 +31,9 @@ class Sampling(keras.layers.Layer):
     The layer adds `beta * KL(q(z|x) ‖ N(0, I))`, averaged over its batch, through
     `add_loss`, so any model that calls it optimises the KL part of the ELBO.
     `beta` is a non-trainable variable: a callback can anneal it without
-    retracing the training step.
+    retracing the training step. With `free_bits > 0`, each latent dimension's
+    batch-averaged KL counts as at least `free_bits` nats (Kingma et al., 2016),
+    so the optimiser gains nothing by collapsing a dimension below it.
 
     The noise `epsilon` is drawn for the global batch from the layer's
     `SeedGenerator` and each replica takes its own rows, so a seeded run gives
@@ -37,6 +42,7 @@ class Sampling(keras.layers.Layer):
     Args:
         beta: non-negative float, the weight of the KL term.
         seed: int or `None`, seed of the noise.
+        free_bits: non-negative float, the KL floor per latent dimension in nats.
 
     Call arguments:
         inputs: list `[mean, log_var]`, each of shape `(batch, latent_dim)`.
@@ -45,13 +51,15 @@ class Sampling(keras.layers.Layer):
         The sample `z`, of shape `(batch, latent_dim)`.
     """
 
-    def __init__(self, beta=1.0, seed=None, **kwargs):
+    def __init__(self, beta=1.0, seed=None, free_bits=0.0, **kwargs):
         super().__init__(**kwargs)
-        if not isinstance(beta, (int, float)) or beta < 0:
-            raise ValueError(
-                f"Expected `beta` to be a non-negative number. Received: beta={beta!r}"
-            )
+        for name, value in (("beta", beta), ("free_bits", free_bits)):
+            if not isinstance(value, (int, float)) or value < 0:
+                raise ValueError(
+                    f"Expected `{name}` to be a non-negative number. Received: {name}={value!r}"
+                )
         self.seed = seed
+        self.free_bits = float(free_bits)
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.beta = self.add_weight(
             shape=(),
@@ -70,10 +78,11 @@ class Sampling(keras.layers.Layer):
             seed=self.seed_generator,
         )
         epsilon = ops.slice(noise, (offset, 0), ops.shape(mean))
-        kl = gaussian_kl_divergence(mean, log_var)
+        kl = gaussian_kl_divergence(mean, log_var, per_dimension=True)
         examples = ops.maximum(ops.cast(batch_size, kl.dtype), 1.0)
+        kl_per_dimension = ops.maximum(ops.sum(kl, axis=0) / examples, self.free_bits)
         # Last, after any cross-replica op: see `VAE._forward`.
-        self.add_loss(self.beta * ops.sum(kl) / examples)
+        self.add_loss(self.beta * ops.sum(kl_per_dimension))
         return mean + ops.exp(0.5 * log_var) * epsilon
 
     def save_own_variables(self, store):
@@ -93,5 +102,9 @@ class Sampling(keras.layers.Layer):
         return input_shape[0]
 
     def get_config(self):
-        config = {"beta": float(ops.convert_to_numpy(self.beta)), "seed": self.seed}
+        config = {
+            "beta": float(ops.convert_to_numpy(self.beta)),
+            "seed": self.seed,
+            "free_bits": self.free_bits,
+        }
         return {**super().get_config(), **config}

@@ -32,6 +32,8 @@ class VAE(keras.Model):
         likelihood: `"bernoulli"`, `"gaussian"` or a `Likelihood` instance.
         beta: non-negative float, the weight of the KL term.
         seed: int or `None`, seed of the sampling noise.
+        free_bits: KL floor per latent dimension in nats, see `Sampling`. It
+            changes the gradient only: the reported losses stay the ELBO's.
 
     Call arguments:
         inputs: images of shape `(batch, H, W, C)` in [0, 1].
@@ -50,13 +52,22 @@ class VAE(keras.Model):
     ```
     """
 
-    def __init__(self, encoder, decoder, likelihood="bernoulli", beta=1.0, seed=None, **kwargs):
+    def __init__(
+        self,
+        encoder,
+        decoder,
+        likelihood="bernoulli",
+        beta=1.0,
+        seed=None,
+        free_bits=0.0,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         image_shape, latent_dim = _check_pair(encoder, decoder)
         self.encoder = encoder
         self.decoder = decoder
         self.likelihood = likelihoods.get(likelihood)
-        self.sampler = Sampling(beta=beta, seed=seed, name="sampling")
+        self.sampler = Sampling(beta=beta, seed=seed, free_bits=free_bits, name="sampling")
         self.image_shape = image_shape
         self.latent_dim = latent_dim
         self.seed = seed
@@ -78,7 +89,7 @@ class VAE(keras.Model):
         """
         from keras_vae.presets import build_preset
 
-        return build_preset(name, **overrides)
+        return build_preset(name, model_class=cls, **overrides)
 
     @property
     def beta(self):
@@ -250,6 +261,7 @@ class VAE(keras.Model):
             "likelihood": keras.saving.serialize_keras_object(self.likelihood),
             "beta": float(ops.convert_to_numpy(self.beta)),
             "seed": self.seed,
+            "free_bits": self.sampler.free_bits,
         }
 
     @classmethod
