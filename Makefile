@@ -1,4 +1,4 @@
-# keras-vae: `make run` trains and exports the default model; `make test` runs the tests.
+# keras-vae: `make run` trains, exports and evaluates the default model; `make test` tests.
 PYTHON ?= python3
 # TensorFlow's C++ info lines drown the progress output.
 export TF_CPP_MIN_LOG_LEVEL ?= 2
@@ -7,11 +7,13 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 FASHION_MNIST_DIR := /usr/share/datasets/fashion-mnist
 RUN_DIR := runs/default
+AE_RUN_DIR := runs/default-autoencoder
 
-.PHONY: run test install data fashion-mnist-files node-deps train export lint clean
+.PHONY: run test install data fashion-mnist-files node-deps train train-autoencoder export evaluate lint clean
 
-run: export
-	@echo "Done. Run folder: $(abspath $(RUN_DIR)); export bundle: $(abspath exported/default)."
+run: export evaluate
+	@echo "Done. Run folder: $(abspath $(RUN_DIR)); report: $(abspath $(RUN_DIR))/report.md;" \
+	  "export bundle: $(abspath exported/default)."
 
 test: install fashion-mnist-files node-deps
 	$(PY) -m pytest
@@ -54,6 +56,14 @@ data: install fashion-mnist-files
 
 train: data
 	$(PY) -m pipelines.train --config pipelines/configs/default.toml --run-dir $(RUN_DIR) --overwrite
+
+# The autoencoder baseline: the same network and data, no sampling, no KL.
+train-autoencoder: data
+	$(PY) -m pipelines.train --config pipelines/configs/default.toml --model autoencoder \
+	  --run-dir $(AE_RUN_DIR) --overwrite
+
+evaluate: train train-autoencoder
+	$(PY) -m pipelines.evaluate --run-dir $(RUN_DIR) --autoencoder-run $(AE_RUN_DIR)
 
 export: train
 	$(PY) -m pipelines.export --run-dir $(RUN_DIR) --name default --overwrite --variants float16 int8

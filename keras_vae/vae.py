@@ -154,7 +154,15 @@ class VAE(keras.Model):
             loss = ops.sum(reconstruction) / ops.cast(global_size, "float32") + penalty * share
             scaled_loss = self.optimizer.scale_loss(loss)
         gradients = tape.gradient(scaled_loss, self.trainable_variables)
-        self.optimizer.apply_gradients(zip(gradients, self.trainable_variables, strict=True))
+        # Variables the loss does not reach (an autoencoder's log-variance head)
+        # have no gradient; leaving them out spares Keras' warning.
+        self.optimizer.apply_gradients(
+            [
+                (g, v)
+                for g, v in zip(gradients, self.trainable_variables, strict=True)
+                if g is not None
+            ]
+        )
         self._update_metrics(reconstruction, mean, log_var)
         return {metric.name: metric.result() for metric in self.metrics}
 

@@ -24,22 +24,28 @@ import keras
 import numpy as np
 
 import keras_vae
-from keras_vae.callbacks import EpochTimer
+from keras_vae.callbacks import EpochTimer, ImageLogger, KLAnnealing
 from keras_vae.data import load_images
 from keras_vae.files import write_bytes_atomically
 from keras_vae.visualization import write_png
+
+MODELS = {"vae": keras_vae.VAE, "autoencoder": keras_vae.Autoencoder}
 
 
 @dataclasses.dataclass
 class TrainConfig:
     """What to train, on what, and how. Field names are the config file's keys."""
 
+    model: str = "vae"
     preset: str = "fashion_mnist_conv"
     dataset: str = "fashion_mnist"
     binarize: bool = True
     latent_dim: int | None = None
     likelihood: str | None = None
     beta: float = 1.0
+    kl_schedule: str = "constant"
+    kl_warmup_epochs: float = 1.0
+    free_bits: float = 0.0
     epochs: int = 10
     batch_size: int = 128
     learning_rate: float = 1e-3
@@ -116,28 +122,36 @@ def _train_into(config, work_dir, verbose):
     test_data = load_images(
         split="test", seed=config.seed + 1, max_examples=config.max_test_examples, **data_options
     )
+    if config.model not in MODELS:
+        raise ValueError(f"Unknown model {config.model!r}. Expected one of {sorted(MODELS)}.")
     strategy = keras_vae.choose_strategy(config.strategy)
     with strategy.scope():
-        model = keras_vae.VAE.from_preset(
+        model = MODELS[config.model].from_preset(
             config.preset,
             latent_dim=config.latent_dim,
             likelihood=config.likelihood,
             beta=config.beta,
             seed=config.seed,
+            free_bits=config.free_bits,
         )
         model.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
 
     timer = EpochTimer()
+    callbacks = [
+        timer,
+        keras.callbacks.CSVLogger(str(work_dir / "history.csv")),
+        keras.callbacks.TensorBoard(str(work_dir / "tensorboard")),
+        ImageLogger(work_dir / "tensorboard", next(iter(test_data))[:8].numpy()),
+    ]
+    annealing = _kl_annealing(config, int(train_data.cardinality()))
+    if annealing is not None:
+        callbacks.append(annealing)
     history = model.fit(
         train_data,
         validation_data=test_data,
         epochs=config.epochs,
         verbose=verbose,
-        callbacks=[
-            timer,
-            keras.callbacks.CSVLogger(str(work_dir / "history.csv")),
-            keras.callbacks.TensorBoard(str(work_dir / "tensorboard")),
-        ],
+        callbacks=callbacks,
     )
     test_metrics = model.evaluate(test_data, verbose=0, return_dict=True)
     model.save(work_dir / "model.keras")
@@ -169,6 +183,20 @@ def _train_into(config, work_dir, verbose):
     }
     write_bytes_atomically(work_dir / "history.json", json.dumps(summary, indent=2).encode())
     return summary
+
+
+def _kl_annealing(config, steps_per_epoch):
+    """The `KLAnnealing` callback the config asks for, or `None`."""
+    if config.kl_schedule == "constant":
+        return None
+    steps = max(1, round(config.kl_warmup_epochs * steps_per_epoch))
+    if config.kl_schedule == "linear":
+        return KLAnnealing("linear", warmup_steps=steps, beta_max=config.beta)
+    if config.kl_schedule == "cyclical":
+        return KLAnnealing("cyclical", cycle_steps=steps, beta_max=config.beta)
+    raise ValueError(
+        f"Unknown kl_schedule {config.kl_schedule!r}. Expected 'constant', 'linear' or 'cyclical'."
+    )
 
 
 def _parse_args(argv=None):
@@ -207,11 +235,14 @@ def main(argv=None):
     summary = train(config, args.run_dir, overwrite=args.overwrite)
     run_dir = Path(args.run_dir).resolve()
     test = summary["test"]
+    parts = f"reconstruction {test['reconstruction_loss']:.2f}"
+    if "kl_loss" in test:
+        parts += f" + KL {test['kl_loss']:.2f}"
     print(
-        f"\nTrained {config.preset} on {config.dataset} in {time.perf_counter() - started:.0f} s "
+        f"\nTrained {config.model} {config.preset} on {config.dataset} in "
+        f"{time.perf_counter() - started:.0f} s "
         f"({summary['train_examples_per_second']:.0f} training examples/s).\n"
-        f"Test loss {test['loss']:.2f} nats per example = reconstruction "
-        f"{test['reconstruction_loss']:.2f} + KL {test['kl_loss']:.2f}.\n"
+        f"Test loss {test['loss']:.2f} nats per example = {parts}.\n"
         f"Run folder: {run_dir}\n"
         + "".join(f"  {path.relative_to(run_dir)}\n" for path in sorted(run_dir.iterdir()))
     )

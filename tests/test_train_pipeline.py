@@ -1,5 +1,6 @@
 import csv
 import json
+import re
 
 import keras
 import numpy as np
@@ -9,16 +10,19 @@ import tensorflow as tf
 from pipelines.train import TrainConfig, main, train
 
 
-@pytest.mark.slow
-def test_short_real_training_run_lowers_the_test_loss(tmp_path, fashion_mnist_data_dir):
+@pytest.fixture(scope="module")
+def real_run(tmp_path_factory, fashion_mnist_data_dir):
+    """A VAE trained briefly on real Fashion-MNIST: (run folder, summary)."""
     config = TrainConfig(
-        epochs=2,
-        max_train_examples=6400,
-        max_test_examples=1000,
-        data_dir=fashion_mnist_data_dir,
+        epochs=2, max_train_examples=6400, max_test_examples=1000, data_dir=fashion_mnist_data_dir
     )
-    run_dir = tmp_path / "run"
-    summary = train(config, run_dir, verbose=0)
+    run_dir = tmp_path_factory.mktemp("runs") / "vae"
+    return run_dir, train(config, run_dir, verbose=0)
+
+
+@pytest.mark.slow
+def test_short_real_training_run_lowers_the_test_loss(real_run):
+    run_dir, summary = real_run
 
     # An untrained decoder predicts p = 0.5 for every pixel: 784 ln 2 = 543.4 nats.
     losses = summary["history"]["val_loss"]
@@ -27,7 +31,7 @@ def test_short_real_training_run_lowers_the_test_loss(tmp_path, fashion_mnist_da
     test = summary["test"]
     assert test["loss"] == pytest.approx(test["reconstruction_loss"] + test["kl_loss"], rel=1e-6)
 
-    assert sorted(p.name for p in run_dir.iterdir()) == [
+    assert sorted(p.name for p in run_dir.iterdir() if not p.name.startswith("report")) == [
         "history.csv",
         "history.json",
         "model.keras",
@@ -45,6 +49,7 @@ def test_short_real_training_run_lowers_the_test_loss(tmp_path, fashion_mnist_da
     # 24 (original, binarised input, reconstruction) triplets, 6 per row.
     assert pairs.shape == (4 * 30 + 2, 18 * 30 + 2, 1)
     assert any((run_dir / "tensorboard").rglob("events.out.tfevents.*"))
+    assert any((run_dir / "tensorboard" / "images").glob("events.out.tfevents.*"))
 
     model = keras.models.load_model(run_dir / "model.keras")
     assert model.sample(3, seed=0).shape == (3, 28, 28, 1)
@@ -74,3 +79,49 @@ def test_config_file_and_flags(tmp_path):
         TrainConfig.from_file(path)
     with pytest.raises(SystemExit):
         main(["--epochs", "three"])
+
+
+def test_kl_schedules_from_the_config():
+    from pipelines.train import _kl_annealing
+
+    assert _kl_annealing(TrainConfig(), 100) is None
+    linear = _kl_annealing(TrainConfig(kl_schedule="linear", kl_warmup_epochs=2.5, beta=0.5), 100)
+    assert linear.beta_at(125) == pytest.approx(0.25) and linear.beta_at(250) == 0.5
+    cyclical = _kl_annealing(TrainConfig(kl_schedule="cyclical", kl_warmup_epochs=1), 100)
+    assert cyclical.beta_at(25) == pytest.approx(0.5) and cyclical.beta_at(100) == 0.0
+    with pytest.raises(ValueError, match="Unknown kl_schedule"):
+        _kl_annealing(TrainConfig(kl_schedule="cosine"), 100)
+
+
+@pytest.mark.slow
+def test_evaluation_report_of_a_real_run(real_run, fashion_mnist_data_dir, tmp_path):
+    from pipelines.evaluate import evaluate_run
+
+    run_dir, summary = real_run
+    autoencoder_config = TrainConfig(
+        model="autoencoder", epochs=1, max_train_examples=1280, max_test_examples=1000,
+        data_dir=fashion_mnist_data_dir,
+    )  # fmt: skip
+    autoencoder_summary = train(autoencoder_config, tmp_path / "ae", verbose=0)
+    assert "kl_loss" not in autoencoder_summary["test"]
+
+    report = evaluate_run(run_dir, tmp_path / "ae", k=20, iwae_examples=300)
+    assert report["test_examples"] == 1000
+    assert report["negative_elbo"] == pytest.approx(
+        report["reconstruction_loss"] + report["kl_loss"], rel=1e-6
+    )
+    # The k=20 bound is tighter than the single-sample ELBO, and both are far below
+    # the 543 nats of a model that ignores its input.
+    assert (
+        report["iwae"]["negative_log_likelihood"] < report["negative_elbo"] < 784 * np.log(2) - 100
+    )
+    assert report["iwae"]["bits_per_dim"] == pytest.approx(
+        report["iwae"]["negative_log_likelihood"] / (784 * np.log(2))
+    )
+    assert 0 < report["active_units"] <= report["latent_dim"] == 32
+    assert report["autoencoder"]["test_reconstruction_loss"] > 0
+    markdown = (run_dir / "report.md").read_text()
+    for picture in re.findall(r"\]\((report/[^)]+)\)", markdown):
+        assert (run_dir / picture).stat().st_size > 0, picture
+    assert "manifold" not in markdown  # 32 latent dimensions: no 2-D manifold
+    assert json.loads((run_dir / "report.json").read_text())["iwae"]["k"] == 20
