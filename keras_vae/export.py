@@ -26,7 +26,7 @@ import onnxruntime
 import tensorflow as tf
 import tf2onnx
 
-from keras_vae.files import write_bytes_atomically
+from keras_vae.files import temporary_directory_beside, write_bytes_atomically
 from keras_vae_inference import sha256
 
 FORMAT = "keras-vae-bundle"
@@ -88,8 +88,7 @@ def export_bundle(
             f"Expected test images of shape (n, {', '.join(map(str, model.image_shape))}). "
             f"Received: {test_images.shape}."
         )
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}."))
+    work = temporary_directory_beside(directory)
     try:
         manifest = _build(model, work, test_images, variants, metadata, seed, tolerance)
         _replace_directory(work, directory)

@@ -15,6 +15,9 @@ def write_bytes_atomically(path, data):
     path = Path(path)
     descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
+        # mkstemp creates the file readable by its owner only; give it the
+        # permissions an ordinary new file gets.
+        os.fchmod(descriptor, 0o666 & ~_umask())
         with os.fdopen(descriptor, "wb") as file:
             file.write(data)
             file.flush()
@@ -23,3 +26,25 @@ def write_bytes_atomically(path, data):
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def temporary_directory_beside(target):
+    """Creates an empty folder next to `target` to build it in, then rename.
+
+    Args:
+        target: the folder that will eventually be replaced.
+
+    Returns:
+        The new folder's `Path`, with the permissions of an ordinary new folder.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
+    folder.chmod(0o777 & ~_umask())
+    return folder
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

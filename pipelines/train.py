@@ -15,7 +15,6 @@ import dataclasses
 import json
 import shutil
 import statistics
-import tempfile
 import time
 import tomllib
 from pathlib import Path
@@ -26,7 +25,7 @@ import numpy as np
 import keras_vae
 from keras_vae.callbacks import EpochTimer, ImageLogger, KLAnnealing
 from keras_vae.data import load_images
-from keras_vae.files import write_bytes_atomically
+from keras_vae.files import temporary_directory_beside, write_bytes_atomically
 from keras_vae.visualization import write_png
 
 MODELS = {"vae": keras_vae.VAE, "autoencoder": keras_vae.Autoencoder}
@@ -89,8 +88,7 @@ def train(config, run_dir, overwrite=False, verbose=1):
             f"The run folder {run_dir} exists and is not empty. "
             "Choose another --run-dir, or pass --overwrite to replace it."
         )
-    run_dir.parent.mkdir(parents=True, exist_ok=True)
-    work_dir = Path(tempfile.mkdtemp(dir=run_dir.parent, prefix=f".{run_dir.name}."))
+    work_dir = temporary_directory_beside(run_dir)
     try:
         summary = _train_into(config, work_dir, verbose)
         if run_dir.exists():
