@@ -129,3 +129,15 @@ def test_an_unreachable_dataset_says_what_to_do(tmp_path, monkeypatch):
     monkeypatch.setattr(tfds.core.DatasetBuilder, "download_and_prepare", offline)
     with pytest.raises(DataUnavailableError, match="network is unreachable.*MNIST IDX.*--idx-dir"):
         load_images("mnist", data_dir=str(tmp_path))
+
+
+@pytest.mark.parametrize("in_memory", [True, False])
+def test_an_abandoned_iterator_does_not_truncate_later_epochs(tmp_path, in_memory):
+    source = write_dataset(tmp_path / "idx", small_split(300, 0), small_split(20, 1))
+    dataset = load_images(
+        "mnist", batch_size=10, in_memory=in_memory, data_dir=str(tmp_path / "tfds"),
+        source_dir=str(source),
+    )  # fmt: skip
+    next(iter(dataset))
+    for _ in range(2):
+        assert sum(len(batch) for batch in dataset) == 300

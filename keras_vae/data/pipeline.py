@@ -86,12 +86,14 @@ def load_images(
     drop_remainder=False,
     with_labels=False,
     max_examples=None,
+    in_memory=True,
     data_dir=None,
     source_dir=None,
 ):
     """Loads an image dataset as a batched `tf.data.Dataset` of floats in [0, 1].
 
-    The pipeline caches the decoded images, shuffles (reshuffling every epoch),
+    The pipeline holds the decoded images in memory (or streams them from the
+    TFDS files with `in_memory=False`), shuffles (reshuffling every epoch),
     batches, scales to [0, 1], optionally binarises dynamically (each pixel is
     redrawn as Bernoulli(intensity) every time it is seen) and prefetches.
     With a `seed`, shuffling and binarisation repeat from run to run.
@@ -106,6 +108,8 @@ def load_images(
         drop_remainder: whether to drop a last, smaller batch.
         with_labels: whether to yield `(images, labels)` instead of images.
         max_examples: keep only the first examples of the split, or `None`.
+        in_memory: whether to load the split into memory once (small data sets
+            such as MNIST); otherwise examples are read from disk every epoch.
         data_dir: TFDS data folder, or `None` for TFDS' default.
         source_dir: folder with IDX files for the local builder, or `None`.
 
@@ -114,13 +118,22 @@ def load_images(
         `(images, int64 labels)` pairs.
     """
     builder = dataset_builder(name, data_dir=data_dir, source_dir=source_dir)
-    dataset = builder.as_dataset(split=split, shuffle_files=False)
-    dataset = dataset.map(lambda example: (example["image"], example["label"]))
-    if max_examples is not None:
-        dataset = dataset.take(max_examples)
-    dataset = dataset.cache()
+    if in_memory:
+        # The decoded split as arrays. tf.data's cache() is not used: an iterator
+        # abandoned part-way (e.g. `next(iter(dataset))`) could leave it holding
+        # a truncated copy that later epochs then read as the whole split.
+        arrays = tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1))
+        images, labels = arrays["image"][:max_examples], arrays["label"][:max_examples]
+        dataset = tf.data.Dataset.from_tensor_slices((images, labels))
+    else:
+        dataset = builder.as_dataset(split=split, shuffle_files=False)
+        dataset = dataset.map(lambda example: (example["image"], example["label"]))
+        if max_examples is not None:
+            dataset = dataset.take(max_examples)
     if shuffle:
-        examples = builder.info.splits[split].num_examples
+        examples = int(dataset.cardinality())
+        if examples < 0:
+            examples = builder.info.splits[split].num_examples
         dataset = dataset.shuffle(examples, seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
     dataset = dataset.map(_scale, num_parallel_calls=tf.data.AUTOTUNE)
@@ -131,7 +144,11 @@ def load_images(
         )
     if not with_labels:
         dataset = dataset.map(lambda images, labels: images)
-    return dataset.prefetch(tf.data.AUTOTUNE)
+    options = tf.data.Options()
+    # Under multi-worker training every worker builds this same pipeline (same
+    # seed, same order) and keeps its share of each global batch.
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)
 
 
 def _scale(images, labels):
