@@ -33,8 +33,9 @@ def _activation(name):
 
 
 def _gaussian_head(hidden, latent_dim):
-    mean = layers.Dense(latent_dim, name="mean")(hidden)
-    log_var = layers.Dense(latent_dim, name="log_var")(hidden)
+    # Output layers compute in float32 even under a mixed-precision policy.
+    mean = layers.Dense(latent_dim, dtype="float32", name="mean")(hidden)
+    log_var = layers.Dense(latent_dim, dtype="float32", name="log_var")(hidden)
     return [mean, log_var]
 
 
@@ -77,8 +78,8 @@ def mlp_decoder(output_shape, latent_dim, hidden_units=(512,), activation="relu"
     hidden = z
     for units in hidden_units:
         hidden = _activation(activation)(layers.Dense(units)(hidden))
-    params = layers.Dense(math.prod(output_shape))(hidden)
-    params = layers.Reshape(output_shape, name="params")(params)
+    params = layers.Dense(math.prod(output_shape), dtype="float32")(hidden)
+    params = layers.Reshape(output_shape, dtype="float32", name="params")(params)
     return keras.Model(z, params, name="decoder")
 
 
@@ -175,5 +176,7 @@ def conv_decoder(
                 (extra_cols // 2, extra_cols - extra_cols // 2),
             )
         )(hidden)
-    params = layers.Conv2D(channels, kernel_size, padding="same", name="params")(hidden)
+    params = layers.Conv2D(channels, kernel_size, padding="same", dtype="float32", name="params")(
+        hidden
+    )
     return keras.Model(z, params, name="decoder")

@@ -1,12 +1,16 @@
-"""Keras callbacks for VAE training."""
+"""Keras callbacks for VAE training: timing, KL annealing, pictures, fault tolerance."""
 
+import json
 import os
+import shutil
 import time
+from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_vae.files import write_bytes_atomically
 from keras_vae.visualization import image_grid
 
 
@@ -147,3 +151,96 @@ class ImageLogger(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         self._writer.close()
+
+
+class NonFiniteLossError(RuntimeError):
+    """The training loss became NaN or infinite."""
+
+
+class StopOnNonFiniteLoss(keras.callbacks.Callback):
+    """Stops training with a clear error as soon as the loss is not finite.
+
+    It raises before the epoch ends, so the epoch-end checkpoint of a
+    `BackupCheckpoint` keeps the last good state, and the error says where it is.
+
+    Args:
+        backup: the run's `BackupCheckpoint`, or `None`.
+    """
+
+    def __init__(self, backup=None):
+        super().__init__()
+        self.backup = backup
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is None or np.all(np.isfinite(loss)):
+            return
+        latest = self.backup.latest() if self.backup is not None else None
+        if latest is None:
+            kept = "No epoch had completed, so there is no checkpoint."
+        else:
+            kept = (
+                f"The last good checkpoint, after epoch {latest['epoch']}, is untouched in "
+                f"{self.backup.backup_dir}: rerun the same command to resume from it, or "
+                "lower the learning rate and pass --fresh to start again."
+            )
+        raise NonFiniteLossError(
+            f"The training loss became {float(np.ravel(loss)[0])} in epoch {self._epoch + 1}, "
+            f"step {batch + 1}; training stopped. {kept}"
+        )
+
+
+class BackupCheckpoint(keras.callbacks.Callback):
+    """Saves weights, optimizer state and epoch after every epoch; restores them at start.
+
+    Like Keras' `BackupAndRestore`, but a kill at any moment leaves a usable
+    backup: the weights of epoch N are written to a temporary file and renamed
+    to `epoch-N.weights.h5`, and only then does `latest.json` (itself replaced
+    atomically) point to them. A restarted `fit` loads the latest pair and
+    continues from the next epoch. The folder is removed when training ends.
+
+    Args:
+        backup_dir: folder of the backup; one per worker.
+    """
+
+    POINTER = "latest.json"
+
+    def __init__(self, backup_dir):
+        super().__init__()
+        self.backup_dir = Path(backup_dir)
+        self.restored_epoch = 0
+
+    def latest(self):
+        """The `{"epoch", "weights"}` record of the latest backup, or `None`."""
+        pointer = self.backup_dir / self.POINTER
+        return json.loads(pointer.read_text()) if pointer.is_file() else None
+
+    def on_train_begin(self, logs=None):
+        latest = self.latest()
+        if latest is None:
+            return
+        if not self.model.optimizer.built:
+            self.model.optimizer.build(self.model.trainable_variables)
+        self.model.load_weights(self.backup_dir / latest["weights"])
+        self.restored_epoch = latest["epoch"]
+        # The attribute Keras' BackupAndRestore sets: fit starts from this epoch.
+        self.model._initial_epoch = latest["epoch"]
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.backup_dir.mkdir(parents=True, exist_ok=True)
+        name = f"epoch-{epoch + 1:04d}.weights.h5"
+        temporary = self.backup_dir / f".{name}.partial.weights.h5"
+        self.model.save_weights(temporary, overwrite=True)
+        os.replace(temporary, self.backup_dir / name)
+        record = {"epoch": epoch + 1, "weights": name}
+        write_bytes_atomically(self.backup_dir / self.POINTER, json.dumps(record).encode())
+        for old in self.backup_dir.glob("epoch-*.weights.h5"):
+            if old.name != name:
+                old.unlink()
+
+    def on_train_end(self, logs=None):
+        shutil.rmtree(self.backup_dir, ignore_errors=True)

@@ -70,3 +70,27 @@ def replica_rows(local_batch_size):
     sizes = context.all_gather(tf.reshape(local_batch_size, [1]), axis=0)
     replica_id = tf.cast(context.replica_id_in_sync_group, tf.int32)
     return tf.reduce_sum(sizes[:replica_id]), tf.reduce_sum(sizes)
+
+
+def worker_role(strategy):
+    """Tells whether this process is the chief of its cluster, and its name.
+
+    The chief is the task of type `"chief"` or, in a cluster without one,
+    worker 0; a single process is its own chief. Only the chief should write
+    outputs; every worker must still run the same collective steps.
+
+    Args:
+        strategy: a `tf.distribute.Strategy`.
+
+    Returns:
+        A tuple `(is_chief, name)`, the name being e.g. `"worker-1"`.
+    """
+    resolver = getattr(strategy, "cluster_resolver", None)
+    cluster = resolver.cluster_spec().as_dict() if resolver is not None else {}
+    if not cluster:
+        return True, "chief"
+    task_type, task_id = resolver.task_type, resolver.task_id
+    is_chief = task_type == "chief" or (
+        task_type == "worker" and task_id == 0 and "chief" not in cluster
+    )
+    return is_chief, f"{task_type}-{task_id}"

@@ -16,7 +16,6 @@ import datetime
 import importlib.metadata
 import json
 import shutil
-import tempfile
 import time
 from pathlib import Path
 
@@ -26,7 +25,7 @@ import onnxruntime
 import tensorflow as tf
 import tf2onnx
 
-from keras_vae.files import temporary_directory_beside, write_bytes_atomically
+from keras_vae.files import replace_directory, temporary_directory_beside, write_bytes_atomically
 from keras_vae_inference import sha256
 
 FORMAT = "keras-vae-bundle"
@@ -91,7 +90,7 @@ def export_bundle(
     work = temporary_directory_beside(directory)
     try:
         manifest = _build(model, work, test_images, variants, metadata, seed, tolerance)
-        _replace_directory(work, directory)
+        replace_directory(work, directory)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
@@ -344,14 +343,3 @@ def library_versions():
         except importlib.metadata.PackageNotFoundError:
             versions[package] = None
     return versions
-
-
-def _replace_directory(source, target):
-    """Renames `source` to `target`, replacing an existing `target` last."""
-    if not target.exists():
-        source.rename(target)
-        return
-    retired = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.old."))
-    target.rename(retired / target.name)
-    source.rename(target)
-    shutil.rmtree(retired)

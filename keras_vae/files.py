@@ -1,6 +1,7 @@
 """Writing files so that a reader never sees a half-written one."""
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -42,6 +43,23 @@ def temporary_directory_beside(target):
     folder = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
     folder.chmod(0o777 & ~_umask())
     return folder
+
+
+def replace_directory(source, target):
+    """Renames folder `source` to `target`, replacing an existing `target` last.
+
+    Args:
+        source: the complete new folder.
+        target: where it goes.
+    """
+    source, target = Path(source), Path(target)
+    if not target.exists():
+        source.rename(target)
+        return
+    retired = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.old."))
+    target.rename(retired / target.name)
+    source.rename(target)
+    shutil.rmtree(retired)
 
 
 def _umask():

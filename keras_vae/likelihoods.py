@@ -117,7 +117,8 @@ def get(identifier):
     if isinstance(identifier, Likelihood):
         return identifier
     if identifier in LIKELIHOODS:
-        return LIKELIHOODS[identifier]()
+        # float32 even under a mixed-precision policy: log-likelihoods need it.
+        return LIKELIHOODS[identifier](dtype="float32")
     raise ValueError(
         f"Unknown likelihood. Expected one of {sorted(LIKELIHOODS)} or a "
         f"`Likelihood` instance. Received: likelihood={identifier!r}"

@@ -67,7 +67,9 @@ class VAE(keras.Model):
         self.encoder = encoder
         self.decoder = decoder
         self.likelihood = likelihoods.get(likelihood)
-        self.sampler = Sampling(beta=beta, seed=seed, free_bits=free_bits, name="sampling")
+        self.sampler = Sampling(
+            beta=beta, seed=seed, free_bits=free_bits, dtype="float32", name="sampling"
+        )
         self.image_shape = image_shape
         self.latent_dim = latent_dim
         self.seed = seed
@@ -114,10 +116,12 @@ class VAE(keras.Model):
         after its own call, before another replica can replace them.
         """
         mean, log_var = self.encoder(images, training=training)
+        # Under mixed precision the sampling, KL and likelihood stay in float32.
+        mean, log_var = ops.cast(mean, "float32"), ops.cast(log_var, "float32")
         penalty = ops.sum(self.encoder.losses)
         z = self.sampler([mean, log_var], training=training)
         penalty += ops.sum(self.sampler.losses)
-        params = self.decoder(z, training=training)
+        params = ops.cast(self.decoder(z, training=training), "float32")
         penalty += ops.sum(self.decoder.losses)
         return mean, log_var, params, penalty
 
@@ -141,8 +145,24 @@ class VAE(keras.Model):
         self.kl_tracker.update_state(kl)
         self.loss_tracker.update_state(reconstruction + ops.cast(self.beta, kl.dtype) * kl)
 
+    def _check_finite(self, images, where):
+        """Fails the step, naming the bad examples, if the batch holds NaN or inf."""
+        finite = ops.all(ops.isfinite(ops.reshape(images, (ops.shape(images)[0], -1))), axis=1)
+        tf.debugging.Assert(
+            ops.all(finite),
+            [
+                "Non-finite values (NaN or inf) in the input data,",
+                *where,
+                ": examples",
+                tf.where(~finite)[:, 0],
+                "of the batch (0-based). Clean the data first.",
+            ],
+            summarize=20,
+        )
+
     def train_step(self, data):
         images = self._check_images(_images_of(data))
+        self._check_finite(images, ["in the batch of training step", self.optimizer.iterations + 1])
         with tf.GradientTape() as tape:
             mean, log_var, params, penalty = self._forward(images, training=True)
             reconstruction = self.likelihood.negative_log_likelihood(images, params)
@@ -168,6 +188,7 @@ class VAE(keras.Model):
 
     def test_step(self, data):
         images = self._check_images(_images_of(data))
+        self._check_finite(images, ["in an evaluation batch"])
         mean, log_var, params, _ = self._forward(images, training=False)
         reconstruction = self.likelihood.negative_log_likelihood(images, params)
         self._update_metrics(reconstruction, mean, log_var)

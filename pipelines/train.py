@@ -6,12 +6,17 @@ The run folder holds `model.keras`, `history.csv`, `history.json` (per-epoch
 losses, test metrics, timing and the config), TensorBoard logs in
 `tensorboard/`, and PNG grids `samples.png` (decoded from the prior) and
 `reconstructions.png` (test images, each followed by its reconstruction; with
-binarised data: original, binarised input, reconstruction). It is
-written in a temporary folder beside the target and renamed when complete.
+binarised data: original, binarised input, reconstruction). It is built in
+`.<run>.partial` beside the target, with a checkpoint after every epoch, and
+renamed when complete: a killed run resumes when the same command runs again.
+With TF_CONFIG set it trains under MultiWorkerMirroredStrategy and only the
+chief writes the run folder.
 """
 
 import argparse
+import csv
 import dataclasses
+import hashlib
 import json
 import shutil
 import statistics
@@ -23,12 +28,22 @@ import keras
 import numpy as np
 
 import keras_vae
-from keras_vae.callbacks import EpochTimer, ImageLogger, KLAnnealing
+from keras_vae.callbacks import (
+    BackupCheckpoint,
+    EpochTimer,
+    ImageLogger,
+    KLAnnealing,
+    StopOnNonFiniteLoss,
+)
 from keras_vae.data import load_images
-from keras_vae.files import temporary_directory_beside, write_bytes_atomically
+from keras_vae.distribution import worker_role
+from keras_vae.files import replace_directory, write_bytes_atomically
 from keras_vae.visualization import write_png
 
 MODELS = {"vae": keras_vae.VAE, "autoencoder": keras_vae.Autoencoder}
+KL_SCHEDULES = ("constant", "linear", "cyclical")
+# Settings a resumed run may change: training longer is still the same run.
+RESUMABLE_CHANGES = ("epochs",)
 
 
 @dataclasses.dataclass
@@ -50,6 +65,8 @@ class TrainConfig:
     learning_rate: float = 1e-3
     seed: int = 0
     strategy: str = "auto"
+    mixed_precision: bool = False
+    jit_compile: bool = False
     max_train_examples: int | None = None
     max_test_examples: int | None = None
     idx_dir: str | None = None
@@ -65,43 +82,86 @@ class TrainConfig:
             raise ValueError(f"Unknown keys in {path}: {unknown}. Known keys: {cls.field_names()}")
         return cls(**values)
 
+    def validate(self):
+        """Raises `ValueError` for settings that name nothing known."""
+        from keras_vae.presets import PRESETS
+
+        for name, value, known in (
+            ("model", self.model, MODELS),
+            ("preset", self.preset, PRESETS),
+            ("kl_schedule", self.kl_schedule, KL_SCHEDULES),
+        ):
+            if value not in known:
+                raise ValueError(f"Unknown {name} {value!r}. Expected one of {sorted(known)}.")
+
     @classmethod
     def field_names(cls):
         return [field.name for field in dataclasses.fields(cls)]
 
 
-def train(config, run_dir, overwrite=False, verbose=1):
+def train(config, run_dir, overwrite=False, fresh=False, verbose=1):
     """Trains a model as `config` says and writes the run folder.
+
+    The chief builds the run in `.<run>.partial` beside `run_dir` and renames it
+    when complete. A checkpoint is written there after every epoch, so a run
+    that was killed resumes from its last epoch when the same command is run
+    again. Under multi-worker training the other workers run the same steps
+    and write only to their own scratch folders (`.<run>.worker-N`).
 
     Args:
         config: a `TrainConfig`.
         run_dir: the run folder to write.
         overwrite: whether to replace an existing run folder.
+        fresh: whether to discard an interrupted run instead of resuming it.
         verbose: Keras' `fit` verbosity.
 
     Returns:
         The summary written to `history.json`, as a dict.
     """
+    config.validate()
+    # A MultiWorkerMirroredStrategy must exist before other TensorFlow work.
+    strategy = keras_vae.choose_strategy(config.strategy)
+    is_chief, worker = worker_role(strategy)
     run_dir = Path(run_dir)
     if run_dir.exists() and any(run_dir.iterdir()) and not overwrite:
         raise FileExistsError(
             f"The run folder {run_dir} exists and is not empty. "
             "Choose another --run-dir, or pass --overwrite to replace it."
         )
-    work_dir = temporary_directory_beside(run_dir)
-    try:
-        summary = _train_into(config, work_dir, verbose)
-        if run_dir.exists():
-            shutil.rmtree(run_dir)
-        work_dir.rename(run_dir)
-    except BaseException:
-        shutil.rmtree(work_dir, ignore_errors=True)
-        raise
+    suffix = "partial" if is_chief else worker
+    work_dir = run_dir.parent / f".{run_dir.name}.{suffix}"
+    _prepare_work_dir(work_dir, config, fresh)
+    summary = _train_into(config, strategy, work_dir, verbose)
+    if is_chief:
+        replace_directory(work_dir, run_dir)
+    else:
+        shutil.rmtree(work_dir)
     return summary
 
 
-def _train_into(config, work_dir, verbose):
+def _prepare_work_dir(work_dir, config, fresh):
+    """Creates the work folder, or checks that an interrupted run in it can resume."""
+    settings = work_dir / "config.json"
+    if work_dir.exists() and fresh:
+        shutil.rmtree(work_dir)
+    if work_dir.exists() and settings.is_file():
+        saved = json.loads(settings.read_text())
+        changed = sorted(
+            key for key, value in dataclasses.asdict(config).items()
+            if saved.get(key) != value and key not in RESUMABLE_CHANGES
+        )  # fmt: skip
+        if changed:
+            raise ValueError(
+                f"{work_dir} holds an interrupted run with other settings ({', '.join(changed)}). "
+                "Rerun with the same settings to resume it, or pass --fresh to discard it."
+            )
+    work_dir.mkdir(parents=True, exist_ok=True)
+    write_bytes_atomically(settings, json.dumps(dataclasses.asdict(config)).encode())
+
+
+def _train_into(config, strategy, work_dir, verbose):
     keras.utils.set_random_seed(config.seed)
+    keras.mixed_precision.set_global_policy("mixed_float16" if config.mixed_precision else "float32")
     data_options = {
         "name": config.dataset,
         "batch_size": config.batch_size,
@@ -120,9 +180,6 @@ def _train_into(config, work_dir, verbose):
     test_data = load_images(
         split="test", seed=config.seed + 1, max_examples=config.max_test_examples, **data_options
     )
-    if config.model not in MODELS:
-        raise ValueError(f"Unknown model {config.model!r}. Expected one of {sorted(MODELS)}.")
-    strategy = keras_vae.choose_strategy(config.strategy)
     with strategy.scope():
         model = MODELS[config.model].from_preset(
             config.preset,
@@ -132,19 +189,24 @@ def _train_into(config, work_dir, verbose):
             seed=config.seed,
             free_bits=config.free_bits,
         )
-        model.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
+        model.compile(
+            optimizer=keras.optimizers.Adam(config.learning_rate), jit_compile=config.jit_compile
+        )
 
     timer = EpochTimer()
+    backup = BackupCheckpoint(work_dir / "backup")
     callbacks = [
+        backup,
+        StopOnNonFiniteLoss(backup),
         timer,
-        keras.callbacks.CSVLogger(str(work_dir / "history.csv")),
+        keras.callbacks.CSVLogger(str(work_dir / "history.csv"), append=True),
         keras.callbacks.TensorBoard(str(work_dir / "tensorboard")),
         ImageLogger(work_dir / "tensorboard", next(iter(test_data))[:8].numpy()),
     ]
     annealing = _kl_annealing(config, int(train_data.cardinality()))
     if annealing is not None:
         callbacks.append(annealing)
-    history = model.fit(
+    model.fit(
         train_data,
         validation_data=test_data,
         epochs=config.epochs,
@@ -170,17 +232,38 @@ def _train_into(config, work_dir, verbose):
         "strategy": type(strategy).__name__,
         "replicas": strategy.num_replicas_in_sync,
         "parameters": model.count_params(),
-        "history": {key: [float(v) for v in values] for key, values in history.history.items()},
-        "test": {key: float(value) for key, value in test_metrics.items()},
+        "weights_sha256": weights_digest(model),
+        "history": _read_history(work_dir / "history.csv"),
+        "resumed_from_epoch": backup.restored_epoch,
+        "test": {key: float(np.ravel(value)[0]) for key, value in test_metrics.items()},
         "epoch_seconds": timer.seconds,
         "examples_per_epoch": examples_per_epoch,
         # The first epoch includes tracing; the median of the others is the steady rate.
         "train_examples_per_second": examples_per_epoch
-        / statistics.median(timer.seconds[1:] or timer.seconds),
+        / statistics.median(timer.seconds[1:] or timer.seconds)
+        if timer.seconds
+        else None,
         "units": "nats per example",
     }
     write_bytes_atomically(work_dir / "history.json", json.dumps(summary, indent=2).encode())
+    (work_dir / "config.json").unlink()
     return summary
+
+
+def weights_digest(model):
+    """The sha256 of all of a model's weights, to compare models bit for bit."""
+    digest = hashlib.sha256()
+    for weight in model.get_weights():
+        digest.update(np.ascontiguousarray(weight).tobytes())
+    return digest.hexdigest()
+
+
+def _read_history(path):
+    """Per-epoch metrics from the CSV log, which spans every resumed segment of a run."""
+    with open(path) as file:
+        rows = list(csv.DictReader(file))
+    names = [name for name in rows[0] if name != "epoch"] if rows else []
+    return {name: [float(row[name]) for row in rows] for name in names}
 
 
 def _kl_annealing(config, steps_per_epoch):
@@ -190,11 +273,7 @@ def _kl_annealing(config, steps_per_epoch):
     steps = max(1, round(config.kl_warmup_epochs * steps_per_epoch))
     if config.kl_schedule == "linear":
         return KLAnnealing("linear", warmup_steps=steps, beta_max=config.beta)
-    if config.kl_schedule == "cyclical":
-        return KLAnnealing("cyclical", cycle_steps=steps, beta_max=config.beta)
-    raise ValueError(
-        f"Unknown kl_schedule {config.kl_schedule!r}. Expected 'constant', 'linear' or 'cyclical'."
-    )
+    return KLAnnealing("cyclical", cycle_steps=steps, beta_max=config.beta)
 
 
 def _parse_args(argv=None):
@@ -202,6 +281,9 @@ def _parse_args(argv=None):
     parser.add_argument("--config", help="TOML file of TrainConfig fields")
     parser.add_argument("--run-dir", default="runs/default", help="the run folder to write")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
+    parser.add_argument(
+        "--fresh", action="store_true", help="discard an interrupted run instead of resuming it"
+    )
     for field in dataclasses.fields(TrainConfig):
         flag = "--" + field.name.replace("_", "-")
         kind = _value_type(field)
@@ -230,7 +312,7 @@ def main(argv=None):
     }
     config = dataclasses.replace(config, **changes)
     started = time.perf_counter()
-    summary = train(config, args.run_dir, overwrite=args.overwrite)
+    summary = train(config, args.run_dir, overwrite=args.overwrite, fresh=args.fresh)
     run_dir = Path(args.run_dir).resolve()
     test = summary["test"]
     parts = f"reconstruction {test['reconstruction_loss']:.2f}"

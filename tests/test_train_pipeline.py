@@ -89,8 +89,10 @@ def test_kl_schedules_from_the_config():
     assert linear.beta_at(125) == pytest.approx(0.25) and linear.beta_at(250) == 0.5
     cyclical = _kl_annealing(TrainConfig(kl_schedule="cyclical", kl_warmup_epochs=1), 100)
     assert cyclical.beta_at(25) == pytest.approx(0.5) and cyclical.beta_at(100) == 0.0
-    with pytest.raises(ValueError, match="Unknown kl_schedule"):
-        _kl_annealing(TrainConfig(kl_schedule="cosine"), 100)
+    with pytest.raises(ValueError, match="Unknown kl_schedule 'cosine'"):
+        TrainConfig(kl_schedule="cosine").validate()
+    with pytest.raises(ValueError, match="Unknown model 'gan'"):
+        TrainConfig(model="gan").validate()
 
 
 @pytest.mark.slow
