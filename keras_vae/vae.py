@@ -184,7 +184,7 @@ class VAE(keras.Model):
             ]
         )
         self._update_metrics(reconstruction, mean, log_var)
-        return {metric.name: metric.result() for metric in self.metrics}
+        return self._results()
 
     def test_step(self, data):
         images = self._check_images(_images_of(data))
@@ -192,7 +192,15 @@ class VAE(keras.Model):
         mean, log_var, params, _ = self._forward(images, training=False)
         reconstruction = self.likelihood.negative_log_likelihood(images, params)
         self._update_metrics(reconstruction, mean, log_var)
-        return {metric.name: metric.result() for metric in self.metrics}
+        return self._results()
+
+    def _results(self):
+        results = {metric.name: metric.result() for metric in self.metrics}
+        if isinstance(self.distribute_strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            # Keras reduces step outputs with a mean over axis 0 across workers,
+            # which fails on scalars (keras issue 20585); shape [1] reduces to ().
+            results = {name: ops.reshape(value, (1,)) for name, value in results.items()}
+        return results
 
     def encode(self, images, batch_size=256):
         """Returns the posterior mean and log-variance of each image.

@@ -35,13 +35,14 @@ from keras_vae.callbacks import (
     KLAnnealing,
     StopOnNonFiniteLoss,
 )
-from keras_vae.data import load_images
+from keras_vae.data import dataset_builder, load_images
 from keras_vae.distribution import worker_role
 from keras_vae.files import replace_directory, write_bytes_atomically
 from keras_vae.visualization import write_png
 
 MODELS = {"vae": keras_vae.VAE, "autoencoder": keras_vae.Autoencoder}
 KL_SCHEDULES = ("constant", "linear", "cyclical")
+OPTIMIZERS = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD}
 # Settings a resumed run may change: training longer is still the same run.
 RESUMABLE_CHANGES = ("epochs",)
 
@@ -62,6 +63,7 @@ class TrainConfig:
     free_bits: float = 0.0
     epochs: int = 10
     batch_size: int = 128
+    optimizer: str = "adam"
     learning_rate: float = 1e-3
     seed: int = 0
     strategy: str = "auto"
@@ -90,6 +92,7 @@ class TrainConfig:
             ("model", self.model, MODELS),
             ("preset", self.preset, PRESETS),
             ("kl_schedule", self.kl_schedule, KL_SCHEDULES),
+            ("optimizer", self.optimizer, OPTIMIZERS),
         ):
             if value not in known:
                 raise ValueError(f"Unknown {name} {value!r}. Expected one of {sorted(known)}.")
@@ -161,7 +164,9 @@ def _prepare_work_dir(work_dir, config, fresh):
 
 def _train_into(config, strategy, work_dir, verbose):
     keras.utils.set_random_seed(config.seed)
-    keras.mixed_precision.set_global_policy("mixed_float16" if config.mixed_precision else "float32")
+    keras.mixed_precision.set_global_policy(
+        "mixed_float16" if config.mixed_precision else "float32"
+    )
     data_options = {
         "name": config.dataset,
         "batch_size": config.batch_size,
@@ -169,14 +174,26 @@ def _train_into(config, strategy, work_dir, verbose):
         "data_dir": config.data_dir,
         "source_dir": config.idx_dir,
     }
+    backup = BackupCheckpoint(work_dir / "backup")
+    resumed_epoch = (backup.latest() or {"epoch": 0})["epoch"]
+    # An endless stream whose every epoch depends on (seed, epoch) alone: a
+    # resumed run sees the data the interrupted one would have seen next, and
+    # every worker of a cluster the same global batches as one process.
     train_data = load_images(
         split="train",
         shuffle=True,
         seed=config.seed,
         drop_remainder=True,
         max_examples=config.max_train_examples,
+        start_epoch=resumed_epoch,
         **data_options,
     )
+    examples = (
+        dataset_builder(config.dataset, data_dir=config.data_dir, source_dir=config.idx_dir)
+        .info.splits["train"]
+        .num_examples
+    )
+    steps_per_epoch = min(examples, config.max_train_examples or examples) // config.batch_size
     test_data = load_images(
         split="test", seed=config.seed + 1, max_examples=config.max_test_examples, **data_options
     )
@@ -190,11 +207,11 @@ def _train_into(config, strategy, work_dir, verbose):
             free_bits=config.free_bits,
         )
         model.compile(
-            optimizer=keras.optimizers.Adam(config.learning_rate), jit_compile=config.jit_compile
+            optimizer=OPTIMIZERS[config.optimizer](config.learning_rate),
+            jit_compile=config.jit_compile,
         )
 
     timer = EpochTimer()
-    backup = BackupCheckpoint(work_dir / "backup")
     callbacks = [
         backup,
         StopOnNonFiniteLoss(backup),
@@ -203,11 +220,12 @@ def _train_into(config, strategy, work_dir, verbose):
         keras.callbacks.TensorBoard(str(work_dir / "tensorboard")),
         ImageLogger(work_dir / "tensorboard", next(iter(test_data))[:8].numpy()),
     ]
-    annealing = _kl_annealing(config, int(train_data.cardinality()))
+    annealing = _kl_annealing(config, steps_per_epoch)
     if annealing is not None:
         callbacks.append(annealing)
     model.fit(
         train_data,
+        steps_per_epoch=steps_per_epoch,
         validation_data=test_data,
         epochs=config.epochs,
         verbose=verbose,
@@ -226,7 +244,7 @@ def _train_into(config, strategy, work_dir, verbose):
     write_png(work_dir / "reconstructions.png", grid, columns=6 * len(panels))
     write_png(work_dir / "samples.png", model.sample(64, seed=config.seed), columns=8)
 
-    examples_per_epoch = int(train_data.cardinality()) * config.batch_size
+    examples_per_epoch = steps_per_epoch * config.batch_size
     summary = {
         "config": dataclasses.asdict(config),
         "strategy": type(strategy).__name__,

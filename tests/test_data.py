@@ -103,11 +103,38 @@ def test_dynamic_binarisation_is_bernoulli_of_the_intensity_and_seeded(tmp_path)
     assert bright.sum() == 20
     np.testing.assert_allclose(batch[bright].mean(), 192 / 255, atol=0.01)
     np.testing.assert_allclose(batch[~bright].mean(), 64 / 255, atol=0.01)
-    again = next(iter(load_images("mnist", "train", **options))).numpy()
-    np.testing.assert_array_equal(batch, again)
-    epochs = load_images("mnist", "train", **options)
-    first, second = (next(iter(epochs)).numpy() for _ in range(2))
-    assert not np.array_equal(first, second)  # redrawn every epoch
+    # Without shuffling, every pass is the same: a fixed binarised set.
+    fixed = load_images("mnist", "train", **options)
+    np.testing.assert_array_equal(next(iter(fixed)).numpy(), batch)
+    np.testing.assert_array_equal(next(iter(fixed)).numpy(), batch)
+    # With shuffling, every pass is a new epoch, redrawn; a seeded run repeats.
+    epochs = load_images("mnist", "train", shuffle=True, **options)
+    first, second = (np.sort(next(iter(epochs)).numpy(), axis=0) for _ in range(2))
+    assert not np.array_equal(first, second)
+    again = load_images("mnist", "train", shuffle=True, **options)
+    np.testing.assert_array_equal(np.sort(next(iter(again)).numpy(), axis=0), first)
+
+
+def test_endless_epochs_depend_on_seed_and_epoch_only(tmp_path):
+    source = write_dataset(tmp_path / "idx", small_split(30, 0), small_split(4, 1))
+    options = dict(batch_size=10, binarize=True, shuffle=True, seed=3, with_labels=True,
+                   data_dir=str(tmp_path / "tfds"), source_dir=str(source))  # fmt: skip
+
+    def epochs(start, count):
+        dataset = load_images("mnist", start_epoch=start, **options)
+        next(iter(dataset))  # an extra iterator changes nothing
+        batches = list(dataset.take(3 * count))
+        return [np.concatenate([b[i].numpy() for b in batches[e * 3 : e * 3 + 3]])
+                for e in range(count) for i in (0, 1)]  # fmt: skip
+
+    from_zero = epochs(0, 2)
+    from_one = epochs(1, 1)
+    np.testing.assert_array_equal(from_one[0], from_zero[2])  # epoch 1's images
+    np.testing.assert_array_equal(from_one[1], from_zero[3])  # and labels
+    assert not np.array_equal(from_zero[1], from_zero[3])  # epochs are shuffled apart
+    assert sorted(from_zero[1]) == sorted(from_zero[3])  # each epoch is the whole split
+    with pytest.raises(ValueError, match="needs in_memory=True"):
+        load_images("mnist", start_epoch=0, in_memory=False, **options)
 
 
 def test_bad_or_missing_sources_give_clear_errors(tmp_path):

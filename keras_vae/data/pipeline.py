@@ -1,5 +1,6 @@
 """Image datasets as `tf.data` pipelines, through tensorflow-datasets."""
 
+import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
@@ -87,16 +88,27 @@ def load_images(
     with_labels=False,
     max_examples=None,
     in_memory=True,
+    start_epoch=None,
     data_dir=None,
     source_dir=None,
 ):
     """Loads an image dataset as a batched `tf.data.Dataset` of floats in [0, 1].
 
     The pipeline holds the decoded images in memory (or streams them from the
-    TFDS files with `in_memory=False`), shuffles (reshuffling every epoch),
-    batches, scales to [0, 1], optionally binarises dynamically (each pixel is
-    redrawn as Bernoulli(intensity) every time it is seen) and prefetches.
-    With a `seed`, shuffling and binarisation repeat from run to run.
+    TFDS files with `in_memory=False`), shuffles, batches, scales to [0, 1],
+    optionally binarises dynamically (each pixel drawn as Bernoulli(intensity))
+    and prefetches. With a `seed`, everything repeats from run to run:
+
+    - without `shuffle`, every pass yields the same batches, binarisation
+      included: a fixed evaluation set;
+    - with `shuffle`, each pass over the dataset is a new epoch, reshuffled and
+      rebinarised;
+    - with `start_epoch=k` (in memory only), the dataset is endless: epoch after
+      epoch from epoch `k`, each one's order and binarisation a function of
+      `(seed, epoch)` alone. Use it with `fit(..., steps_per_epoch=...)`: a
+      resumed run then sees exactly the data the interrupted one would have, and
+      so does every worker of a multi-worker run, whatever other iterators
+      were made.
 
     Args:
         name: a TFDS dataset name, see `dataset_builder`.
@@ -110,6 +122,7 @@ def load_images(
         max_examples: keep only the first examples of the split, or `None`.
         in_memory: whether to load the split into memory once (small data sets
             such as MNIST); otherwise examples are read from disk every epoch.
+        start_epoch: `None`, or the first epoch of an endless dataset.
         data_dir: TFDS data folder, or `None` for TFDS' default.
         source_dir: folder with IDX files for the local builder, or `None`.
 
@@ -117,6 +130,10 @@ def load_images(
         A `tf.data.Dataset` of `float32` images `(batch, H, W, C)`, or of
         `(images, int64 labels)` pairs.
     """
+    if start_epoch is not None and not in_memory:
+        raise ValueError("An endless dataset (start_epoch=...) needs in_memory=True.")
+    if seed is None:
+        seed = int(np.random.SeedSequence().entropy % 2**31)
     builder = dataset_builder(name, data_dir=data_dir, source_dir=source_dir)
     if in_memory:
         # The decoded split as arrays. tf.data's cache() is not used: an iterator
@@ -125,23 +142,34 @@ def load_images(
         arrays = tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1))
         images, labels = arrays["image"][:max_examples], arrays["label"][:max_examples]
         dataset = tf.data.Dataset.from_tensor_slices((images, labels))
+        examples = len(images)
     else:
         dataset = builder.as_dataset(split=split, shuffle_files=False)
         dataset = dataset.map(lambda example: (example["image"], example["label"]))
         if max_examples is not None:
             dataset = dataset.take(max_examples)
-    if shuffle:
-        examples = int(dataset.cardinality())
-        if examples < 0:
-            examples = builder.info.splits[split].num_examples
-        dataset = dataset.shuffle(examples, seed=seed, reshuffle_each_iteration=True)
-    dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
-    dataset = dataset.map(_scale, num_parallel_calls=tf.data.AUTOTUNE)
-    if binarize:
-        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
-        dataset = tf.data.Dataset.zip(dataset, seeds).map(
-            _binarize, num_parallel_calls=tf.data.AUTOTUNE
+        examples = builder.info.splits[split].num_examples
+    if start_epoch is not None:
+        dataset = _endless_epochs(
+            images, labels, batch_size, shuffle, seed, start_epoch, drop_remainder
         )
+    else:
+        if shuffle:
+            dataset = dataset.shuffle(examples, seed=seed, reshuffle_each_iteration=True)
+            batch_seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+            batch_seeds = batch_seeds.batch(2)
+        else:
+            batch_seeds = tf.data.Dataset.range(2**62).map(
+                lambda index: _batch_seed(seed, 0, index)
+            )
+        dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
+        dataset = tf.data.Dataset.zip(dataset, batch_seeds).map(
+            lambda batch, batch_seed: (*batch, batch_seed)
+        )
+    dataset = dataset.map(
+        lambda images, labels, batch_seed: _preprocess(images, labels, batch_seed, binarize),
+        num_parallel_calls=tf.data.AUTOTUNE,
+    )
     if not with_labels:
         dataset = dataset.map(lambda images, labels: images)
     options = tf.data.Options()
@@ -151,11 +179,38 @@ def load_images(
     return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)
 
 
-def _scale(images, labels):
-    return tf.cast(images, tf.float32) / 255.0, labels
+def _batch_seed(seed, epoch, index):
+    """A stateless seed for one batch: a function of (seed, epoch, batch index) alone."""
+    base = tf.stack([tf.constant(seed, tf.int64), tf.cast(epoch, tf.int64)])
+    return tf.random.experimental.stateless_fold_in(base, tf.cast(index, tf.int64))
 
 
-def _binarize(batch, seed):
-    images, labels = batch
-    noise = tf.random.stateless_uniform(tf.shape(images), seed=seed)
-    return tf.cast(noise < images, tf.float32), labels
+def _endless_epochs(images, labels, batch_size, shuffle, seed, start_epoch, drop_remainder):
+    """Batches `(images, labels, seed)` of epoch after epoch from `start_epoch`."""
+    images, labels = tf.constant(images), tf.constant(labels)
+    count = int(images.shape[0])
+
+    def epoch_batches(epoch):
+        order = tf.range(count, dtype=tf.int64)
+        if shuffle:
+            order = tf.random.experimental.stateless_shuffle(
+                order, seed=_batch_seed(seed, epoch, -1)
+            )
+        batches = tf.data.Dataset.from_tensor_slices(order).batch(batch_size, drop_remainder)
+        return batches.enumerate().map(
+            lambda index, chosen: (
+                tf.gather(images, chosen),
+                tf.gather(labels, chosen),
+                _batch_seed(seed, epoch, index),
+            )
+        )
+
+    return tf.data.Dataset.range(start_epoch, 2**62).flat_map(epoch_batches)
+
+
+def _preprocess(images, labels, batch_seed, binarize):
+    images = tf.cast(images, tf.float32) / 255.0
+    if binarize:
+        noise = tf.random.stateless_uniform(tf.shape(images), seed=batch_seed)
+        images = tf.cast(noise < images, tf.float32)
+    return images, labels
