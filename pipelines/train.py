@@ -213,10 +213,12 @@ def _train_into(config, strategy, work_dir, verbose):
 
     timer = EpochTimer()
     callbacks = [
+        timer,
+        # The log before the backup: a kill between the two makes the resumed run
+        # log that epoch again (see _read_history), never lose it.
+        keras.callbacks.CSVLogger(str(work_dir / "history.csv"), append=True),
         backup,
         StopOnNonFiniteLoss(backup),
-        timer,
-        keras.callbacks.CSVLogger(str(work_dir / "history.csv"), append=True),
         keras.callbacks.TensorBoard(str(work_dir / "tensorboard")),
         ImageLogger(work_dir / "tensorboard", next(iter(test_data))[:8].numpy()),
     ]
@@ -277,11 +279,15 @@ def weights_digest(model):
 
 
 def _read_history(path):
-    """Per-epoch metrics from the CSV log, which spans every resumed segment of a run."""
+    """Per-epoch metrics from the CSV log, which spans every resumed segment of a run.
+
+    An epoch logged twice (run again after a kill) keeps its last row.
+    """
     with open(path) as file:
-        rows = list(csv.DictReader(file))
-    names = [name for name in rows[0] if name != "epoch"] if rows else []
-    return {name: [float(row[name]) for row in rows] for name in names}
+        rows = {int(row["epoch"]): row for row in csv.DictReader(file)}
+    ordered = [rows[epoch] for epoch in sorted(rows)]
+    names = [name for name in ordered[0] if name != "epoch"] if ordered else []
+    return {name: [float(row[name]) for row in ordered] for name in names}
 
 
 def _kl_annealing(config, steps_per_epoch):
