@@ -16,44 +16,13 @@ import math
 import time
 from pathlib import Path
 
-import keras
 import numpy as np
 
-from keras_vae.data import dataset_builder, load_images
 from keras_vae.evaluation import active_units, bits_per_dim, importance_weighted_log_likelihood
 from keras_vae.files import write_bytes_atomically
 from keras_vae.plots import plot_latent_space, plot_loss_curves
 from keras_vae.visualization import latent_manifold, write_gif, write_png
-
-
-def load_run(run_dir):
-    """Returns `(model, summary)` of a training run folder."""
-    run_dir = Path(run_dir)
-    for name in ("model.keras", "history.json"):
-        if not (run_dir / name).is_file():
-            raise FileNotFoundError(
-                f"{run_dir / name} is missing: pass the folder of a finished training run."
-            )
-    summary = json.loads((run_dir / "history.json").read_text())
-    return keras.models.load_model(run_dir / "model.keras"), summary
-
-
-def test_set(config, max_examples=None):
-    """The run's test images (preprocessed as in training), labels and class names."""
-    options = {"data_dir": config["data_dir"], "source_dir": config["idx_dir"]}
-    batches = load_images(
-        config["dataset"],
-        "test",
-        batch_size=1000,
-        binarize=config["binarize"],
-        seed=config["seed"] + 1,
-        with_labels=True,
-        max_examples=max_examples,
-        **options,
-    )
-    images, labels = zip(*((x.numpy(), y.numpy()) for x, y in batches), strict=True)
-    info = dataset_builder(config["dataset"], **options).info
-    return np.concatenate(images), np.concatenate(labels), info.features["label"].names
+from pipelines.runs import load_run, test_set
 
 
 def evaluate_run(run_dir, autoencoder_run=None, k=1000, iwae_examples=2000, seed=0):

@@ -7,14 +7,11 @@ export on test images of the run's dataset and writes `exported/<name>/`.
 """
 
 import argparse
-import json
 import time
 from pathlib import Path
 
-import keras
-
-from keras_vae.data import load_images
 from keras_vae.export import VARIANTS, export_bundle
+from pipelines.runs import load_run, test_set
 
 
 def export_run(run_dir, bundle_dir, overwrite=False, variants=()):
@@ -30,24 +27,9 @@ def export_run(run_dir, bundle_dir, overwrite=False, variants=()):
         The manifest, as a dict.
     """
     run_dir = Path(run_dir)
-    for name in ("model.keras", "history.json"):
-        if not (run_dir / name).is_file():
-            raise FileNotFoundError(
-                f"{run_dir / name} is missing: pass the folder of a finished training run "
-                "(make run writes runs/default)."
-            )
-    summary = json.loads((run_dir / "history.json").read_text())
+    model, summary = load_run(run_dir)
     config = summary["config"]
-    model = keras.models.load_model(run_dir / "model.keras")
-    test_images = load_images(
-        config["dataset"],
-        "test",
-        batch_size=64,
-        binarize=config["binarize"],
-        seed=config["seed"] + 1,
-        data_dir=config["data_dir"],
-        source_dir=config["idx_dir"],
-    )
+    test_images, _, _ = test_set(config, max_examples=64)
     metadata = {
         "run_dir": str(run_dir.resolve()),
         "dataset": config["dataset"],
@@ -60,7 +42,7 @@ def export_run(run_dir, bundle_dir, overwrite=False, variants=()):
     return export_bundle(
         model,
         bundle_dir,
-        next(iter(test_images)).numpy(),
+        test_images,
         overwrite=overwrite,
         variants=variants,
         metadata=metadata,

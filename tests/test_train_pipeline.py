@@ -127,3 +127,16 @@ def test_evaluation_report_of_a_real_run(real_run, fashion_mnist_data_dir, tmp_p
         assert (run_dir / picture).stat().st_size > 0, picture
     assert "manifold" not in markdown  # 32 latent dimensions: no 2-D manifold
     assert json.loads((run_dir / "report.json").read_text())["iwae"]["k"] == 20
+
+
+@pytest.mark.slow
+def test_export_of_a_real_run(real_run, tmp_path):
+    from pipelines.export import export_run
+
+    run_dir, summary = real_run
+    manifest = export_run(run_dir, tmp_path / "bundle", variants=["float16"])
+    assert manifest["training"]["test_metrics"] == summary["test"]
+    assert manifest["training"]["dataset"] == "fashion_mnist"
+    assert max(manifest["parity"]["decoder"].values()) <= 1e-4
+    with pytest.raises(FileNotFoundError, match="finished training run"):
+        export_run(tmp_path / "nowhere", tmp_path / "other")
