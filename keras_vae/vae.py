@@ -175,12 +175,12 @@ class VAE(keras.Model):
             scaled_loss = self.optimizer.scale_loss(loss)
         gradients = tape.gradient(scaled_loss, self.trainable_variables)
         # Variables the loss does not reach (an autoencoder's log-variance head)
-        # have no gradient; leaving them out spares Keras' warning.
+        # get a zero gradient rather than none, so the optimizer tracks every
+        # trainable variable and its saved state matches the model's on reload.
         self.optimizer.apply_gradients(
             [
-                (g, v)
+                (ops.zeros_like(v) if g is None else g, v)
                 for g, v in zip(gradients, self.trainable_variables, strict=True)
-                if g is not None
             ]
         )
         self._update_metrics(reconstruction, mean, log_var)
