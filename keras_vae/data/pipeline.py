@@ -141,7 +141,6 @@ def load_images(
         # a truncated copy that later epochs then read as the whole split.
         arrays = tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1))
         images, labels = arrays["image"][:max_examples], arrays["label"][:max_examples]
-        dataset = tf.data.Dataset.from_tensor_slices((images, labels))
         examples = len(images)
     else:
         dataset = builder.as_dataset(split=split, shuffle_files=False)
@@ -154,6 +153,8 @@ def load_images(
             images, labels, batch_size, shuffle, seed, start_epoch, drop_remainder
         )
     else:
+        if in_memory:
+            dataset = tf.data.Dataset.from_tensor_slices((images, labels))
         if shuffle:
             dataset = dataset.shuffle(examples, seed=seed, reshuffle_each_iteration=True)
             batch_seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
