@@ -1,4 +1,5 @@
-# keras-vae: `make run` trains, exports and evaluates the default model; `make test` tests.
+# keras-vae: `make run` trains, exports and evaluates the default model; `make test` tests;
+# `make bench` measures speed.
 PYTHON ?= python3
 # TensorFlow's C++ info lines drown the progress output.
 export TF_CPP_MIN_LOG_LEVEL ?= 2
@@ -9,14 +10,21 @@ FASHION_MNIST_DIR := /usr/share/datasets/fashion-mnist
 RUN_DIR := runs/default
 AE_RUN_DIR := runs/default-autoencoder
 
-.PHONY: run test install data fashion-mnist-files node-deps train train-autoencoder export evaluate lint clean
+.PHONY: run test bench install bench-deps data fashion-mnist-files node-deps train train-autoencoder export evaluate lint clean
 
 run: export evaluate
 	@echo "Done. Run folder: $(abspath $(RUN_DIR)); report: $(abspath $(RUN_DIR))/report.md;" \
 	  "export bundle: $(abspath exported/default)."
 
-test: install fashion-mnist-files node-deps
+test: install bench-deps fashion-mnist-files node-deps
 	$(PY) -m pytest
+
+# Training and inference speed against the references and the CPU's peak; uses
+# the trained default run and its export, making them first if missing.
+bench: bench-deps data
+	@[ -f $(RUN_DIR)/model.keras ] && [ -f exported/default/manifest.json ] || $(MAKE) export
+	$(PY) -m pipelines.benchmark --run-dir $(RUN_DIR) --bundle exported/default \
+	  --output docs/benchmarks.json --markdown docs/benchmarks.md
 
 install: $(INSTALLED)
 
@@ -24,6 +32,15 @@ $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet -e ".[dev]"
+	$(VENV)/bin/pip check
+	touch $@
+
+# PyTorch (CPU) for the benchmark's reference loop and its tests.
+BENCH_INSTALLED := $(VENV)/.installed-bench
+bench-deps: $(BENCH_INSTALLED)
+
+$(BENCH_INSTALLED): $(INSTALLED)
+	$(VENV)/bin/pip install --quiet -e ".[dev,bench]"
 	$(VENV)/bin/pip check
 	touch $@
 

@@ -49,7 +49,8 @@ class KLAnnealing(keras.callbacks.Callback):
     that ramp every `cycle_steps`, rising during the first `ramp_fraction` of
     each cycle and holding `beta_max` for the rest. The step is the optimizer's
     iteration count, so a resumed run continues the schedule. The value is
-    logged as `beta` at the end of each epoch.
+    logged as `beta` at the end of each epoch. With `steps_per_execution=k` in
+    `compile`, Keras calls back every k steps, so beta changes in steps of k.
 
     Args:
         schedule: `"linear"` or `"cyclical"`.

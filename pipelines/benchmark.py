@@ -1,150 +1,144 @@
-"""Benchmarks decoder inference of an export bundle across runtimes.
+"""Benchmarks training throughput and decoder inference against references and the hardware.
 
     python -m pipelines.benchmark --run-dir runs/default --bundle exported/default
 
-Times the Keras model (a direct call and `predict`), the reloaded SavedModel and
-onnxruntime (float32 and each variant in the bundle) at several batch sizes,
-after warm-up, and prints and saves the median, 10th and 90th percentile of
-each. Timings on shared machines are noisy: compare figures from one run.
+Training: keras-vae's `fit` on the default network beside the keras.io VAE
+recipe and a plain PyTorch loop on the same network, data, batch size and
+threads, timed in turns (see `pipelines/benchmarks/training.py`). Inference:
+the decoder of a trained run in Keras, the SavedModel and onnxruntime at
+batch 1, 64 and 1024. Both are put against the model's FLOPs and the CPU's
+peak. Figures are printed and saved as JSON and Markdown. Timings on shared
+machines are noisy: compare figures from one run.
 """
 
 import argparse
+import datetime
 import json
 import os
-import platform
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import keras
-import numpy as np
-import onnxruntime
 import tensorflow as tf
 
+import keras_vae  # noqa: F401  (registers the classes `load_model` needs)
 from keras_vae.export import library_versions
 from keras_vae.files import write_bytes_atomically
-
-BATCH_SIZES = (1, 64, 256, 1024)
-
-
-def time_calls(function, min_seconds=0.5, min_repeats=5, max_repeats=200):
-    """Calls `function` after two warm-up calls until enough time or repeats pass.
-
-    Args:
-        function: a callable without arguments.
-        min_seconds: keep timing until this much time has passed...
-        min_repeats: ...and at least this many calls were timed.
-        max_repeats: stop after this many timed calls.
-
-    Returns:
-        A dict with the median, 10th and 90th percentile in milliseconds and the
-        number of timed calls.
-    """
-    function()
-    function()
-    times = []
-    started = time.perf_counter()
-    while len(times) < max_repeats and (
-        len(times) < min_repeats or time.perf_counter() - started < min_seconds
-    ):
-        begin = time.perf_counter()
-        function()
-        times.append((time.perf_counter() - begin) * 1e3)
-    deciles = statistics.quantiles(times, n=10) if len(times) > 1 else times * 9
-    return {
-        "median_ms": statistics.median(times),
-        "p10_ms": deciles[0],
-        "p90_ms": deciles[-1],
-        "calls": len(times),
-    }
+from pipelines.benchmarks.flops import vae_flops
+from pipelines.benchmarks.hardware import (
+    cpu_features,
+    measured_matmul_gflops,
+    nominal_peak_gflops,
+)
+from pipelines.benchmarks.inference import benchmark_decoder
+from pipelines.benchmarks.report import markdown_report
+from pipelines.benchmarks.training import benchmark_training, build_contenders
+from pipelines.train import TrainConfig
 
 
-def decoder_runners(model, bundle, threads):
-    """Returns `{runtime name: function(z) -> images}` for every decoder runtime."""
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    manifest = json.loads((bundle / "manifest.json").read_text())
-    onnx_files = {"onnxruntime float32": manifest["decoder"]["onnx"]}
-    onnx_files.update(
-        {f"onnxruntime {name}": info["file"] for name, info in manifest["variants"].items()}
+def _set_threads(threads, with_torch):
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    if with_torch:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def _versions(with_torch):
+    versions = library_versions()
+    if with_torch:
+        import torch
+
+        versions["torch"] = torch.__version__
+    return versions
+
+
+def parse_args(argv):
+    defaults = TrainConfig()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--run-dir", default="runs/default", help="trained run folder")
+    parser.add_argument("--bundle", default="exported/default", help="export bundle folder")
+    parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    parser.add_argument(
+        "--steps-per-execution",
+        type=int,
+        default=defaults.steps_per_execution,
+        help="keras-vae's setting (default: pipelines/train.py's)",
     )
-    serving = tf.saved_model.load(str(bundle / "decoder" / "1")).signatures["serving_default"]
-    runners = {
-        "keras call": lambda z: model.likelihood(model.decoder(z, training=False)).numpy(),
-        "keras predict": lambda z: model.decode(z, batch_size=len(z)),
-        "savedmodel": lambda z: serving(z=tf.constant(z))["image"].numpy(),
-    }
-    for name, file in onnx_files.items():
-        session = onnxruntime.InferenceSession(
-            str(bundle / file), options, providers=["CPUExecutionProvider"]
-        )
-        runners[name] = lambda z, session=session: session.run(["image"], {"z": z})[0]
-    return runners
-
-
-def benchmark_decoder(model, bundle, threads, batch_sizes=BATCH_SIZES):
-    """Times every decoder runtime at every batch size; returns a list of rows."""
-    runners = decoder_runners(model, bundle, threads)
-    reference = runners["onnxruntime float32"]
-    rows = []
-    for batch in batch_sizes:
-        z = np.random.default_rng(batch).standard_normal((batch, model.latent_dim))
-        z = z.astype("float32")
-        expected = reference(z)
-        for name, run in runners.items():
-            timing = time_calls(lambda run=run, z=z: run(z))
-            row = {
-                "runtime": name,
-                "batch": batch,
-                **timing,
-                "examples_per_second": batch / timing["median_ms"] * 1e3,
-                "max_abs_error_vs_onnxruntime_float32": float(np.max(np.abs(run(z) - expected))),
-            }
-            rows.append(row)
-            print(
-                f"  batch {batch:5d}  {name:22s} {timing['median_ms']:9.3f} ms "
-                f"(p10 {timing['p10_ms']:.3f}, p90 {timing['p90_ms']:.3f})  "
-                f"{row['examples_per_second']:10.0f} ex/s",
-                flush=True,
-            )
-    return rows
-
-
-def machine():
-    """What the figures were measured on."""
-    cpu = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform()}
+    parser.add_argument("--rounds", type=int, default=7, help="timed windows per contender")
+    parser.add_argument("--steps", type=int, default=100, help="training steps per window")
+    parser.add_argument("--max-train-examples", type=int, help="use part of the training split")
+    parser.add_argument("--data-dir", help="TFDS data folder")
+    parser.add_argument("--idx-dir", help="folder with the Fashion-MNIST IDX files")
+    parser.add_argument("--no-torch", action="store_true", help="leave out the PyTorch loop")
+    parser.add_argument("--no-xla", action="store_true", help="leave out keras-vae with XLA")
+    parser.add_argument("--skip-training", action="store_true")
+    parser.add_argument("--skip-inference", action="store_true")
+    parser.add_argument("--output", default="runs/benchmark.json", help="where the JSON goes")
+    parser.add_argument("--markdown", help="where the Markdown table goes (optional)")
+    return parser.parse_args(argv)
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--run-dir", default="runs/default", help="training run folder")
-    parser.add_argument("--bundle", default="exported/default", help="export bundle folder")
-    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="onnxruntime threads")
-    parser.add_argument("--output", default="runs/benchmark.json", help="where the JSON goes")
-    args = parser.parse_args(argv)
-    bundle = Path(args.bundle)
-    model = keras.models.load_model(Path(args.run_dir) / "model.keras")
-    print(f"Decoder inference, {args.threads} onnxruntime threads:")
+    args = parse_args(argv)
+    if not args.skip_inference:
+        for needed in (Path(args.run_dir) / "model.keras", Path(args.bundle) / "manifest.json"):
+            if not needed.is_file():
+                raise SystemExit(
+                    f"{needed} not found: decoder inference needs a trained run and its "
+                    "export bundle. Run `make run` (or pass --run-dir/--bundle), or "
+                    "--skip-inference."
+                )
+    with_torch = not (args.no_torch or args.skip_training)
+    _set_threads(args.threads, with_torch)
+    features = cpu_features()
+    hardware = {
+        **features,
+        "nominal_peak_gflops": nominal_peak_gflops(features),
+        "matmul_gflops": measured_matmul_gflops(),
+    }
+    gpus = tf.config.list_physical_devices("GPU")
     results = {
         "command": "python -m pipelines.benchmark "
         + " ".join(sys.argv[1:] if argv is None else argv),
-        "machine": machine(),
-        "versions": library_versions(),
-        "decoder_inference": benchmark_decoder(model, bundle, args.threads),
+        "date": datetime.date.today().isoformat(),
+        "hardware": hardware,
+        "threads": args.threads,
+        "accelerators": f"GPUs: {len(gpus)}." if gpus else "No GPU.",
+        "versions": _versions(with_torch),
     }
+    print(
+        f"{features['model']}: {features['cores']} cores, nominal peak "
+        f"{hardware['nominal_peak_gflops']} GFLOP/s, NumPy matmul "
+        f"{hardware['matmul_gflops']:.1f} GFLOP/s; {args.threads} threads.",
+        flush=True,
+    )
+    if not args.skip_training:
+        contenders, dataset = build_contenders(
+            args.batch_size,
+            args.steps_per_execution,
+            with_torch=with_torch,
+            xla=not args.no_xla,
+            max_examples=args.max_train_examples,
+            data_options={"data_dir": args.data_dir, "source_dir": args.idx_dir},
+        )
+        results["flops"] = vae_flops(contenders[0].model)
+        print("Training throughput:", flush=True)
+        results["training"] = benchmark_training(
+            contenders, dataset, rounds=args.rounds, steps=args.steps
+        )
+    if not args.skip_inference:
+        model = keras.models.load_model(Path(args.run_dir) / "model.keras")
+        results["flops"] = vae_flops(model)
+        print(f"Decoder inference, {args.threads} threads:", flush=True)
+        results["decoder_inference"] = benchmark_decoder(model, Path(args.bundle), args.threads)
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     write_bytes_atomically(args.output, json.dumps(results, indent=2).encode())
     print(f"Wrote {args.output}")
+    if args.markdown:
+        write_bytes_atomically(args.markdown, markdown_report(results).encode())
+        print(f"Wrote {args.markdown}")
 
 
 if __name__ == "__main__":

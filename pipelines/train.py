@@ -44,7 +44,7 @@ MODELS = {"vae": keras_vae.VAE, "autoencoder": keras_vae.Autoencoder}
 KL_SCHEDULES = ("constant", "linear", "cyclical")
 OPTIMIZERS = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD}
 # Settings a resumed run may change: training longer is still the same run.
-RESUMABLE_CHANGES = ("epochs",)
+RESUMABLE_CHANGES = ("epochs", "steps_per_execution")
 
 
 @dataclasses.dataclass
@@ -69,6 +69,7 @@ class TrainConfig:
     strategy: str = "auto"
     mixed_precision: bool = False
     jit_compile: bool = False
+    steps_per_execution: int = 1
     max_train_examples: int | None = None
     max_test_examples: int | None = None
     idx_dir: str | None = None
@@ -96,6 +97,11 @@ class TrainConfig:
         ):
             if value not in known:
                 raise ValueError(f"Unknown {name} {value!r}. Expected one of {sorted(known)}.")
+        if self.steps_per_execution < 1:
+            raise ValueError(
+                "Expected steps_per_execution to be a positive integer. "
+                f"Received: {self.steps_per_execution!r}"
+            )
 
     @classmethod
     def field_names(cls):
@@ -194,6 +200,7 @@ def _train_into(config, strategy, work_dir, verbose):
         .num_examples
     )
     steps_per_epoch = min(examples, config.max_train_examples or examples) // config.batch_size
+    steps_per_execution = execution_steps(steps_per_epoch, config.steps_per_execution)
     test_data = load_images(
         split="test", seed=config.seed + 1, max_examples=config.max_test_examples, **data_options
     )
@@ -209,6 +216,7 @@ def _train_into(config, strategy, work_dir, verbose):
         model.compile(
             optimizer=OPTIMIZERS[config.optimizer](config.learning_rate),
             jit_compile=config.jit_compile,
+            steps_per_execution=steps_per_execution,
         )
 
     timer = EpochTimer()
@@ -251,6 +259,7 @@ def _train_into(config, strategy, work_dir, verbose):
         "config": dataclasses.asdict(config),
         "strategy": type(strategy).__name__,
         "replicas": strategy.num_replicas_in_sync,
+        "steps_per_execution": steps_per_execution,
         "parameters": model.count_params(),
         "weights_sha256": weights_digest(model),
         "history": _read_history(work_dir / "history.csv"),
@@ -288,6 +297,17 @@ def _read_history(path):
     ordered = [rows[epoch] for epoch in sorted(rows)]
     names = [name for name in ordered[0] if name != "epoch"] if ordered else []
     return {name: [float(row[name]) for row in ordered] for name in names}
+
+
+def execution_steps(steps_per_epoch, most):
+    """The largest number of steps per execution, at most `most`, that divides an epoch.
+
+    Keras runs `steps_per_execution` steps per call of its training function and
+    rounds an epoch up to whole calls; a divisor keeps every epoch at exactly
+    `steps_per_epoch` steps, so epochs, checkpoints and the data stream stay
+    aligned.
+    """
+    return max((k for k in range(1, most + 1) if steps_per_epoch % k == 0), default=1)
 
 
 def _kl_annealing(config, steps_per_epoch):

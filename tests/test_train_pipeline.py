@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from pipelines.train import TrainConfig, main, train
+from pipelines.train import TrainConfig, execution_steps, main, train
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +53,19 @@ def test_short_real_training_run_lowers_the_test_loss(real_run):
 
     model = keras.models.load_model(run_dir / "model.keras")
     assert model.sample(3, seed=0).shape == (3, 28, 28, 1)
+    # Several steps per execution, yet every epoch is exactly 6400 / 128 steps.
+    assert 50 % summary["steps_per_execution"] == 0
+    assert int(model.optimizer.iterations.numpy()) == 2 * 50
+
+
+def test_steps_per_execution_divides_the_epoch():
+    assert execution_steps(468, 16) == 13
+    assert execution_steps(50, 16) == 10
+    assert execution_steps(7, 16) == 7
+    assert execution_steps(13, 4) == 1
+    assert execution_steps(96, 1) == 1
+    with pytest.raises(ValueError, match="steps_per_execution"):
+        TrainConfig(steps_per_execution=0).validate()
 
 
 def test_an_existing_run_folder_is_kept_unless_overwrite_is_asked(tmp_path):

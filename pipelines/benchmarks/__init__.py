@@ -1,0 +1,1 @@
+"""The parts of `pipelines/benchmark.py`: contenders, timing, FLOPs, hardware, report."""

@@ -1,0 +1,71 @@
+"""Floating-point operations of a Keras model's convolutions and dense layers.
+
+Counts the multiply-adds of `Conv2D`, `Conv2DTranspose` and `Dense` layers as
+two operations each, the convention of FLOP counters such as PyTorch's
+`torch.utils.flop_counter`. Biases, activations, the sampling and the loss are
+left out: element-wise work that is a small share of a convolutional network's.
+"""
+
+import math
+
+import keras
+
+
+def layer_flops(layer):
+    """Returns the forward FLOPs of one example through `layer` (0 if not counted)."""
+    if isinstance(layer, keras.layers.Conv2DTranspose):
+        # Each input pixel scatters a kernel_h x kernel_w x out_channels patch.
+        _, height, width, channels = layer.input.shape
+        kernel = math.prod(layer.kernel_size)
+        return 2 * height * width * channels * kernel * layer.filters
+    if isinstance(layer, keras.layers.Conv2D):
+        _, height, width, filters = layer.output.shape
+        kernel = math.prod(layer.kernel_size) * layer.input.shape[-1]
+        return 2 * height * width * filters * kernel
+    if isinstance(layer, keras.layers.Dense):
+        return 2 * layer.input.shape[-1] * layer.units
+    return 0
+
+
+def model_flops(model):
+    """Returns the forward FLOPs of one example through a functional `model`."""
+    return sum(
+        model_flops(layer) if isinstance(layer, keras.Model) else layer_flops(layer)
+        for layer in model.layers
+    )
+
+
+def _first_layer_flops(model):
+    """FLOPs of the first counted layer: its input gradient is never computed."""
+    for layer in model.layers:
+        flops = layer_flops(layer)
+        if flops:
+            return flops
+    return 0
+
+
+def vae_flops(vae):
+    """Counts the FLOPs per example of a VAE's decoding and of a training step.
+
+    A training step runs the encoder and the decoder forward, then for every
+    layer the gradient of its weights (as many FLOPs as its forward pass) and
+    of its input (as many again), except the input gradient of the encoder's
+    first layer, which nothing needs.
+
+    Args:
+        vae: a `keras_vae.VAE`, or any object with functional `encoder` and
+            `decoder` models.
+
+    Returns:
+        A dict: `encoder_forward`, `decoder_forward`, `forward` (both) and
+        `training_step` (forward and backward), FLOPs per example.
+    """
+    encoder = model_flops(vae.encoder)
+    decoder = model_flops(vae.decoder)
+    forward = encoder + decoder
+    return {
+        "encoder_forward": encoder,
+        "decoder_forward": decoder,
+        "forward": forward,
+        "training_step": 3 * forward - _first_layer_flops(vae.encoder),
+    }

@@ -1,0 +1,101 @@
+"""The benchmark's figures as a Markdown page."""
+
+
+def _percent(part, whole):
+    return f"{100 * part / whole:.1f}%" if whole else "n/a"
+
+
+def _training_table(training, flops, ceilings):
+    peak, matmul = ceilings
+    lines = [
+        f"Batch {training['batch_size']}, {training['rounds']} timed windows of "
+        f"{training['steps_per_window']} steps per contender, taken in turns; examples/s "
+        "as median (min–max) over the windows. Speed-up: the median over rounds of "
+        "keras-vae's first row divided by that row. GFLOP/s from "
+        f"{flops['training_step'] / 1e6:.1f} MFLOP per example and step (forward "
+        f"{flops['forward'] / 1e6:.1f}, backward the rest).",
+        "",
+        "| contender | examples/s | keras-vae speed-up | GFLOP/s | of peak | of matmul "
+        "| first window (s) | loss |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for row in training["contenders"]:
+        rate = row["examples_per_second"]
+        gflops = rate["median"] * flops["training_step"] / 1e9
+        lines.append(
+            f"| {row['name']} | {rate['median']:,.0f} ({rate['min']:,.0f}–{rate['max']:,.0f}) "
+            f"| {row['keras_vae_speedup']:.2f}× | {gflops:.1f} | {_percent(gflops, peak)} "
+            f"| {_percent(gflops, matmul)} | {row['warmup_seconds']:.1f} "
+            f"| {row['last_window_loss']:.1f} |"
+        )
+    pipeline = training["input_pipeline_examples_per_second"]
+    lines += [
+        "",
+        f"The input pipeline alone (keras-vae's `tf.data` stream with dynamic binarisation) "
+        f"delivers {pipeline['median']:,.0f} ({pipeline['min']:,.0f}–{pipeline['max']:,.0f}) "
+        "examples/s. The first window includes tracing and, for the references, "
+        "building their input from the array; loss: mean negative ELBO in nats per "
+        "example over the last window.",
+    ]
+    return lines
+
+
+def _inference_table(rows, flops, ceilings):
+    peak, matmul = ceilings
+    lines = [
+        f"Decoder forward pass: {flops['decoder_forward'] / 1e6:.1f} MFLOP per example. "
+        "Median (10th–90th percentile) of repeated calls after warm-up; error: largest "
+        "absolute difference from the Keras model's output, pixel means in [0, 1].",
+        "",
+        "| runtime | batch | ms per call | examples/s | GFLOP/s | of peak | of matmul "
+        "| max error vs Keras |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        gflops = row["examples_per_second"] * flops["decoder_forward"] / 1e9
+        lines.append(
+            f"| {row['runtime']} | {row['batch']} | {row['median_ms']:.3f} "
+            f"({row['p10_ms']:.3f}–{row['p90_ms']:.3f}) | {row['examples_per_second']:,.0f} "
+            f"| {gflops:.1f} | {_percent(gflops, peak)} | {_percent(gflops, matmul)} "
+            f"| {row['max_abs_error_vs_keras']:.1e} |"
+        )
+    return lines
+
+
+def markdown_report(results):
+    """Renders the results of `pipelines/benchmark.py` as Markdown.
+
+    Args:
+        results: the dict the benchmark saves as JSON.
+
+    Returns:
+        The page, a string.
+    """
+    hardware = results["hardware"]
+    ceilings = (hardware["nominal_peak_gflops"], hardware["matmul_gflops"])
+    versions = ", ".join(f"{name} {version}" for name, version in results["versions"].items())
+    peak = hardware["nominal_peak_gflops"]
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Measured {results['date']} with `{results['command']}`.",
+        "",
+        f"- Machine: {hardware['model']}, {hardware['cores']} cores at "
+        f"{hardware['mhz']} MHz, {hardware['vector_bits']}-bit vectors"
+        f"{' with FMA' if hardware['fma'] else ''}; {results['threads']} threads for "
+        f"TensorFlow, PyTorch and onnxruntime. {results['accelerators']}",
+        f"- Nominal float32 peak: {peak:.1f} GFLOP/s (cores × clock × float32 lanes × 2 "
+        "for FMA × 2 FMA units per core, assumed). Practical ceiling: a NumPy float32 "
+        f"2048×2048 matrix product, {hardware['matmul_gflops']:.1f} GFLOP/s.",
+        f"- Versions: {versions}.",
+        "",
+    ]
+    if "training" in results:
+        lines += ["## Training throughput", ""]
+        lines += _training_table(results["training"], results["flops"], ceilings)
+        lines.append("")
+    if "decoder_inference" in results:
+        lines += ["## Decoder inference", ""]
+        lines += _inference_table(results["decoder_inference"], results["flops"], ceilings)
+        lines.append("")
+    return "\n".join(lines)

@@ -1,0 +1,243 @@
+"""Training throughput of keras-vae's `fit` beside the keras.io recipe and PyTorch.
+
+Every contender trains the same network (the default preset's) on the same
+Fashion-MNIST training images with the same batch size, in one process with
+the same thread settings. The contenders take turns: each round times one
+window of steps of each, so a slow spell of a shared machine hits all of them,
+and ratios are taken within a round. Each window starts after its first step,
+so iterator start-up is left out; the first round (tracing, warm-up) is not
+counted.
+"""
+
+import statistics
+import time
+
+import keras
+import numpy as np
+
+import keras_vae
+from keras_vae.data import dataset_builder, load_images
+from pipelines.benchmarks.keras_io_recipe import build_keras_io_vae
+
+
+class _StepClock(keras.callbacks.Callback):
+    """Records `(steps done, time)` at the end of every executed batch of steps."""
+
+    def on_train_begin(self, logs=None):
+        self.marks = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.marks.append((batch + 1, time.perf_counter()))
+
+
+class KerasContender:
+    """Times windows of `model.fit` on `data`.
+
+    Args:
+        name: label in the results.
+        model: a compiled Keras model.
+        data: a `tf.data.Dataset` of batches, or a NumPy array.
+        batch_size: examples per step.
+    """
+
+    def __init__(self, name, model, data, batch_size):
+        self.name = name
+        self.model = model
+        self.data = data
+        self.batch_size = batch_size
+        self.steps_per_execution = model.steps_per_execution
+        self.losses = []
+
+    def window(self, steps):
+        """Trains about `steps` steps after a first one; returns (examples, seconds)."""
+        per_call = self.steps_per_execution
+        calls = max(1, round(steps / per_call))
+        clock = _StepClock()
+        options = {} if not isinstance(self.data, np.ndarray) else {"batch_size": self.batch_size}
+        history = self.model.fit(
+            self.data,
+            steps_per_epoch=(calls + 1) * per_call,
+            epochs=1,
+            verbose=0,
+            callbacks=[clock],
+            **options,
+        )
+        self.losses.append(float(np.ravel(history.history["loss"][-1])[0]))
+        (first_step, started), (last_step, ended) = clock.marks[0], clock.marks[-1]
+        return (last_step - first_step) * self.batch_size, ended - started
+
+
+class TorchContender:
+    """Times windows of the PyTorch loop (`torch_vae.TorchTrainer`)."""
+
+    def __init__(self, name, images, batch_size, seed):
+        from pipelines.benchmarks.torch_vae import TorchTrainer
+
+        self.name = name
+        self.trainer = TorchTrainer(images, batch_size, seed=seed)
+        self.batch_size = batch_size
+        self.steps_per_execution = 1
+        self.losses = []
+
+    def window(self, steps):
+        """Trains `steps` steps after a first one; returns (examples, seconds)."""
+        self.trainer.step()
+        losses = []
+        started = time.perf_counter()
+        for _ in range(steps):
+            self.trainer.step()
+            losses.append(self.trainer.last_loss)
+        seconds = time.perf_counter() - started
+        self.losses.append(float(np.mean(losses)))
+        return steps * self.batch_size, seconds
+
+
+def input_pipeline_rate(dataset, steps, batch_size):
+    """Examples per second the `tf.data` pipeline alone delivers, after its first batch."""
+    iterator = iter(dataset)
+    next(iterator)
+    started = time.perf_counter()
+    for _ in range(steps):
+        next(iterator)
+    return steps * batch_size / (time.perf_counter() - started)
+
+
+def build_contenders(
+    batch_size,
+    steps_per_execution,
+    seed=0,
+    with_torch=True,
+    xla=True,
+    max_examples=None,
+    data_options=None,
+):
+    """Builds the contenders, each on the default network and the same images.
+
+    keras-vae trains as `pipelines/train.py` does: the endless, dynamically
+    binarised `tf.data` stream. The references get the binarised images of
+    that stream's first epoch as one NumPy array, the way their tutorials feed
+    data.
+
+    Args:
+        batch_size: examples per step.
+        steps_per_execution: keras-vae's setting, as in `pipelines/train.py`.
+        seed: seed of data order, binarisation, initial weights and noise.
+        with_torch: whether to include the PyTorch loop.
+        xla: whether to include keras-vae with `jit_compile=True`.
+        max_examples: use only the first examples of the training split.
+        data_options: more `load_images` arguments (`data_dir`, `source_dir`).
+
+    Returns:
+        A tuple `(contenders, dataset)`: the list of contenders, keras-vae's first;
+        and keras-vae's training dataset.
+    """
+    dataset = load_images(
+        split="train",
+        batch_size=batch_size,
+        binarize=True,
+        shuffle=True,
+        seed=seed,
+        drop_remainder=True,
+        max_examples=max_examples,
+        start_epoch=0,
+        **(data_options or {}),
+    )
+    options = data_options or {}
+    builder = dataset_builder("fashion_mnist", options.get("data_dir"), options.get("source_dir"))
+    examples = min(builder.info.splits["train"].num_examples, max_examples or float("inf"))
+    images = np.concatenate([batch.numpy() for batch in dataset.take(examples // batch_size)])
+
+    def ours(**compile_options):
+        keras.utils.set_random_seed(seed)
+        model = keras_vae.VAE.from_preset("fashion_mnist_conv", seed=seed)
+        model.compile(optimizer=keras.optimizers.Adam(1e-3), **compile_options)
+        return model
+
+    contenders = [
+        KerasContender(
+            f"keras-vae fit (steps_per_execution={steps_per_execution})",
+            ours(steps_per_execution=steps_per_execution),
+            dataset,
+            batch_size,
+        )
+    ]
+    if steps_per_execution != 1:
+        contenders.append(
+            KerasContender("keras-vae fit (steps_per_execution=1)", ours(), dataset, batch_size)
+        )
+    if xla:
+        contenders.append(
+            KerasContender(
+                "keras-vae fit (XLA)",
+                ours(steps_per_execution=steps_per_execution, jit_compile=True),
+                dataset,
+                batch_size,
+            )
+        )
+    keras.utils.set_random_seed(seed)
+    contenders.append(KerasContender("keras.io recipe", build_keras_io_vae(), images, batch_size))
+    if with_torch:
+        contenders.append(TorchContender("PyTorch loop", images, batch_size, seed))
+    return contenders, dataset
+
+
+def _spread(values):
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def benchmark_training(contenders, dataset, rounds=7, steps=100, warmup_steps=20):
+    """Times the contenders in turns; returns one result per contender.
+
+    Args:
+        contenders: from `build_contenders`; the first is the one compared.
+        dataset: keras-vae's training dataset, timed alone as well.
+        rounds: timed windows per contender.
+        steps: training steps per window.
+        warmup_steps: steps of the untimed first round.
+
+    Returns:
+        A dict: `contenders`, a list of dicts (name, examples per second as
+        median/min/max over windows and each window's figure, seconds of the
+        warm-up round, which includes tracing, last window's mean loss and
+        `keras_vae_speedup`, the median over rounds of the first contender's
+        throughput divided by this one's); `input_pipeline` (examples per
+        second of the data stream alone); `rounds` and `steps`.
+    """
+    rates = {contender.name: [] for contender in contenders}
+    warmup = {}
+    for contender in contenders:
+        started = time.perf_counter()
+        contender.window(warmup_steps)
+        warmup[contender.name] = time.perf_counter() - started
+    batch_size = contenders[0].batch_size
+    pipeline = []
+    for round_index in range(rounds):
+        line = []
+        for contender in contenders:
+            examples, seconds = contender.window(steps)
+            rates[contender.name].append(examples / seconds)
+            line.append(f"{contender.name} {examples / seconds:,.0f}")
+        pipeline.append(input_pipeline_rate(dataset, steps, batch_size))
+        print(f"  round {round_index + 1}/{rounds}: " + ", ".join(line) + " examples/s", flush=True)
+    first = rates[contenders[0].name]
+    results = []
+    for contender in contenders:
+        own = rates[contender.name]
+        speedup = statistics.median(a / b for a, b in zip(first, own, strict=True))
+        results.append(
+            {
+                "name": contender.name,
+                "examples_per_second": _spread(own),
+                "windows": own,
+                "warmup_seconds": warmup[contender.name],
+                "last_window_loss": contender.losses[-1],
+                "keras_vae_speedup": speedup,
+            }
+        )
+    return {
+        "contenders": results,
+        "input_pipeline_examples_per_second": _spread(pipeline),
+        "rounds": rounds,
+        "steps_per_window": steps,
+        "batch_size": batch_size,
+    }

@@ -1,0 +1,124 @@
+"""The benchmark: FLOP counts against PyTorch's counter, CPU peaks, the whole CLI."""
+
+import json
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="the benchmark's extra: pip install -e '.[bench]'")
+
+import keras_vae  # noqa: E402
+from pipelines.benchmarks.flops import vae_flops  # noqa: E402
+from pipelines.benchmarks.hardware import cpu_features, nominal_peak_gflops  # noqa: E402
+from pipelines.benchmarks.keras_io_recipe import build_keras_io_vae  # noqa: E402
+from pipelines.benchmarks.torch_vae import TorchVAE, loss_function  # noqa: E402
+
+
+def _torch_flops_per_example(train):
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model = TorchVAE()
+    x = (torch.rand(4, 1, 28, 28) < 0.5).float()
+    with FlopCounterMode(display=False) as counter:
+        logits, mean, log_var = model(x)
+        if train:
+            loss_function(logits, x, mean, log_var).backward()
+    return counter.get_total_flops() / len(x)
+
+
+def test_flop_counts_match_pytorchs_counter_on_the_same_network():
+    ours = keras_vae.VAE.from_preset("fashion_mnist_conv")
+    recipe = build_keras_io_vae()
+    expected_forward = _torch_flops_per_example(train=False)
+    expected_training = _torch_flops_per_example(train=True)
+    for model in (ours, recipe):
+        flops = vae_flops(model)
+        assert flops["forward"] == expected_forward
+        assert flops["training_step"] == expected_training
+        assert flops["encoder_forward"] + flops["decoder_forward"] == flops["forward"]
+
+
+def test_the_references_have_the_default_models_parameters():
+    def trainable(model):
+        return sum(math.prod(v.shape) for v in model.trainable_variables)
+
+    ours = keras_vae.VAE.from_preset("fashion_mnist_conv")
+    recipe = build_keras_io_vae()
+    torch_count = sum(p.numel() for p in TorchVAE().parameters())
+    assert trainable(ours) == trainable(recipe) == torch_count
+    keras_shapes = sorted(tuple(v.shape) for v in ours.trainable_variables)
+    # PyTorch keeps (out, in, h, w) kernels and (out, in) matrices; compare sizes.
+    torch_sizes = sorted(p.numel() for p in TorchVAE().parameters())
+    assert sorted(math.prod(shape) for shape in keras_shapes) == torch_sizes
+
+
+def test_nominal_peak_of_a_published_cpu():
+    # Intel Xeon E5-2680 v3: 12 Haswell cores at 2.5 GHz, AVX2 with two FMA
+    # units, 480 GFLOP/s in float64 by Intel's figure, so 960 in float32.
+    cpuinfo = (
+        "processor\t: 0\nmodel name\t: Intel(R) Xeon(R) CPU E5-2680 v3 @ 2.50GHz\n"
+        "cpu MHz\t\t: 2500.000\nflags\t\t: fpu sse sse2 avx fma avx2\n"
+    )
+    features = cpu_features(cpuinfo, cores=12)
+    assert features["vector_bits"] == 256 and features["fma"]
+    assert nominal_peak_gflops(features) == pytest.approx(960.0)
+    assert nominal_peak_gflops({**features, "mhz": None}) is None
+
+
+def test_benchmark_cli_writes_json_and_markdown_that_agree(
+    exported_bundle, small_trained_vae, fashion_mnist_data_dir, tmp_path
+):
+    vae, _ = small_trained_vae
+    bundle, _ = exported_bundle
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    vae.save(run_dir / "model.keras")
+    output, markdown = tmp_path / "bench.json", tmp_path / "bench.md"
+    command = [
+        sys.executable, "-m", "pipelines.benchmark",
+        "--run-dir", str(run_dir), "--bundle", str(bundle),
+        "--data-dir", fashion_mnist_data_dir, "--max-train-examples", "1024",
+        "--rounds", "2", "--steps", "4", "--steps-per-execution", "2", "--no-xla",
+        "--output", str(output), "--markdown", str(markdown),
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads(output.read_text())
+    page = markdown.read_text()
+
+    training = results["training"]
+    names = [row["name"] for row in training["contenders"]]
+    assert names == [
+        "keras-vae fit (steps_per_execution=2)",
+        "keras-vae fit (steps_per_execution=1)",
+        "keras.io recipe",
+        "PyTorch loop",
+    ]
+    first = training["contenders"][0]["windows"]
+    for row in training["contenders"]:
+        assert len(row["windows"]) == 2 and min(row["windows"]) > 0
+        ratios = sorted(a / b for a, b in zip(first, row["windows"], strict=True))
+        assert row["keras_vae_speedup"] == pytest.approx(np.median(ratios))
+        # All three optimise the negative ELBO in nats per example: an untrained
+        # network starts near 784 ln 2 = 543 nats, and a few steps lower it.
+        assert 250 < row["last_window_loss"] < 784 * math.log(2) + 5
+        median = row["examples_per_second"]["median"]
+        assert f"| {row['name']} | {median:,.0f} (" in page
+    # Training FLOPs are the default network's; inference FLOPs the run's decoder.
+    assert results["flops"] == vae_flops(vae)
+
+    rows = {(row["runtime"], row["batch"]): row for row in results["decoder_inference"]}
+    runtimes = {runtime for runtime, _ in rows}
+    assert runtimes == {
+        "keras call", "keras predict", "savedmodel",
+        "onnxruntime float32", "onnxruntime float16", "onnxruntime int8",
+    }  # fmt: skip
+    assert {batch for _, batch in rows} == {1, 64, 1024}
+    assert rows[("keras call", 64)]["max_abs_error_vs_keras"] == 0.0
+    assert rows[("onnxruntime float32", 1024)]["max_abs_error_vs_keras"] < 1e-4
+    assert rows[("onnxruntime float16", 1024)]["max_abs_error_vs_keras"] < 1e-2
+    for (runtime, batch), row in rows.items():
+        assert f"| {runtime} | {batch} | {row['median_ms']:.3f} (" in page
