@@ -141,7 +141,8 @@ def conv_decoder(
 
     The projection reshapes to `ceil(H / 2**n) × ceil(W / 2**n) × start_channels`
     for `n = len(filters)` blocks; the upsampled map is cropped to `H × W`, so
-    any image size works. A 3×3 convolution gives the `C` output channels.
+    any image size works. A last stride-1 transposed convolution gives the `C`
+    output channels.
 
     Args:
         output_shape: `(height, width, channels)` of the images.
@@ -176,7 +177,10 @@ def conv_decoder(
                 (extra_cols // 2, extra_cols - extra_cols // 2),
             )
         )(hidden)
-    params = layers.Conv2D(channels, kernel_size, padding="same", dtype="float32", name="params")(
-        hidden
-    )
+    # A stride-1 transposed convolution computes what a convolution would (with
+    # the kernel flipped), but oneDNN's weight gradient for it is several times
+    # faster when `channels` is small: ~10% of a training step of the default model.
+    params = layers.Conv2DTranspose(
+        channels, kernel_size, padding="same", dtype="float32", name="params"
+    )(hidden)
     return keras.Model(z, params, name="decoder")

@@ -190,7 +190,7 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
                 "lower the learning rate and pass --fresh to start again."
             )
         raise NonFiniteLossError(
-            f"The training loss became {float(np.ravel(loss)[0])} in epoch {self._epoch + 1}, "
+            f"The training loss became {float(np.ravel(loss)[0])} in epoch {self._epoch + 1}, by "
             f"step {batch + 1}; training stopped. {kept}"
         )
 

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 import keras_vae
 from keras_vae.callbacks import (
@@ -69,7 +70,7 @@ class TrainConfig:
     strategy: str = "auto"
     mixed_precision: bool = False
     jit_compile: bool = False
-    steps_per_execution: int = 1
+    steps_per_execution: int = 16
     max_train_examples: int | None = None
     max_test_examples: int | None = None
     idx_dir: str | None = None
@@ -201,6 +202,10 @@ def _train_into(config, strategy, work_dir, verbose):
     )
     steps_per_epoch = min(examples, config.max_train_examples or examples) // config.batch_size
     steps_per_execution = execution_steps(steps_per_epoch, config.steps_per_execution)
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        # Keras' multi-step loop fails there ("You must feed a value for
+        # placeholder tensor" in multi_step_on_iterator, Keras 3.15).
+        steps_per_execution = 1
     test_data = load_images(
         split="test", seed=config.seed + 1, max_examples=config.max_test_examples, **data_options
     )

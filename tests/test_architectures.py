@@ -38,7 +38,8 @@ def test_vanilla_vae_preset_has_the_reference_blocks():
     transposed = [
         layer for layer in vae.decoder.layers if isinstance(layer, keras.layers.Conv2DTranspose)
     ]
-    assert [layer.filters for layer in transposed] == [256, 128, 64, 32, 32]
+    assert [layer.filters for layer in transposed] == [256, 128, 64, 32, 32, 3]
+    assert [layer.strides for layer in transposed] == [(2, 2)] * 5 + [(1, 1)]
     assert vae.latent_dim == 128 and vae.image_shape == (64, 64, 3)
     images = vae.predict(np.random.default_rng(0).random((2, 64, 64, 3)), verbose=0)
     assert images.shape == (2, 64, 64, 3)

@@ -104,7 +104,7 @@ def test_a_non_finite_loss_stops_training_and_keeps_the_last_checkpoint(tmp_path
                 bias.assign(np.full(bias.shape, np.inf, "float32"))
 
     backup = BackupCheckpoint(tmp_path / "backup")
-    with pytest.raises(NonFiniteLossError, match=r"epoch 3, step 1.*after epoch 2.*untouched"):
+    with pytest.raises(NonFiniteLossError, match=r"epoch 3, by step 1.*after epoch 2.*untouched"):
         vae.fit(images, batch_size=32, epochs=5, verbose=0,
                 callbacks=[backup, StopOnNonFiniteLoss(backup), Poison()])  # fmt: skip
     assert backup.latest() == {"epoch": 2, "weights": "epoch-0002.weights.h5"}
