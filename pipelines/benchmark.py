@@ -123,14 +123,14 @@ def main(argv=None):
             max_examples=args.max_train_examples,
             data_options={"data_dir": args.data_dir, "source_dir": args.idx_dir},
         )
-        results["flops"] = vae_flops(contenders[0].model)
+        results["training_flops"] = vae_flops(contenders[0].model)
         print("Training throughput:", flush=True)
         results["training"] = benchmark_training(
             contenders, dataset, rounds=args.rounds, steps=args.steps
         )
     if not args.skip_inference:
         model = keras.models.load_model(Path(args.run_dir) / "model.keras")
-        results["flops"] = vae_flops(model)
+        results["inference_flops"] = vae_flops(model)
         print(f"Decoder inference, {args.threads} threads:", flush=True)
         results["decoder_inference"] = benchmark_decoder(model, Path(args.bundle), args.threads)
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)

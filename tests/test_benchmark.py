@@ -98,6 +98,7 @@ def test_benchmark_cli_writes_json_and_markdown_that_agree(
         "PyTorch loop",
     ]
     first = training["contenders"][0]["windows"]
+    first_median = training["contenders"][0]["examples_per_second"]["median"]
     for row in training["contenders"]:
         assert len(row["windows"]) == 2 and min(row["windows"]) > 0
         ratios = sorted(a / b for a, b in zip(first, row["windows"], strict=True))
@@ -108,7 +109,10 @@ def test_benchmark_cli_writes_json_and_markdown_that_agree(
         median = row["examples_per_second"]["median"]
         assert f"| {row['name']} | {median:,.0f} (" in page
     # Training FLOPs are the default network's; inference FLOPs the run's decoder.
-    assert results["flops"] == vae_flops(vae)
+    assert results["training_flops"] == vae_flops(keras_vae.VAE.from_preset("fashion_mnist_conv"))
+    assert results["inference_flops"] == vae_flops(vae)
+    training_gflops = first_median * results["training_flops"]["training_step"] / 1e9
+    assert f"| {training_gflops:.1f} |" in page
 
     rows = {(row["runtime"], row["batch"]): row for row in results["decoder_inference"]}
     runtimes = {runtime for runtime, _ in rows}

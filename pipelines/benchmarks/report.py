@@ -92,10 +92,12 @@ def markdown_report(results):
     ]
     if "training" in results:
         lines += ["## Training throughput", ""]
-        lines += _training_table(results["training"], results["flops"], ceilings)
+        lines += _training_table(results["training"], results["training_flops"], ceilings)
         lines.append("")
     if "decoder_inference" in results:
         lines += ["## Decoder inference", ""]
-        lines += _inference_table(results["decoder_inference"], results["flops"], ceilings)
+        lines += _inference_table(
+            results["decoder_inference"], results["inference_flops"], ceilings
+        )
         lines.append("")
     return "\n".join(lines)
