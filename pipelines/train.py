@@ -36,7 +36,7 @@ from keras_vae.callbacks import (
     KLAnnealing,
     StopOnNonFiniteLoss,
 )
-from keras_vae.data import dataset_builder, load_images
+from keras_vae.data import load_images, split_examples
 from keras_vae.distribution import worker_role
 from keras_vae.files import replace_directory, write_bytes_atomically
 from keras_vae.visualization import write_png
@@ -195,12 +195,10 @@ def _train_into(config, strategy, work_dir, verbose):
         start_epoch=resumed_epoch,
         **data_options,
     )
-    examples = (
-        dataset_builder(config.dataset, data_dir=config.data_dir, source_dir=config.idx_dir)
-        .info.splits["train"]
-        .num_examples
+    examples = split_examples(
+        config.dataset, "train", config.max_train_examples, config.data_dir, config.idx_dir
     )
-    steps_per_epoch = min(examples, config.max_train_examples or examples) // config.batch_size
+    steps_per_epoch = examples // config.batch_size
     steps_per_execution = execution_steps(steps_per_epoch, config.steps_per_execution)
     if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         # Keras' multi-step loop fails there ("You must feed a value for

@@ -2,7 +2,12 @@
 
 from keras_vae.data.idx import DataFileError, read_idx, read_idx_pair
 from keras_vae.data.idx_builder import IdxImages
-from keras_vae.data.pipeline import DataUnavailableError, dataset_builder, load_images
+from keras_vae.data.pipeline import (
+    DataUnavailableError,
+    dataset_builder,
+    load_images,
+    split_examples,
+)
 
 __all__ = [
     "DataFileError",
@@ -10,6 +15,7 @@ __all__ = [
     "IdxImages",
     "dataset_builder",
     "load_images",
+    "split_examples",
     "read_idx",
     "read_idx_pair",
 ]

@@ -77,6 +77,24 @@ def _has_idx_files(folder):
     return True
 
 
+def split_examples(name, split="train", max_examples=None, data_dir=None, source_dir=None):
+    """Returns how many examples `load_images` takes from a split.
+
+    Args:
+        name: a TFDS dataset name, see `dataset_builder`.
+        split: a TFDS split name.
+        max_examples: the cap passed to `load_images`, or `None`.
+        data_dir: TFDS data folder, or `None` for TFDS' default.
+        source_dir: folder with IDX files for the local builder, or `None`.
+
+    Returns:
+        An int.
+    """
+    builder = dataset_builder(name, data_dir=data_dir, source_dir=source_dir)
+    examples = builder.info.splits[split].num_examples
+    return examples if max_examples is None else min(examples, max_examples)
+
+
 def load_images(
     name="fashion_mnist",
     split="train",

@@ -16,7 +16,7 @@ import keras
 import numpy as np
 
 import keras_vae
-from keras_vae.data import dataset_builder, load_images
+from keras_vae.data import load_images, split_examples
 from pipelines.benchmarks.keras_io_recipe import build_keras_io_vae
 
 
@@ -142,9 +142,7 @@ def build_contenders(
         start_epoch=0,
         **(data_options or {}),
     )
-    options = data_options or {}
-    builder = dataset_builder("fashion_mnist", options.get("data_dir"), options.get("source_dir"))
-    examples = min(builder.info.splits["train"].num_examples, max_examples or float("inf"))
+    examples = split_examples("fashion_mnist", "train", max_examples, **(data_options or {}))
     images = np.concatenate([batch.numpy() for batch in dataset.take(examples // batch_size)])
 
     def ours(**compile_options):
