@@ -20,9 +20,10 @@ test: install bench-deps fashion-mnist-files node-deps
 	$(PY) -m pytest
 
 # Training and inference speed against the references and the CPU's peak; uses
-# the trained default run and its export, making them first if missing.
+# the trained default run and its export, making them first if missing (both
+# folders appear only when complete).
 bench: bench-deps data
-	@[ -f $(RUN_DIR)/model.keras ] && [ -f exported/default/manifest.json ] || $(MAKE) export
+	@[ -d $(RUN_DIR) ] && [ -d exported/default ] || $(MAKE) export
 	$(PY) -m pipelines.benchmark --run-dir $(RUN_DIR) --bundle exported/default \
 	  --output docs/benchmarks.json --markdown docs/benchmarks.md
 

@@ -8,7 +8,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 from keras_vae import architectures, likelihoods, presets  # noqa: E402
 from keras_vae.autoencoder import Autoencoder  # noqa: E402
 from keras_vae.callbacks import ImageLogger, KLAnnealing  # noqa: E402
-from keras_vae.distribution import choose_strategy  # noqa: E402
+from keras_vae.distribute import choose_strategy  # noqa: E402
 from keras_vae.likelihoods import Bernoulli, Gaussian  # noqa: E402
 from keras_vae.sampling import Sampling, gaussian_kl_divergence  # noqa: E402
 from keras_vae.vae import VAE  # noqa: E402

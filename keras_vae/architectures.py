@@ -184,3 +184,10 @@ def conv_decoder(
         channels, kernel_size, padding="same", dtype="float32", name="params"
     )(hidden)
     return keras.Model(z, params, name="decoder")
+
+
+# The builder pairs a preset's `architecture` names.
+ARCHITECTURES = {
+    "conv": (conv_encoder, conv_decoder),
+    "mlp": (mlp_encoder, mlp_decoder),
+}

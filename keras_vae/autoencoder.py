@@ -1,13 +1,12 @@
 """A plain autoencoder with a VAE's encoder and decoder, as a baseline."""
 
 import keras
-from keras import ops
 
-from keras_vae.vae import VAE
+from keras_vae.encoder_decoder import EncoderDecoder
 
 
 @keras.saving.register_keras_serializable(package="keras_vae")
-class Autoencoder(VAE):
+class Autoencoder(EncoderDecoder):
     """A deterministic autoencoder: `z` is the encoder's mean; no sampling, no KL.
 
     It takes the same encoder, decoder and likelihood as a `VAE` and trains with
@@ -20,20 +19,8 @@ class Autoencoder(VAE):
         encoder: a `keras.Model` mapping images to `[mean, log_var]`.
         decoder: a `keras.Model` mapping `z` to decoder outputs.
         likelihood: `"bernoulli"`, `"gaussian"` or a `Likelihood` instance.
-        **kwargs: other `VAE` arguments (`beta`, `free_bits` have no effect).
     """
 
-    @property
-    def metrics(self):
-        return [self.loss_tracker, self.reconstruction_tracker]
-
-    def _forward(self, images, training):
-        mean, log_var = self.encoder(images, training=training)
-        penalty = ops.sum(self.encoder.losses)
-        params = self.decoder(mean, training=training)
-        penalty += ops.sum(self.decoder.losses)
-        return mean, log_var, params, penalty
-
-    def _update_metrics(self, reconstruction, mean, log_var):
-        self.reconstruction_tracker.update_state(reconstruction)
-        self.loss_tracker.update_state(reconstruction)
+    def latent_code(self, mean, log_var, training):
+        """The code is the posterior mean; nothing is added to the loss."""
+        return mean, 0.0, {}

@@ -11,7 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_vae.files import write_bytes_atomically
-from keras_vae.visualization import image_grid
+from keras_vae.pictures import image_grid
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -94,6 +94,14 @@ class KLAnnealing(keras.callbacks.Callback):
         self.cycle_steps = cycle_steps
         self.beta_min = beta_min
         self.beta_max = beta_max
+
+    def set_model(self, model):
+        if not hasattr(model, "beta"):
+            raise TypeError(
+                "KLAnnealing sets the KL weight `beta` of a model with a KL term, such as "
+                f"a keras_vae.VAE. Received: a {type(model).__name__}, which has none."
+            )
+        super().set_model(model)
 
     def beta_at(self, step):
         """Returns beta for a training step (0-based)."""

@@ -1,5 +1,7 @@
 """Likelihood estimates and latent statistics of a trained VAE.
 
+- `evaluate_losses`: a model's losses on fixed images with fixed sampling noise,
+  the same figures from every caller.
 - `importance_weighted_log_likelihood`: the IWAE bound on log p(x) with k samples
   (Burda et al., 2016), which tightens towards log p(x) as k grows; k=1 is the ELBO.
 - `active_units`: latent dimensions whose posterior mean varies across the data.
@@ -81,6 +83,38 @@ def _compile_estimator(model, k, chunk, seed_generator):
         return ops.logsumexp(ops.stack(chunk_estimates, axis=1), axis=1) - math.log(k)
 
     return estimate
+
+
+def evaluate_losses(model, images, seed=0, batch_size=1000):
+    """The model's losses on `images`, with the sampling noise fixed by `seed`.
+
+    `model.evaluate` draws the noise of a VAE's samples from the model's own
+    seed generator, whose state moves with every call; here it starts from
+    `seed` and is restored afterwards, so the figures repeat for the same
+    images, seed and batch size whoever computes them (the training summary,
+    the evaluation report), and the model's noise sequence is left as it was.
+
+    Args:
+        model: a `keras_vae.VAE` or `keras_vae.Autoencoder`.
+        images: array `(n, H, W, C)`, preprocessed as for training.
+        seed: int, seed of the sampling noise.
+        batch_size: images per evaluation step.
+
+    Returns:
+        A dict of floats: `loss`, `reconstruction_loss` and, for a VAE,
+        `kl_loss`, in nats per example.
+    """
+    sampler = getattr(model, "sampler", None)
+    state = sampler.seed_generator.state if sampler is not None else None
+    kept = None if state is None else ops.convert_to_numpy(state)
+    if state is not None:
+        state.assign(np.array([seed, 0], dtype=kept.dtype))
+    try:
+        results = model.evaluate(images, batch_size=batch_size, verbose=0, return_dict=True)
+    finally:
+        if state is not None:
+            state.assign(kept)
+    return {name: float(np.ravel(value)[0]) for name, value in results.items()}
 
 
 def active_units(posterior_means, threshold=0.01):

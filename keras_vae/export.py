@@ -1,22 +1,14 @@
 """Export bundles: a trained VAE's decoder and encoder as SavedModel and ONNX, verified.
 
-A bundle is a folder:
-
-    decoder/1/        SavedModel, `serving_default`: z [batch, latent_dim] -> image
-    encoder/1/        SavedModel, `serving_default`: images -> mean, log_var
-    decoder.onnx      the decoder as ONNX, same names, dynamic batch
-    encoder.onnx      the encoder as ONNX
-    manifest.json     shapes, names, ranges, versions, parity figures, sha256 of every file
-
-The folder is built beside the target under a temporary name and renamed into
-place only once the Keras model, the reloaded SavedModels and onnxruntime agree.
+The bundle format (its name, version and file names) is defined in
+`keras_vae_inference.bundle`, which reads bundles too. The folder is built
+beside the target under a temporary name and renamed into place only once the
+Keras model, the reloaded SavedModels and onnxruntime agree.
 """
 
 import datetime
-import importlib.metadata
 import json
 import shutil
-import time
 from pathlib import Path
 
 import numpy as np
@@ -26,10 +18,9 @@ import tensorflow as tf
 import tf2onnx
 
 from keras_vae.files import replace_directory, temporary_directory_beside, write_bytes_atomically
-from keras_vae_inference import sha256
+from keras_vae.versions import package_versions
+from keras_vae_inference import bundle
 
-FORMAT = "keras-vae-bundle"
-FORMAT_VERSION = 1
 # Opset 17 is the newest that tf2onnx 1.17 converts this model to and that
 # onnxruntime-web and older runtimes still accept.
 OPSET = 17
@@ -99,87 +90,93 @@ def export_bundle(
 
 def _build(model, work, test_images, variants, metadata, seed, tolerance):
     decode, encode = decode_function(model), encode_function(model)
-    started = time.perf_counter()
-    _save_savedmodel(model.decoder, decode, work / "decoder" / "1")
-    _save_savedmodel(model.encoder, encode, work / "encoder" / "1")
-    _convert_to_onnx(decode, work / "decoder.onnx")
-    _convert_to_onnx(encode, work / "encoder.onnx")
-    export_seconds = time.perf_counter() - started
-
-    started = time.perf_counter()
+    for part, network, function in (
+        ("decoder", model.decoder, decode),
+        ("encoder", model.encoder, encode),
+    ):
+        _save_savedmodel(network, function, work / bundle.savedmodel_dir(part))
+        _convert_to_onnx(function, work / bundle.onnx_file(part))
     z = np.random.default_rng(seed).standard_normal((64, model.latent_dim)).astype("float32")
     parity = {
         "tolerance": tolerance,
-        "decoder": _compare(decode, work / "decoder", work / "decoder.onnx", {"z": z}),
-        "encoder": _compare(
-            encode, work / "encoder", work / "encoder.onnx", {"images": test_images}
-        ),
+        "decoder": _compare(decode, work, "decoder", {"z": z}),
+        "encoder": _compare(encode, work, "encoder", {"images": test_images}),
         "decoder_inputs": f"{len(z)} latent vectors from N(0, I), seed {seed}",
         "encoder_inputs": f"{len(test_images)} test images",
     }
-    for part in ("decoder", "encoder"):
+    for part in bundle.PARTS:
         worst = max(parity[part].values())
         if not worst <= tolerance:
             raise ExportVerificationError(
                 f"The exported {part} differs from the Keras model by up to {worst:.3g} "
                 f"(tolerance {tolerance:g}): {parity[part]}. Nothing was written."
             )
-    verify_seconds = time.perf_counter() - started
-
-    reference = _run_onnx(work / "decoder.onnx", {"z": z})["image"]
-    variant_info = {name: _make_variant(name, work, z, reference) for name in variants}
+    reference = _run_onnx(work / bundle.onnx_file("decoder"), {"z": z})["image"]
     manifest = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
+        "format": bundle.FORMAT,
+        "format_version": bundle.FORMAT_VERSION,
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "model": {
-            "name": model.name,
-            "latent_dim": model.latent_dim,
-            "image_shape": list(model.image_shape),
-            "likelihood": type(model.likelihood).__name__.lower(),
-            "parameters": {
-                "encoder": model.encoder.count_params(),
-                "decoder": model.decoder.count_params(),
-            },
-        },
-        "decoder": {
-            "onnx": "decoder.onnx",
-            "savedmodel": "decoder/1",
-            "signature": "serving_default",
-            "inputs": [_spec("z", ["batch", model.latent_dim], "any real; the prior is N(0, I)")],
-            "outputs": [
-                _spec(
-                    "image",
-                    ["batch", *model.image_shape],
-                    [0.0, 1.0],
-                    f"mean of p(x|z): {_mean_meaning(model)}",
-                )
-            ],
-        },
-        "encoder": {
-            "onnx": "encoder.onnx",
-            "savedmodel": "encoder/1",
-            "signature": "serving_default",
-            "inputs": [_spec("images", ["batch", *model.image_shape], [0.0, 1.0])],
-            "outputs": [
-                _spec("mean", ["batch", model.latent_dim], "any real", "posterior mean"),
-                _spec("log_var", ["batch", model.latent_dim], "any real", "posterior log-variance"),
-            ],
-        },
+        "model": _model_description(model),
+        **_signatures(model),
         "onnx": {"opset": OPSET, "converter": "tf2onnx"},
-        "versions": library_versions(),
+        "versions": package_versions(
+            "keras-vae", "keras", "tensorflow", "tf2onnx", "onnx", "onnxruntime"
+        ),
         "training": metadata or {},
         "parity": parity,
-        "variants": variant_info,
-        "timing_seconds": {"export": export_seconds, "verification": verify_seconds},
+        "variants": {name: _make_variant(name, work, z, reference) for name in variants},
     }
     manifest["files"] = {
-        str(path.relative_to(work)): {"sha256": sha256(path), "bytes": path.stat().st_size}
+        str(path.relative_to(work)): {"sha256": bundle.sha256(path), "bytes": path.stat().st_size}
         for path in sorted(work.rglob("*"))
         if path.is_file()
     }
-    write_bytes_atomically(work / "manifest.json", json.dumps(manifest, indent=2).encode())
+    write_bytes_atomically(work / bundle.MANIFEST, json.dumps(manifest, indent=2).encode())
     return manifest
+
+
+def _model_description(model):
+    likelihood = model.likelihood
+    return {
+        "name": model.name,
+        "latent_dim": model.latent_dim,
+        "image_shape": list(model.image_shape),
+        "likelihood": likelihood.distribution,
+        "parameters": {
+            "encoder": model.encoder.count_params(),
+            "decoder": model.decoder.count_params(),
+        },
+    }
+
+
+def _signatures(model):
+    """The manifest's `decoder` and `encoder` entries: files, inputs and outputs."""
+    latent, images = ["batch", model.latent_dim], ["batch", *model.image_shape]
+    mean_meaning = f"mean of p(x|z): {model.likelihood.mean_meaning}"
+    return {
+        part: {
+            "onnx": bundle.onnx_file(part),
+            "savedmodel": bundle.savedmodel_dir(part),
+            "signature": bundle.SIGNATURE,
+            "inputs": inputs,
+            "outputs": outputs,
+        }
+        for part, inputs, outputs in (
+            (
+                "decoder",
+                [_spec("z", latent, "any real; the prior is N(0, I)")],
+                [_spec("image", images, [0.0, 1.0], mean_meaning)],
+            ),
+            (
+                "encoder",
+                [_spec("images", images, [0.0, 1.0])],
+                [
+                    _spec("mean", latent, "any real", "posterior mean"),
+                    _spec("log_var", latent, "any real", "posterior log-variance"),
+                ],
+            ),
+        )
+    }
 
 
 def decode_function(model):
@@ -226,7 +223,7 @@ def _save_savedmodel(network, function, path):
     module = tf.Module()
     module.network = network
     module.serve = function
-    tf.saved_model.save(module, str(path), signatures={"serving_default": function})
+    tf.saved_model.save(module, str(path), signatures={bundle.SIGNATURE: function})
 
 
 def _convert_to_onnx(function, path):
@@ -253,14 +250,15 @@ def _convert_to_onnx(function, path):
     write_bytes_atomically(path, proto.SerializeToString())
 
 
-def _compare(function, savedmodel_path, onnx_path, feeds):
+def _compare(function, work, part, feeds):
     """Max absolute differences between Keras, the reloaded SavedModel and onnxruntime."""
     keras_out = {k: v.numpy() for k, v in function(**feeds).items()}
-    signature = tf.saved_model.load(str(savedmodel_path / "1")).signatures["serving_default"]
+    loaded = tf.saved_model.load(str(work / bundle.savedmodel_dir(part)))
+    signature = loaded.signatures[bundle.SIGNATURE]
     saved_out = {
         k: v.numpy() for k, v in signature(**{k: tf.constant(v) for k, v in feeds.items()}).items()
     }
-    onnx_out = _run_onnx(onnx_path, feeds)
+    onnx_out = _run_onnx(work / bundle.onnx_file(part), feeds)
 
     def largest(a, b):
         return float(max(np.max(np.abs(a[key] - b[key])) for key in a))
@@ -279,9 +277,9 @@ def _run_onnx(path, feeds):
 
 
 def _make_variant(name, work, z, reference):
-    """Writes a smaller decoder; returns its size, error against float32 and latency."""
-    path = work / f"decoder.{name}.onnx"
-    source = onnx.load(str(work / "decoder.onnx"))
+    """Writes a smaller decoder; returns its file, size and error against float32."""
+    path = work / bundle.variant_file(name)
+    source = onnx.load(str(work / bundle.onnx_file("decoder")))
     if name == "float16":
         from onnxruntime.transformers.float16 import convert_float_to_float16
 
@@ -300,25 +298,7 @@ def _make_variant(name, work, z, reference):
         "file": path.name,
         "bytes": path.stat().st_size,
         "max_abs_error_vs_float32": float(np.max(np.abs(output - reference))),
-        "latency_ms": {
-            f"batch_{batch}": {
-                name: _median_latency_ms(path, batch_z),
-                "float32": _median_latency_ms(work / "decoder.onnx", batch_z),
-            }
-            for batch, batch_z in ((1, z[:1]), (256, np.tile(z, (4, 1))))
-        },
     }
-
-
-def _median_latency_ms(path, z, repeats=30):
-    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    session.run(None, {"z": z})
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        session.run(None, {"z": z})
-        times.append(time.perf_counter() - started)
-    return float(np.median(times) * 1e3)
 
 
 def _spec(name, shape, value_range, meaning=None):
@@ -326,20 +306,3 @@ def _spec(name, shape, value_range, meaning=None):
     if meaning:
         spec["meaning"] = meaning
     return spec
-
-
-def _mean_meaning(model):
-    if type(model.likelihood).__name__ == "Bernoulli":
-        return "per-pixel Bernoulli probabilities"
-    return "per-pixel Gaussian means"
-
-
-def library_versions():
-    packages = ("keras-vae", "keras", "tensorflow", "tf2onnx", "onnx", "onnxruntime")
-    versions = {}
-    for package in packages:
-        try:
-            versions[package] = importlib.metadata.version(package)
-        except importlib.metadata.PackageNotFoundError:
-            versions[package] = None
-    return versions

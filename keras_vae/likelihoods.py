@@ -21,6 +21,14 @@ class Likelihood(keras.layers.Layer):
         The mean image `E[x|z]`, same shape as `params`, in [0, 1].
     """
 
+    # What the likelihood is, for manifests and reports: its distribution, what
+    # its mean image holds, and whether it is a probability of discrete pixels
+    # (so that its negative log is a real negative log-likelihood of binary
+    # data) or a density.
+    distribution = None
+    mean_meaning = None
+    discrete = False
+
     def negative_log_likelihood(self, x, params):
         """-log p(x|z) in nats, summed over all pixels of each example.
 
@@ -41,6 +49,10 @@ class Bernoulli(Likelihood):
     For grey levels in [0, 1] the value is the binary cross-entropy, which is not
     a log-likelihood: it includes the entropy of the grey levels themselves.
     """
+
+    distribution = "bernoulli"
+    mean_meaning = "per-pixel Bernoulli probabilities"
+    discrete = True
 
     def call(self, params):
         return ops.sigmoid(params)
@@ -67,6 +79,8 @@ class Gaussian(Likelihood):
     """
 
     LINKS = ("sigmoid", "identity")
+    distribution = "gaussian"
+    mean_meaning = "per-pixel Gaussian means"
 
     def __init__(self, scale=None, link="sigmoid", **kwargs):
         super().__init__(**kwargs)

@@ -1,12 +1,8 @@
-"""Named, known-good VAE configurations."""
+"""Named, known-good VAE configurations, as plain data.
 
-from keras_vae import architectures
-from keras_vae.vae import VAE
-
-BUILDERS = {
-    "conv": (architectures.conv_encoder, architectures.conv_decoder),
-    "mlp": (architectures.mlp_encoder, architectures.mlp_decoder),
-}
+`VAE.from_preset(name)` builds one: `architecture` names a pair of builders in
+`keras_vae.architectures`, `encoder` and `decoder` are their keyword arguments.
+"""
 
 PRESETS = {
     "fashion_mnist_conv": {
@@ -71,48 +67,3 @@ PRESETS = {
         "likelihood": "bernoulli",
     },
 }
-
-
-def build_preset(
-    name,
-    input_shape=None,
-    latent_dim=None,
-    likelihood=None,
-    beta=1.0,
-    seed=None,
-    free_bits=0.0,
-    model_class=VAE,
-):
-    """Builds a `VAE` (or a subclass such as `Autoencoder`) from a preset.
-
-    Args:
-        name: a key of `PRESETS`.
-        input_shape: `(height, width, channels)`, or `None` for the preset's.
-        latent_dim: size of the latent space, or `None` for the preset's.
-        likelihood: a likelihood name or instance, or `None` for the preset's.
-        beta: the weight of the KL term.
-        seed: int or `None`, seed of the sampling noise.
-        free_bits: KL floor per latent dimension in nats.
-        model_class: `VAE` or a subclass.
-
-    Returns:
-        An instance of `model_class`.
-    """
-    if name not in PRESETS:
-        raise ValueError(
-            f"Unknown preset. Expected one of {sorted(PRESETS)}. Received: preset={name!r}"
-        )
-    preset = PRESETS[name]
-    input_shape = tuple(input_shape or preset["input_shape"])
-    latent_dim = latent_dim or preset["latent_dim"]
-    build_encoder, build_decoder = BUILDERS[preset["architecture"]]
-    prefix = "vae" if model_class is VAE else model_class.__name__.lower()
-    return model_class(
-        build_encoder(input_shape, latent_dim, **preset["encoder"]),
-        build_decoder(input_shape, latent_dim, **preset["decoder"]),
-        likelihood=likelihood or preset["likelihood"],
-        beta=beta,
-        seed=seed,
-        free_bits=free_bits,
-        name=f"{prefix}_{name}",
-    )

@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from keras_vae.distribution import replica_rows
+from keras_vae.distribute import global_batch_position
 
 _SEED_STATE = "seed_generator_state"
 
@@ -71,7 +71,7 @@ class Sampling(keras.layers.Layer):
     def call(self, inputs):
         mean, log_var = inputs
         batch_size = ops.shape(mean)[0]
-        offset, global_batch_size = replica_rows(batch_size)
+        offset, global_batch_size = global_batch_position(batch_size)
         noise = keras.random.normal(
             (global_batch_size, ops.shape(mean)[1]),
             dtype=mean.dtype,

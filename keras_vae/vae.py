@@ -1,17 +1,14 @@
 """The variational autoencoder model."""
 
 import keras
-import numpy as np
-import tensorflow as tf
 from keras import ops
 
-from keras_vae import likelihoods
-from keras_vae.distribution import replica_rows
+from keras_vae.encoder_decoder import EncoderDecoder
 from keras_vae.sampling import Sampling, gaussian_kl_divergence
 
 
 @keras.saving.register_keras_serializable(package="keras_vae")
-class VAE(keras.Model):
+class VAE(EncoderDecoder):
     """A variational autoencoder trained with `fit` on the negative ELBO.
 
     The encoder maps images to the mean and log-variance of q(z|x); a `Sampling`
@@ -52,6 +49,8 @@ class VAE(keras.Model):
     ```
     """
 
+    CODE_METRICS = ("kl_loss",)
+
     def __init__(
         self,
         encoder,
@@ -62,286 +61,29 @@ class VAE(keras.Model):
         free_bits=0.0,
         **kwargs,
     ):
-        super().__init__(**kwargs)
-        image_shape, latent_dim = _check_pair(encoder, decoder)
-        self.encoder = encoder
-        self.decoder = decoder
-        self.likelihood = likelihoods.get(likelihood)
+        super().__init__(encoder, decoder, likelihood, **kwargs)
         self.sampler = Sampling(
             beta=beta, seed=seed, free_bits=free_bits, dtype="float32", name="sampling"
         )
-        self.image_shape = image_shape
-        self.latent_dim = latent_dim
         self.seed = seed
-        self.loss_tracker = keras.metrics.Mean(name="loss")
-        self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction_loss")
-        self.kl_tracker = keras.metrics.Mean(name="kl_loss")
-        self.built = True
-
-    @classmethod
-    def from_preset(cls, name, **overrides):
-        """Builds a VAE from a named configuration in `keras_vae.presets`.
-
-        Args:
-            name: a preset name, see `keras_vae.presets.PRESETS`.
-            **overrides: preset fields to change, e.g. `latent_dim=32`.
-
-        Returns:
-            A `VAE`.
-        """
-        from keras_vae.presets import build_preset
-
-        return build_preset(name, model_class=cls, **overrides)
 
     @property
     def beta(self):
         """The weight of the KL term, a non-trainable variable."""
         return self.sampler.beta
 
-    @property
-    def metrics(self):
-        return [self.loss_tracker, self.reconstruction_tracker, self.kl_tracker]
-
-    def call(self, inputs, training=None):
-        _, _, params, _ = self._forward(self._check_images(inputs), training)
-        return self.likelihood(params)
-
-    def _forward(self, images, training):
-        """Runs encoder, sampler and decoder; returns their outputs and the penalty.
-
-        The penalty is β·KL averaged over the batch plus any losses the encoder
-        and decoder add. Keras keeps `add_loss` values on the layer object, which
-        all replicas of a `MirroredStrategy` share while they are traced in turn,
-        switching at cross-replica ops; so each part's losses are read right
-        after its own call, before another replica can replace them.
-        """
-        mean, log_var = self.encoder(images, training=training)
-        # Under mixed precision the sampling, KL and likelihood stay in float32.
-        mean, log_var = ops.cast(mean, "float32"), ops.cast(log_var, "float32")
-        penalty = ops.sum(self.encoder.losses)
+    def latent_code(self, mean, log_var, training):
+        """Samples `z` from q(z|x); the penalty is the sampler's β·KL."""
         z = self.sampler([mean, log_var], training=training)
-        penalty += ops.sum(self.sampler.losses)
-        params = ops.cast(self.decoder(z, training=training), "float32")
-        penalty += ops.sum(self.decoder.losses)
-        return mean, log_var, params, penalty
-
-    def _check_images(self, images):
-        shape = tuple(images.shape)
-        if len(shape) != 4 or shape[1:] != self.image_shape:
-            expected = ", ".join(map(str, self.image_shape))
-            raise ValueError(
-                f"{self.name} expects images of shape (batch, {expected}). "
-                f"Received: shape {shape}. Resize the data, or build the model "
-                f"with input_shape={shape[1:] if len(shape) == 4 else shape}."
-            )
-        return images
-
-    def _update_metrics(self, reconstruction, mean, log_var):
-        # The per-example KL; the Sampling layer's add_loss holds only its β-weighted mean.
+        penalty = ops.sum(self.sampler.losses)
+        # The per-example KL; the sampler's add_loss holds only its β-weighted mean.
         kl = gaussian_kl_divergence(mean, log_var)
-        # Per-example values: metric totals and counts are summed over replicas,
-        # so the reported means are exact for the global batch.
-        self.reconstruction_tracker.update_state(reconstruction)
-        self.kl_tracker.update_state(kl)
-        self.loss_tracker.update_state(reconstruction + ops.cast(self.beta, kl.dtype) * kl)
-
-    def _check_finite(self, images, where):
-        """Fails the step, naming the bad examples, if the batch holds NaN or inf."""
-        finite = ops.all(ops.isfinite(ops.reshape(images, (ops.shape(images)[0], -1))), axis=1)
-        tf.debugging.Assert(
-            ops.all(finite),
-            [
-                "Non-finite values (NaN or inf) in the input data,",
-                *where,
-                ": examples",
-                tf.where(~finite)[:, 0],
-                "of the batch (0-based). Clean the data first.",
-            ],
-            summarize=20,
-        )
-
-    def train_step(self, data):
-        images = self._check_images(_images_of(data))
-        self._check_finite(images, ["in the batch of training step", self.optimizer.iterations + 1])
-        with tf.GradientTape() as tape:
-            mean, log_var, params, penalty = self._forward(images, training=True)
-            reconstruction = self.likelihood.negative_log_likelihood(images, params)
-            local_size = ops.shape(images)[0]
-            _, global_size = replica_rows(local_size)
-            share = ops.cast(local_size, "float32") / ops.cast(global_size, "float32")
-            # Gradients are summed over replicas: scale each replica's share of
-            # the global-batch mean so the sum is the global mean.
-            loss = ops.sum(reconstruction) / ops.cast(global_size, "float32") + penalty * share
-            scaled_loss = self.optimizer.scale_loss(loss)
-        gradients = tape.gradient(scaled_loss, self.trainable_variables)
-        # Variables the loss does not reach (an autoencoder's log-variance head)
-        # get a zero gradient rather than none, so the optimizer tracks every
-        # trainable variable and its saved state matches the model's on reload.
-        self.optimizer.apply_gradients(
-            [
-                (ops.zeros_like(v) if g is None else g, v)
-                for g, v in zip(gradients, self.trainable_variables, strict=True)
-            ]
-        )
-        self._update_metrics(reconstruction, mean, log_var)
-        return self._results()
-
-    def test_step(self, data):
-        images = self._check_images(_images_of(data))
-        self._check_finite(images, ["in an evaluation batch"])
-        mean, log_var, params, _ = self._forward(images, training=False)
-        reconstruction = self.likelihood.negative_log_likelihood(images, params)
-        self._update_metrics(reconstruction, mean, log_var)
-        return self._results()
-
-    def _results(self):
-        results = {metric.name: metric.result() for metric in self.metrics}
-        if isinstance(self.distribute_strategy, tf.distribute.MultiWorkerMirroredStrategy):
-            # Keras reduces step outputs with a mean over axis 0 across workers,
-            # which fails on scalars (keras issue 20585); shape [1] reduces to ().
-            results = {name: ops.reshape(value, (1,)) for name, value in results.items()}
-        return results
-
-    def encode(self, images, batch_size=256):
-        """Returns the posterior mean and log-variance of each image.
-
-        Args:
-            images: array of shape `(n, H, W, C)` in [0, 1].
-            batch_size: images per forward pass.
-
-        Returns:
-            A tuple `(mean, log_var)` of NumPy arrays of shape `(n, latent_dim)`.
-        """
-        images = _as_finite_array("images", images)
-        self._check_images(images)
-        mean, log_var = self.encoder.predict(images, batch_size=batch_size, verbose=0)
-        return mean, log_var
-
-    def decode(self, z, batch_size=256):
-        """Returns the mean image of p(x|z) for each latent vector.
-
-        Args:
-            z: array of shape `(n, latent_dim)`.
-            batch_size: latent vectors per forward pass.
-
-        Returns:
-            A NumPy array of shape `(n, H, W, C)` in [0, 1].
-        """
-        z = _as_finite_array("z", z)
-        if z.ndim != 2 or z.shape[1] != self.latent_dim:
-            raise ValueError(
-                f"{self.name} expects latent vectors of shape (n, {self.latent_dim}). "
-                f"Received: shape {z.shape}."
-            )
-        params = self.decoder.predict(z, batch_size=batch_size, verbose=0)
-        return ops.convert_to_numpy(self.likelihood(params))
-
-    def sample(self, n, seed=None):
-        """Decodes `n` latent vectors drawn from the prior N(0, I).
-
-        Args:
-            n: number of images.
-            seed: int for a repeatable draw, or `None`.
-
-        Returns:
-            A NumPy array of shape `(n, H, W, C)` in [0, 1].
-        """
-        z = keras.random.normal((n, self.latent_dim), seed=seed)
-        return self.decode(ops.convert_to_numpy(z))
-
-    def reconstruct(self, images):
-        """Decodes the posterior mean of each image.
-
-        Args:
-            images: array of shape `(n, H, W, C)` in [0, 1].
-
-        Returns:
-            A NumPy array of the same shape.
-        """
-        mean, _ = self.encode(images)
-        return self.decode(mean)
-
-    def interpolate(self, image_a, image_b, steps=8):
-        """Decodes evenly spaced points between the posterior means of two images.
-
-        Args:
-            image_a: one image `(H, W, C)`, or a batch `(n, H, W, C)`.
-            image_b: an array of the same shape as `image_a`.
-            steps: number of points, ends included (at least 2).
-
-        Returns:
-            A NumPy array of shape `(steps,) + image_a.shape`.
-        """
-        if steps < 2:
-            raise ValueError(f"Expected `steps` to be at least 2. Received: steps={steps}")
-        image_a = _as_finite_array("image_a", image_a)
-        image_b = _as_finite_array("image_b", image_b)
-        if image_a.shape != image_b.shape:
-            raise ValueError(
-                "Expected two images (or batches) of the same shape. "
-                f"Received: {image_a.shape} and {image_b.shape}."
-            )
-        single = image_a.ndim == 3
-        batch = np.stack([image_a, image_b]) if single else np.concatenate([image_a, image_b])
-        mean, _ = self.encode(batch)
-        start, end = np.split(mean, 2)
-        weights = np.linspace(0.0, 1.0, steps, dtype=mean.dtype)[:, None, None]
-        path = (1.0 - weights) * start[None] + weights * end[None]
-        images = self.decode(path.reshape(-1, self.latent_dim))
-        return images.reshape((steps,) + image_a.shape)
+        return z, penalty, {"kl_loss": (kl, ops.cast(self.beta, kl.dtype))}
 
     def get_config(self):
         return {
             **super().get_config(),
-            "encoder": keras.saving.serialize_keras_object(self.encoder),
-            "decoder": keras.saving.serialize_keras_object(self.decoder),
-            "likelihood": keras.saving.serialize_keras_object(self.likelihood),
             "beta": float(ops.convert_to_numpy(self.beta)),
             "seed": self.seed,
             "free_bits": self.sampler.free_bits,
         }
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        for key in ("encoder", "decoder", "likelihood"):
-            config[key] = keras.saving.deserialize_keras_object(config[key])
-        return cls(**config)
-
-
-def _images_of(data):
-    """Takes the images out of `x`, `(x,)`, `(x, y)` or `(x, y, sample_weight)`."""
-    return data[0] if isinstance(data, (tuple, list)) else data
-
-
-def _as_finite_array(name, values):
-    array = np.asarray(values, dtype="float32")
-    if not np.all(np.isfinite(array)):
-        raise ValueError(
-            f"`{name}` contains NaN or infinite values "
-            f"({np.count_nonzero(~np.isfinite(array))} of {array.size}). Clean the input first."
-        )
-    return array
-
-
-def _check_pair(encoder, decoder):
-    """Checks that the encoder and decoder fit together; returns (image_shape, latent_dim)."""
-    outputs = encoder.output_shape
-    if not (isinstance(outputs, list) and len(outputs) == 2 and outputs[0] == outputs[1]):
-        raise ValueError(
-            "Expected the encoder to output [mean, log_var] of equal shapes "
-            f"(batch, latent_dim). Received: output shapes {outputs}."
-        )
-    latent_dim = outputs[0][-1]
-    image_shape = tuple(encoder.input_shape[1:])
-    if tuple(decoder.input_shape[1:]) != (latent_dim,):
-        raise ValueError(
-            f"Expected the decoder to take latent vectors of shape (batch, {latent_dim}), "
-            f"as the encoder outputs. Received: decoder input shape {decoder.input_shape}."
-        )
-    if tuple(decoder.output_shape[1:]) != image_shape:
-        raise ValueError(
-            f"Expected the decoder to output images of shape (batch, {image_shape}) like "
-            f"the encoder's input. Received: decoder output shape {decoder.output_shape}."
-        )
-    return image_shape, latent_dim

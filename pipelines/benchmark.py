@@ -18,12 +18,11 @@ import os
 import sys
 from pathlib import Path
 
-import keras
 import tensorflow as tf
 
-import keras_vae  # noqa: F401  (registers the classes `load_model` needs)
-from keras_vae.export import library_versions
 from keras_vae.files import write_bytes_atomically
+from keras_vae.run import RunConfig, RunError, load_run
+from keras_vae.versions import package_versions
 from pipelines.benchmarks.flops import vae_flops
 from pipelines.benchmarks.hardware import (
     cpu_features,
@@ -33,7 +32,6 @@ from pipelines.benchmarks.hardware import (
 from pipelines.benchmarks.inference import benchmark_decoder
 from pipelines.benchmarks.report import markdown_report
 from pipelines.benchmarks.training import benchmark_training, build_contenders
-from pipelines.train import TrainConfig
 
 
 def _set_threads(threads, with_torch):
@@ -45,16 +43,12 @@ def _set_threads(threads, with_torch):
 
 
 def _versions(with_torch):
-    versions = library_versions()
-    if with_torch:
-        import torch
-
-        versions["torch"] = torch.__version__
-    return versions
+    names = ("keras-vae", "keras", "tensorflow", "tf2onnx", "onnx", "onnxruntime")
+    return package_versions(*names, *(("torch",) if with_torch else ()))
 
 
 def parse_args(argv):
-    defaults = TrainConfig()
+    defaults = RunConfig()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--run-dir", default="runs/default", help="trained run folder")
     parser.add_argument("--bundle", default="exported/default", help="export bundle folder")
@@ -82,14 +76,14 @@ def parse_args(argv):
 
 def main(argv=None):
     args = parse_args(argv)
+    run = None
     if not args.skip_inference:
-        for needed in (Path(args.run_dir) / "model.keras", Path(args.bundle) / "manifest.json"):
-            if not needed.is_file():
-                raise SystemExit(
-                    f"{needed} not found: decoder inference needs a trained run and its "
-                    "export bundle. Run `make run` (or pass --run-dir/--bundle), or "
-                    "--skip-inference."
-                )
+        try:
+            run = load_run(args.run_dir)
+        except RunError as error:
+            raise SystemExit(
+                f"{error} Decoder inference needs it, or pass --skip-inference."
+            ) from None
     with_torch = not (args.no_torch or args.skip_training)
     _set_threads(args.threads, with_torch)
     features = cpu_features()
@@ -121,7 +115,7 @@ def main(argv=None):
             with_torch=with_torch,
             xla=not args.no_xla,
             max_examples=args.max_train_examples,
-            data_options={"data_dir": args.data_dir, "source_dir": args.idx_dir},
+            data_options={"data_dir": args.data_dir, "idx_dir": args.idx_dir},
         )
         results["training_flops"] = vae_flops(contenders[0].model)
         print("Training throughput:", flush=True)
@@ -129,7 +123,7 @@ def main(argv=None):
             contenders, dataset, rounds=args.rounds, steps=args.steps
         )
     if not args.skip_inference:
-        model = keras.models.load_model(Path(args.run_dir) / "model.keras")
+        model = run.model
         results["inference_flops"] = vae_flops(model)
         print(f"Decoder inference, {args.threads} threads:", flush=True)
         results["decoder_inference"] = benchmark_decoder(model, Path(args.bundle), args.threads)

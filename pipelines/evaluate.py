@@ -18,15 +18,23 @@ from pathlib import Path
 
 import numpy as np
 
-from keras_vae.evaluation import active_units, bits_per_dim, importance_weighted_log_likelihood
+from keras_vae.charts import plot_latent_space, plot_loss_curves
+from keras_vae.evaluation import (
+    active_units,
+    bits_per_dim,
+    evaluate_losses,
+    importance_weighted_log_likelihood,
+)
 from keras_vae.files import write_bytes_atomically
-from keras_vae.plots import plot_latent_space, plot_loss_curves
-from keras_vae.visualization import latent_manifold, write_gif, write_png
-from pipelines.runs import load_run, test_set
+from keras_vae.pictures import latent_manifold, write_gif, write_png
+from keras_vae.run import EVALUATION_BATCH_SIZE, UNITS, load_run
 
 
 def evaluate_run(run_dir, autoencoder_run=None, k=1000, iwae_examples=2000, seed=0):
     """Computes the figures and pictures of a run; writes `report.md` and `report.json`.
+
+    The negative ELBO is computed as the training summary computes it, on the
+    same fixed test set with the same noise, so the two agree.
 
     Args:
         run_dir: a training run folder of a VAE.
@@ -38,64 +46,43 @@ def evaluate_run(run_dir, autoencoder_run=None, k=1000, iwae_examples=2000, seed
     Returns:
         The report, as a dict.
     """
-    run_dir = Path(run_dir)
-    model, summary = load_run(run_dir)
-    config = summary["config"]
-    images, labels, class_names = test_set(config, config.get("max_test_examples"))
-    pictures = run_dir / "report"
-    pictures.mkdir(exist_ok=True)
-    dimensions = math.prod(model.image_shape)
+    run = load_run(run_dir)
+    if run.config.model != "vae":
+        raise ValueError(
+            f"Expected the run folder of a VAE. Received: {run_dir}, a {run.config.model} "
+            "run; pass it as --autoencoder-run beside a VAE's run instead."
+        )
+    autoencoder = load_run(autoencoder_run) if autoencoder_run is not None else None
+    model, test = run.model, run.data.test_set
     timings = {}
-
     started = time.perf_counter()
-    elbo = model.evaluate(images, batch_size=1000, verbose=0, return_dict=True)
+    elbo = evaluate_losses(
+        model, test.images, seed=run.config.test_seed, batch_size=EVALUATION_BATCH_SIZE
+    )
     timings["negative_elbo"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    subset = images[:iwae_examples]
+    subset = test.images[:iwae_examples]
     log_likelihood = importance_weighted_log_likelihood(model, subset, k=k, seed=seed)
     timings["iwae"] = time.perf_counter() - started
-    iwae_nll = float(-log_likelihood.mean())
 
     started = time.perf_counter()
-    means, _ = model.encode(images)
+    means, _ = model.encode(test.images)
     active, variances = active_units(means)
     timings["active_units"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    write_png(pictures / "samples.png", model.sample(64, seed=seed), columns=8)
-    shown = images[:24]
-    triplets = np.stack([shown, model.reconstruct(shown)], axis=1)
-    write_png(
-        pictures / "reconstructions.png", triplets.reshape((-1,) + model.image_shape), columns=12
-    )
-    plot_latent_space(means, labels, class_names, pictures / "latent_space.png")
-    if model.latent_dim == 2:
-        write_png(pictures / "manifold.png", latent_manifold(model), columns=15)
-    plot_loss_curves(summary["history"], pictures / "loss_curves.png")
-    first, second = _two_classes(labels)
-    panels = {"VAE": model.interpolate(images[first], images[second], steps=12)}
-    autoencoder_figures = None
-    if autoencoder_run is not None:
-        autoencoder, autoencoder_summary = load_run(autoencoder_run)
-        panels["autoencoder"] = autoencoder.interpolate(images[first], images[second], steps=12)
-        autoencoder_figures = {
-            "run_dir": str(Path(autoencoder_run).resolve()),
-            "test_reconstruction_loss": float(
-                autoencoder.evaluate(images, batch_size=1000, verbose=0, return_dict=True)[
-                    "reconstruction_loss"
-                ]
-            ),
-            "epochs": autoencoder_summary["config"]["epochs"],
-        }
-    write_gif(pictures / "interpolation.gif", panels)
+    interpolation = _write_pictures(run, means, autoencoder, seed)
     timings["pictures"] = time.perf_counter() - started
 
+    dimensions = math.prod(model.image_shape)
+    iwae_nll = float(-log_likelihood.mean())
     report = {
-        "run_dir": str(run_dir.resolve()),
+        "run_dir": str(run.folder.path.resolve()),
         "model": model.name,
-        "setting": _setting(config),
-        "test_examples": len(images),
+        "setting": _setting(run, model),
+        "test_set": test.description,
+        "test_examples": len(test.images),
         "negative_elbo": elbo["loss"],
         "reconstruction_loss": elbo["reconstruction_loss"],
         "kl_loss": elbo["kl_loss"],
@@ -110,14 +97,47 @@ def evaluate_run(run_dir, autoencoder_run=None, k=1000, iwae_examples=2000, seed
         "active_units": active,
         "latent_dim": model.latent_dim,
         "posterior_mean_variances": variances.tolist(),
-        "autoencoder": autoencoder_figures,
-        "interpolation": {"from": class_names[labels[first]], "to": class_names[labels[second]]},
+        "autoencoder": _autoencoder_figures(autoencoder, test),
+        "interpolation": interpolation,
         "seconds": timings,
-        "units": "nats per example unless said otherwise",
+        "units": f"{UNITS} unless said otherwise",
     }
-    write_bytes_atomically(run_dir / "report.json", json.dumps(report, indent=2).encode())
-    write_bytes_atomically(run_dir / "report.md", _markdown(report, model).encode())
+    write_bytes_atomically(run.folder.report_json, json.dumps(report, indent=2).encode())
+    write_bytes_atomically(run.folder.report_markdown, _markdown(report, model).encode())
     return report
+
+
+def _write_pictures(run, means, autoencoder, seed):
+    """Writes the report's pictures; returns the interpolation's two class names."""
+    model, test, pictures = run.model, run.data.test_set, run.folder.report_pictures
+    pictures.mkdir(exist_ok=True)
+    write_png(pictures / "samples.png", model.sample(64, seed=seed), columns=8)
+    shown = test.images[:24]
+    pairs = np.stack([shown, model.reconstruct(shown)], axis=1)
+    write_png(pictures / "reconstructions.png", pairs.reshape((-1,) + model.image_shape), 12)
+    plot_latent_space(means, test.labels, test.class_names, pictures / "latent_space.png")
+    if model.latent_dim == 2:
+        write_png(pictures / "manifold.png", latent_manifold(model), columns=15)
+    plot_loss_curves(run.summary["history"], pictures / "loss_curves.png")
+    first, second = _two_classes(test.labels)
+    pair = (test.images[first], test.images[second])
+    panels = {"VAE": model.interpolate(*pair, steps=12)}
+    if autoencoder is not None:
+        panels["autoencoder"] = autoencoder.model.interpolate(*pair, steps=12)
+    write_gif(pictures / "interpolation.gif", panels)
+    names = test.class_names
+    return {"from": names[test.labels[first]], "to": names[test.labels[second]]}
+
+
+def _autoencoder_figures(autoencoder, test):
+    if autoencoder is None:
+        return None
+    losses = evaluate_losses(autoencoder.model, test.images, batch_size=EVALUATION_BATCH_SIZE)
+    return {
+        "run_dir": str(autoencoder.folder.path.resolve()),
+        "test_reconstruction_loss": losses["reconstruction_loss"],
+        "epochs": autoencoder.config.epochs,
+    }
 
 
 def _two_classes(labels):
@@ -127,17 +147,22 @@ def _two_classes(labels):
     return first, second
 
 
-def _setting(config):
-    if config["binarize"]:
+def _setting(run, model):
+    """What the figures are, from the data and what the likelihood says of itself."""
+    likelihood = model.likelihood
+    data = f"{run.data.test_set.description}, {likelihood.distribution} likelihood"
+    if likelihood.discrete and run.config.binarize:
         return (
-            f"{config['dataset']} test set, dynamically binarised (seed {config['seed'] + 1}), "
-            "Bernoulli likelihood: the setting papers report; the figures bound a real "
-            "negative log-likelihood"
+            f"{data}: the setting papers report; the figures bound a real negative log-likelihood"
+        )
+    if likelihood.discrete:
+        return (
+            f"{data}: on grey levels this is a cross-entropy, not a negative "
+            "log-likelihood, and is not comparable with papers"
         )
     return (
-        f"{config['dataset']} test set, grey levels in [0, 1]: with a Bernoulli likelihood "
-        "this is a cross-entropy, not a negative log-likelihood, and is not comparable "
-        "with papers"
+        f"{data}: the figures are negative log-densities of continuous pixels, not "
+        "comparable with likelihoods of discrete data"
     )
 
 

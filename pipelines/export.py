@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from keras_vae.export import VARIANTS, export_bundle
-from pipelines.runs import load_run, test_set
+from keras_vae.run import load_run
 
 
 def export_run(run_dir, bundle_dir, overwrite=False, variants=()):
@@ -26,23 +26,22 @@ def export_run(run_dir, bundle_dir, overwrite=False, variants=()):
     Returns:
         The manifest, as a dict.
     """
-    run_dir = Path(run_dir)
-    model, summary = load_run(run_dir)
-    config = summary["config"]
-    test_images, _, _ = test_set(config, max_examples=64)
+    run = load_run(run_dir)
+    config = run.config
     metadata = {
-        "run_dir": str(run_dir.resolve()),
-        "dataset": config["dataset"],
-        "binarized": config["binarize"],
-        "preset": config["preset"],
-        "epochs": config["epochs"],
-        "test_metrics": summary["test"],
-        "units": summary["units"],
+        "run_dir": str(run.folder.path.resolve()),
+        "dataset": config.dataset,
+        "binarized": config.binarize,
+        "preset": config.preset,
+        "epochs": config.epochs,
+        "test_metrics": run.summary["test"],
+        "test_set": run.summary.get("test_set"),
+        "units": run.summary["units"],
     }
     return export_bundle(
-        model,
+        run.model,
         bundle_dir,
-        test_images,
+        run.data.test_set.images[:64],
         overwrite=overwrite,
         variants=variants,
         metadata=metadata,

@@ -21,7 +21,6 @@ import json
 import shutil
 import statistics
 import time
-import tomllib
 from pathlib import Path
 
 import keras
@@ -36,77 +35,11 @@ from keras_vae.callbacks import (
     KLAnnealing,
     StopOnNonFiniteLoss,
 )
-from keras_vae.data import load_images, split_examples
-from keras_vae.distribution import worker_role
+from keras_vae.distribute import worker_role
+from keras_vae.evaluation import evaluate_losses
 from keras_vae.files import replace_directory, write_bytes_atomically
-from keras_vae.visualization import write_png
-
-MODELS = {"vae": keras_vae.VAE, "autoencoder": keras_vae.Autoencoder}
-KL_SCHEDULES = ("constant", "linear", "cyclical")
-OPTIMIZERS = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD}
-# Settings a resumed run may change: training longer is still the same run.
-RESUMABLE_CHANGES = ("epochs", "steps_per_execution")
-
-
-@dataclasses.dataclass
-class TrainConfig:
-    """What to train, on what, and how. Field names are the config file's keys."""
-
-    model: str = "vae"
-    preset: str = "fashion_mnist_conv"
-    dataset: str = "fashion_mnist"
-    binarize: bool = True
-    latent_dim: int | None = None
-    likelihood: str | None = None
-    beta: float = 1.0
-    kl_schedule: str = "constant"
-    kl_warmup_epochs: float = 1.0
-    free_bits: float = 0.0
-    epochs: int = 10
-    batch_size: int = 128
-    optimizer: str = "adam"
-    learning_rate: float = 1e-3
-    seed: int = 0
-    strategy: str = "auto"
-    mixed_precision: bool = False
-    jit_compile: bool = False
-    steps_per_execution: int = 16
-    max_train_examples: int | None = None
-    max_test_examples: int | None = None
-    idx_dir: str | None = None
-    data_dir: str | None = None
-
-    @classmethod
-    def from_file(cls, path):
-        """Reads a TOML file whose keys are field names."""
-        with open(path, "rb") as file:
-            values = tomllib.load(file)
-        unknown = sorted(set(values) - {field.name for field in dataclasses.fields(cls)})
-        if unknown:
-            raise ValueError(f"Unknown keys in {path}: {unknown}. Known keys: {cls.field_names()}")
-        return cls(**values)
-
-    def validate(self):
-        """Raises `ValueError` for settings that name nothing known."""
-        from keras_vae.presets import PRESETS
-
-        for name, value, known in (
-            ("model", self.model, MODELS),
-            ("preset", self.preset, PRESETS),
-            ("kl_schedule", self.kl_schedule, KL_SCHEDULES),
-            ("optimizer", self.optimizer, OPTIMIZERS),
-        ):
-            if value not in known:
-                raise ValueError(f"Unknown {name} {value!r}. Expected one of {sorted(known)}.")
-        if self.steps_per_execution < 1:
-            raise ValueError(
-                "Expected steps_per_execution to be a positive integer. "
-                f"Received: {self.steps_per_execution!r}"
-            )
-
-    @classmethod
-    def field_names(cls):
-        return [field.name for field in dataclasses.fields(cls)]
+from keras_vae.pictures import write_png
+from keras_vae.run import EVALUATION_BATCH_SIZE, UNITS, RunConfig, RunData, RunFolder
 
 
 def train(config, run_dir, overwrite=False, fresh=False, verbose=1):
@@ -119,7 +52,7 @@ def train(config, run_dir, overwrite=False, fresh=False, verbose=1):
     and write only to their own scratch folders (`.<run>.worker-N`).
 
     Args:
-        config: a `TrainConfig`.
+        config: a `RunConfig`.
         run_dir: the run folder to write.
         overwrite: whether to replace an existing run folder.
         fresh: whether to discard an interrupted run instead of resuming it.
@@ -132,154 +65,140 @@ def train(config, run_dir, overwrite=False, fresh=False, verbose=1):
     # A MultiWorkerMirroredStrategy must exist before other TensorFlow work.
     strategy = keras_vae.choose_strategy(config.strategy)
     is_chief, worker = worker_role(strategy)
-    run_dir = Path(run_dir)
-    if run_dir.exists() and any(run_dir.iterdir()) and not overwrite:
+    folder = RunFolder(run_dir)
+    if folder.path.exists() and any(folder.path.iterdir()) and not overwrite:
         raise FileExistsError(
-            f"The run folder {run_dir} exists and is not empty. "
+            f"The run folder {folder.path} exists and is not empty. "
             "Choose another --run-dir, or pass --overwrite to replace it."
         )
-    suffix = "partial" if is_chief else worker
-    work_dir = run_dir.parent / f".{run_dir.name}.{suffix}"
-    _prepare_work_dir(work_dir, config, fresh)
-    summary = _train_into(config, strategy, work_dir, verbose)
+    work = folder.work_folder("partial" if is_chief else worker)
+    _prepare_work_folder(work, config, fresh)
+    summary = _train_into(config, strategy, work, verbose)
     if is_chief:
-        replace_directory(work_dir, run_dir)
+        replace_directory(work.path, folder.path)
     else:
-        shutil.rmtree(work_dir)
+        shutil.rmtree(work.path)
     return summary
 
 
-def _prepare_work_dir(work_dir, config, fresh):
+def _prepare_work_folder(work, config, fresh):
     """Creates the work folder, or checks that an interrupted run in it can resume."""
-    settings = work_dir / "config.json"
-    if work_dir.exists() and fresh:
-        shutil.rmtree(work_dir)
-    if work_dir.exists() and settings.is_file():
-        saved = json.loads(settings.read_text())
-        changed = sorted(
-            key for key, value in dataclasses.asdict(config).items()
-            if saved.get(key) != value and key not in RESUMABLE_CHANGES
-        )  # fmt: skip
+    if work.path.exists() and fresh:
+        shutil.rmtree(work.path)
+    if work.settings.is_file():
+        changed = config.changes_from(json.loads(work.settings.read_text()))
         if changed:
             raise ValueError(
-                f"{work_dir} holds an interrupted run with other settings ({', '.join(changed)}). "
-                "Rerun with the same settings to resume it, or pass --fresh to discard it."
+                f"{work.path} holds an interrupted run with other settings "
+                f"({', '.join(changed)}). Rerun with the same settings to resume it, or "
+                "pass --fresh to discard it."
             )
-    work_dir.mkdir(parents=True, exist_ok=True)
-    write_bytes_atomically(settings, json.dumps(dataclasses.asdict(config)).encode())
+    work.path.mkdir(parents=True, exist_ok=True)
+    write_bytes_atomically(work.settings, json.dumps(config.to_dict()).encode())
 
 
-def _train_into(config, strategy, work_dir, verbose):
+def _train_into(config, strategy, work, verbose):
+    """Data, model, callbacks, fit, pictures, summary: the run, written into `work`."""
     keras.utils.set_random_seed(config.seed)
     keras.mixed_precision.set_global_policy(
         "mixed_float16" if config.mixed_precision else "float32"
     )
-    data_options = {
-        "name": config.dataset,
-        "batch_size": config.batch_size,
-        "binarize": config.binarize,
-        "data_dir": config.data_dir,
-        "source_dir": config.idx_dir,
-    }
-    backup = BackupCheckpoint(work_dir / "backup")
-    resumed_epoch = (backup.latest() or {"epoch": 0})["epoch"]
-    # An endless stream whose every epoch depends on (seed, epoch) alone: a
-    # resumed run sees the data the interrupted one would have seen next, and
-    # every worker of a cluster the same global batches as one process.
-    train_data = load_images(
-        split="train",
-        shuffle=True,
-        seed=config.seed,
-        drop_remainder=True,
-        max_examples=config.max_train_examples,
-        start_epoch=resumed_epoch,
-        **data_options,
-    )
-    examples = split_examples(
-        config.dataset, "train", config.max_train_examples, config.data_dir, config.idx_dir
-    )
-    steps_per_epoch = examples // config.batch_size
-    steps_per_execution = execution_steps(steps_per_epoch, config.steps_per_execution)
-    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-        # Keras' multi-step loop fails there ("You must feed a value for
-        # placeholder tensor" in multi_step_on_iterator, Keras 3.15).
-        steps_per_execution = 1
-    test_data = load_images(
-        split="test", seed=config.seed + 1, max_examples=config.max_test_examples, **data_options
-    )
+    data = RunData(config)
+    backup = BackupCheckpoint(work.backup)
+    start_epoch = (backup.latest() or {"epoch": 0})["epoch"]
+    steps_per_execution = _steps_per_execution(config, data.steps_per_epoch, strategy)
     with strategy.scope():
-        model = MODELS[config.model].from_preset(
-            config.preset,
-            latent_dim=config.latent_dim,
-            likelihood=config.likelihood,
-            beta=config.beta,
-            seed=config.seed,
-            free_bits=config.free_bits,
-        )
+        model = config.build_model()
         model.compile(
-            optimizer=OPTIMIZERS[config.optimizer](config.learning_rate),
+            optimizer=config.build_optimizer(),
             jit_compile=config.jit_compile,
             steps_per_execution=steps_per_execution,
         )
 
     timer = EpochTimer()
+    validation = data.validation_set or data.test_set
+    model.fit(
+        data.training_stream(start_epoch),
+        steps_per_epoch=data.steps_per_epoch,
+        validation_data=_batches(validation.images, config.batch_size),
+        epochs=config.epochs,
+        verbose=verbose,
+        callbacks=_callbacks(config, data, work, backup, timer),
+    )
+    test_metrics = evaluate_losses(
+        model, data.test_set.images, seed=config.test_seed, batch_size=EVALUATION_BATCH_SIZE
+    )
+    model.save(work.model)
+    _write_pictures(model, config, data, work)
+    summary = _summary(config, strategy, model, data, backup, timer, test_metrics, work)
+    summary["steps_per_execution"] = steps_per_execution
+    write_bytes_atomically(work.history_json, json.dumps(summary, indent=2).encode())
+    work.settings.unlink()
+    return summary
+
+
+def _steps_per_execution(config, steps_per_epoch, strategy):
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        # Keras' multi-step loop fails there ("You must feed a value for
+        # placeholder tensor" in multi_step_on_iterator, Keras 3.15).
+        return 1
+    return execution_steps(steps_per_epoch, config.steps_per_execution)
+
+
+def _batches(images, batch_size):
+    """A fixed set as a `tf.data` dataset that every worker of a cluster shards alike."""
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return tf.data.Dataset.from_tensor_slices(images).batch(batch_size).with_options(options)
+
+
+def _callbacks(config, data, work, backup, timer):
     callbacks = [
         timer,
         # The log before the backup: a kill between the two makes the resumed run
         # log that epoch again (see _read_history), never lose it.
-        keras.callbacks.CSVLogger(str(work_dir / "history.csv"), append=True),
+        keras.callbacks.CSVLogger(str(work.history_csv), append=True),
         backup,
         StopOnNonFiniteLoss(backup),
-        keras.callbacks.TensorBoard(str(work_dir / "tensorboard")),
-        ImageLogger(work_dir / "tensorboard", next(iter(test_data))[:8].numpy()),
+        keras.callbacks.TensorBoard(str(work.tensorboard)),
+        ImageLogger(work.tensorboard, data.test_set.images[:8]),
     ]
-    annealing = _kl_annealing(config, steps_per_epoch)
-    if annealing is not None:
-        callbacks.append(annealing)
-    model.fit(
-        train_data,
-        steps_per_epoch=steps_per_epoch,
-        validation_data=test_data,
-        epochs=config.epochs,
-        verbose=verbose,
-        callbacks=callbacks,
-    )
-    test_metrics = model.evaluate(test_data, verbose=0, return_dict=True)
-    model.save(work_dir / "model.keras")
+    annealing = _kl_annealing(config, data.steps_per_epoch)
+    return callbacks if annealing is None else [*callbacks, annealing]
 
-    inputs = next(iter(test_data))[:24].numpy()
+
+def _write_pictures(model, config, data, work):
+    """Samples from the prior, and test images beside their reconstructions."""
+    inputs = data.test_set.images[:24]
     panels = [inputs, model.reconstruct(inputs)]
     if config.binarize:
         # The grey-level originals of the binarised inputs, in the same order.
-        originals = {**data_options, "binarize": False, "batch_size": 24}
-        panels.insert(0, next(iter(load_images(split="test", **originals))).numpy())
+        originals, _ = data.source.arrays("test", max_examples=len(inputs))
+        panels.insert(0, originals)
     grid = np.stack(panels, axis=1).reshape((-1,) + model.image_shape)
-    write_png(work_dir / "reconstructions.png", grid, columns=6 * len(panels))
-    write_png(work_dir / "samples.png", model.sample(64, seed=config.seed), columns=8)
+    write_png(work.reconstructions, grid, columns=6 * len(panels))
+    write_png(work.samples, model.sample(64, seed=config.seed), columns=8)
 
-    examples_per_epoch = steps_per_epoch * config.batch_size
-    summary = {
-        "config": dataclasses.asdict(config),
+
+def _summary(config, strategy, model, data, backup, timer, test_metrics, work):
+    examples_per_epoch = data.steps_per_epoch * config.batch_size
+    # The first epoch includes tracing; the median of the others is the steady rate.
+    steady = statistics.median(timer.seconds[1:] or timer.seconds) if timer.seconds else None
+    return {
+        "config": config.to_dict(),
         "strategy": type(strategy).__name__,
         "replicas": strategy.num_replicas_in_sync,
-        "steps_per_execution": steps_per_execution,
         "parameters": model.count_params(),
         "weights_sha256": weights_digest(model),
-        "history": _read_history(work_dir / "history.csv"),
+        "history": _read_history(work.history_csv),
         "resumed_from_epoch": backup.restored_epoch,
-        "test": {key: float(np.ravel(value)[0]) for key, value in test_metrics.items()},
+        "test": test_metrics,
+        "test_set": data.test_set.description,
         "epoch_seconds": timer.seconds,
         "examples_per_epoch": examples_per_epoch,
-        # The first epoch includes tracing; the median of the others is the steady rate.
-        "train_examples_per_second": examples_per_epoch
-        / statistics.median(timer.seconds[1:] or timer.seconds)
-        if timer.seconds
-        else None,
-        "units": "nats per example",
+        "train_examples_per_second": examples_per_epoch / steady if steady else None,
+        "units": UNITS,
     }
-    write_bytes_atomically(work_dir / "history.json", json.dumps(summary, indent=2).encode())
-    (work_dir / "config.json").unlink()
-    return summary
 
 
 def weights_digest(model):
@@ -325,13 +244,13 @@ def _kl_annealing(config, steps_per_epoch):
 
 def _parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", help="TOML file of TrainConfig fields")
+    parser.add_argument("--config", help="TOML file of RunConfig fields")
     parser.add_argument("--run-dir", default="runs/default", help="the run folder to write")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
     parser.add_argument(
         "--fresh", action="store_true", help="discard an interrupted run instead of resuming it"
     )
-    for field in dataclasses.fields(TrainConfig):
+    for field in dataclasses.fields(RunConfig):
         flag = "--" + field.name.replace("_", "-")
         kind = _value_type(field)
         if kind is bool:
@@ -351,13 +270,13 @@ def _value_type(field):
 
 def main(argv=None):
     args = _parse_args(argv)
-    config = TrainConfig.from_file(args.config) if args.config else TrainConfig()
+    config = RunConfig.from_file(args.config) if args.config else RunConfig()
     changes = {
         key: value
         for key, value in vars(args).items()
-        if key in TrainConfig.field_names() and value is not None
+        if key in RunConfig.field_names() and value is not None
     }
-    config = dataclasses.replace(config, **changes)
+    config = config.replace(**changes)
     started = time.perf_counter()
     summary = train(config, args.run_dir, overwrite=args.overwrite, fresh=args.fresh)
     run_dir = Path(args.run_dir).resolve()

@@ -33,10 +33,23 @@ def fashion_mnist_data_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def toy_idx_data(tmp_path_factory):
+    """Prototype images as a prepared `mnist` dataset: RunConfig fields that use it."""
+    from toy_data import prototype_split, write_idx_dataset
+
+    from keras_vae.data import dataset_builder
+
+    folder = tmp_path_factory.mktemp("toy")
+    source = write_idx_dataset(folder / "idx", prototype_split(1024, 0), prototype_split(64, 1))
+    dataset_builder("mnist", data_dir=str(folder / "tfds"), idx_dir=str(source))
+    return {"dataset": "mnist", "idx_dir": str(source), "data_dir": str(folder / "tfds")}
+
+
+@pytest.fixture(scope="session")
 def small_trained_vae():
     """A small conv VAE for 12x12x1 images, trained briefly on two noisy prototypes."""
     import keras
-    import numpy as np
+    from toy_data import prototype_images
 
     import keras_vae
     from keras_vae import architectures
@@ -48,14 +61,33 @@ def small_trained_vae():
         architectures.conv_decoder(shape, 3, filters=(8, 4), start_channels=8),
         seed=0,
     )
-    rng = np.random.default_rng(0)
-    prototypes = rng.random((2,) + shape) > 0.5
-    images = (prototypes[rng.integers(0, 2, 256)] ^ (rng.random((256,) + shape) < 0.05)).astype(
-        "float32"
-    )
+    images = prototype_images(256, shape)
     vae.compile(optimizer=keras.optimizers.Adam(3e-3))
     vae.fit(images, epochs=3, batch_size=32, verbose=0)
     return vae, images
+
+
+@pytest.fixture(scope="session")
+def real_run(tmp_path_factory, fashion_mnist_data_dir):
+    """The default VAE trained briefly on real Fashion-MNIST: (run folder, summary)."""
+    from keras_vae.run import RunConfig
+    from pipelines.train import train
+
+    config = RunConfig(
+        epochs=2, max_train_examples=6400, max_test_examples=1000, data_dir=fashion_mnist_data_dir
+    )
+    run_dir = tmp_path_factory.mktemp("runs") / "vae"
+    return run_dir, train(config, run_dir, verbose=0)
+
+
+@pytest.fixture(scope="session")
+def real_bundle(real_run, tmp_path_factory):
+    """The real run exported with the float16 variant: (bundle folder, manifest)."""
+    from pipelines.export import export_run
+
+    run_dir, _ = real_run
+    directory = tmp_path_factory.mktemp("exported") / "real"
+    return directory, export_run(run_dir, directory, variants=["float16", "int8"])
 
 
 @pytest.fixture(scope="session")

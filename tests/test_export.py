@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from keras_vae.export import ExportVerificationError, export_bundle
-from keras_vae_inference import sha256
+from keras_vae_inference import bundle, sha256
 
 
 def keras_decode(vae, z):
@@ -30,6 +30,11 @@ def test_bundle_layout_and_manifest(exported_bundle, small_trained_vae):
     assert manifest["decoder"]["outputs"][0]["range"] == [0.0, 1.0]
     assert [o["name"] for o in manifest["encoder"]["outputs"]] == ["mean", "log_var"]
     assert manifest["onnx"]["opset"] == 17
+    assert (manifest["format"], manifest["format_version"]) == (
+        bundle.FORMAT,
+        bundle.FORMAT_VERSION,
+    )
+    assert "Bernoulli probabilities" in manifest["decoder"]["outputs"][0]["meaning"]
     assert manifest["training"] == {"dataset": "toy"}
     assert set(manifest["versions"]) >= {"keras", "tensorflow", "tf2onnx", "onnxruntime"}
     on_disk = {
@@ -80,7 +85,7 @@ def test_parity_figures_are_recorded_and_reproduce(exported_bundle, small_traine
     np.testing.assert_allclose(log_var, expected_log_var, atol=1e-5)
 
 
-def test_variants_record_size_error_and_latency(exported_bundle):
+def test_variants_record_their_size_and_error(exported_bundle):
     directory, manifest = exported_bundle
     z = np.random.default_rng(0).standard_normal((64, 3)).astype("float32")
     reference = onnxruntime.InferenceSession(str(directory / "decoder.onnx")).run(None, {"z": z})[0]
@@ -93,7 +98,6 @@ def test_variants_record_size_error_and_latency(exported_bundle):
         np.testing.assert_allclose(
             np.max(np.abs(output - reference)), info["max_abs_error_vs_float32"], rtol=1e-5
         )
-        assert info["latency_ms"]["batch_1"][name] > 0
     assert manifest["variants"]["float16"]["max_abs_error_vs_float32"] < 5e-3
 
 

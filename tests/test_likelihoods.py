@@ -44,3 +44,10 @@ def test_unknown_names_and_bad_scales_are_refused():
         likelihoods.get("poisson")
     with pytest.raises(ValueError, match="positive number"):
         likelihoods.Gaussian(scale=0.0)
+
+
+def test_likelihoods_describe_themselves():
+    bernoulli, gaussian = likelihoods.get("bernoulli"), likelihoods.get("gaussian")
+    assert (bernoulli.distribution, bernoulli.discrete) == ("bernoulli", True)
+    assert (gaussian.distribution, gaussian.discrete) == ("gaussian", False)
+    assert "probabilities" in bernoulli.mean_meaning and "means" in gaussian.mean_meaning

@@ -87,3 +87,14 @@ def test_same_seed_gives_the_same_noise_and_config_round_trips():
 def test_bad_beta_is_refused(beta):
     with pytest.raises(ValueError, match="non-negative"):
         Sampling(beta=beta)
+
+
+def test_free_bits_floor_each_dimensions_kl_in_the_added_loss():
+    layer = Sampling(free_bits=0.5, seed=0)
+    mean = np.array([[0.1, 2.0], [-0.1, 1.0]], "float32")
+    log_var = np.zeros((2, 2), "float32")
+    layer([mean, log_var])
+    per_dimension = np.mean(0.5 * mean**2, axis=0)  # KL_d with unit variance = mean²/2
+    expected = np.sum(np.maximum(per_dimension, 0.5))
+    assert float(layer.losses[0]) == pytest.approx(expected, rel=1e-6)
+    assert expected > np.sum(per_dimension)

@@ -2,6 +2,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from toy_data import prototype_images
 
 import keras_vae
 from keras_vae import architectures
@@ -18,18 +19,10 @@ def small_vae(beta=1.0, seed=0, likelihood="bernoulli", shape=(12, 12, 1)):
     )
 
 
-def binary_images(n=64, shape=(12, 12, 1), seed=0):
-    # Two prototypes with pixel noise: structure a VAE can learn quickly.
-    rng = np.random.default_rng(seed)
-    prototypes = rng.random((2,) + shape) > 0.5
-    flips = rng.random((n,) + shape) < 0.05
-    return (prototypes[rng.integers(0, 2, n)] ^ flips).astype("float32")
-
-
 def test_reported_loss_is_reconstruction_plus_beta_kl_and_kl_is_the_encoder_kl():
     vae = small_vae(beta=0.5)
     vae.compile(optimizer="adam")
-    x = binary_images()
+    x = prototype_images(64)
     metrics = vae.evaluate(x, batch_size=16, verbose=0, return_dict=True)
     np.testing.assert_allclose(
         metrics["loss"], metrics["reconstruction_loss"] + 0.5 * metrics["kl_loss"], rtol=1e-6
@@ -42,7 +35,7 @@ def test_reported_loss_is_reconstruction_plus_beta_kl_and_kl_is_the_encoder_kl()
 def test_reconstruction_loss_is_the_bernoulli_nll_of_a_posterior_sample():
     vae = small_vae()
     vae.compile(optimizer="adam")
-    x = binary_images(16)
+    x = prototype_images(16)
     state = vae.sampler.seed_generator.state.numpy().copy()
     metrics = vae.evaluate(x, batch_size=16, verbose=0, return_dict=True)
     # Replay the same noise by hand: reset the seed state and sample once more.
@@ -57,7 +50,7 @@ def test_reconstruction_loss_is_the_bernoulli_nll_of_a_posterior_sample():
 def test_fit_with_validation_data_and_callbacks_lowers_the_loss():
     vae = small_vae()
     vae.compile(optimizer=keras.optimizers.Adam(3e-3))
-    x = binary_images(256)
+    x = prototype_images(256)
     stop = keras.callbacks.EarlyStopping(monitor="val_kl_loss", mode="min", patience=100)
     history = vae.fit(
         x, epochs=15, batch_size=32, validation_data=(x[:64],), callbacks=[stop], verbose=0
@@ -70,7 +63,7 @@ def test_fit_with_validation_data_and_callbacks_lowers_the_loss():
 def test_save_and_load_round_trip_with_safe_mode(tmp_path):
     vae = small_vae(likelihood="gaussian")
     vae.compile(optimizer="adam")
-    x = binary_images(64)
+    x = prototype_images(64)
     vae.fit(x, epochs=1, batch_size=16, verbose=0)
     path = tmp_path / "vae.keras"
     vae.save(path)
@@ -90,7 +83,7 @@ def test_a_seeded_run_repeats():
     def trained_weights():
         vae = small_vae(seed=4)
         vae.compile(optimizer="adam")
-        vae.fit(binary_images(64), epochs=2, batch_size=16, verbose=0, shuffle=False)
+        vae.fit(prototype_images(64), epochs=2, batch_size=16, verbose=0, shuffle=False)
         return vae.get_weights()
 
     for first, second in zip(trained_weights(), trained_weights(), strict=True):
@@ -99,7 +92,7 @@ def test_a_seeded_run_repeats():
 
 def test_user_methods():
     vae = small_vae()
-    x = binary_images(8)
+    x = prototype_images(8)
     mean, log_var = vae.encode(x)
     assert mean.shape == log_var.shape == (8, 3)
     np.testing.assert_allclose(vae.reconstruct(x), vae.decode(mean), rtol=1e-6)
@@ -138,3 +131,30 @@ def test_training_on_wrongly_shaped_data_fails_before_the_first_step():
     data = tf.data.Dataset.from_tensor_slices(np.zeros((8, 10, 10, 1), "float32")).batch(4)
     with pytest.raises(ValueError, match=r"expects images of shape \(batch, 12, 12, 1\)"):
         vae.fit(data, epochs=1, verbose=0)
+
+
+def test_non_finite_input_data_is_reported_with_its_position():
+    vae = keras_vae.VAE.from_preset("keras_io_mnist", seed=0)
+    vae.compile(optimizer="adam")
+    images = prototype_images(64, (28, 28, 1))
+    images[37, 3, 4, 0] = np.nan  # batch 3 (1-based) of 16, position 5
+    with pytest.raises(Exception, match=r"(?s)training step.*3.*examples.*\[5\]"):
+        vae.fit(images, batch_size=16, epochs=1, verbose=0, shuffle=False)
+
+
+def test_mixed_precision_keeps_sampling_kl_and_likelihood_in_float32():
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        vae = keras_vae.VAE.from_preset("keras_io_mnist", seed=0)
+        vae.compile(optimizer="adam")
+        images = prototype_images(64, (28, 28, 1))
+        history = vae.fit(images, batch_size=32, epochs=2, verbose=0).history
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert isinstance(vae.optimizer, keras.optimizers.LossScaleOptimizer)
+    convolutions = [c for c in vae.encoder.layers if isinstance(c, keras.layers.Conv2D)]
+    assert convolutions and all(c.compute_dtype == "float16" for c in convolutions)
+    for layer in (vae.sampler, vae.likelihood, vae.encoder.get_layer("mean"),
+                  vae.decoder.get_layer("params")):  # fmt: skip
+        assert layer.compute_dtype == "float32", layer.name
+    assert np.all(np.isfinite(history["loss"])) and history["loss"][1] < history["loss"][0]

@@ -13,7 +13,7 @@ def main(argv=None):
     prepare.add_argument("--data-dir", help="TFDS data folder (default: TFDS' own)")
     prepare.add_argument("--idx-dir", help="folder of local IDX files")
     args = parser.parse_args(argv)
-    builder = dataset_builder(args.name, data_dir=args.data_dir, source_dir=args.idx_dir)
+    builder = dataset_builder(args.name, data_dir=args.data_dir, idx_dir=args.idx_dir)
     splits = ", ".join(
         f"{name}: {split.num_examples}" for name, split in builder.info.splits.items()
     )

@@ -1,11 +1,17 @@
 """Image datasets as `tf.data` pipelines, through tensorflow-datasets."""
 
+import functools
+
 import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from keras_vae.data.idx import DataFileError
 from keras_vae.data.idx_builder import IdxImages, find_split_files
+
+# The stream of stateless seeds that binarises the examples of an unshuffled
+# split; shuffled epochs use their epoch number (0, 1, ...) instead.
+_FIXED_SET_STREAM = -2
 
 
 class DataUnavailableError(RuntimeError):
@@ -17,18 +23,18 @@ def idx_config(name):
     return next((c for c in IdxImages.BUILDER_CONFIGS if c.name == name), None)
 
 
-def dataset_builder(name, data_dir=None, source_dir=None):
+def dataset_builder(name, data_dir=None, idx_dir=None):
     """Returns a prepared TFDS builder for `name`, preparing it if needed.
 
     Names the local IDX builder knows (`fashion_mnist`, `mnist`) are prepared
-    from IDX files in `source_dir` (default: the config's `default_dir`) when
+    from IDX files in `idx_dir` (default: the config's `default_dir`) when
     those files exist; anything else goes through TFDS' own builder, which may
     download.
 
     Args:
         name: a TFDS dataset name, e.g. `"fashion_mnist"` or `"mnist"`.
         data_dir: TFDS data folder, or `None` for TFDS' default.
-        source_dir: folder with IDX files for the local builder, or `None`.
+        idx_dir: folder with IDX files for the local builder, or `None`.
 
     Returns:
         A prepared `tfds.core.DatasetBuilder`.
@@ -40,7 +46,7 @@ def dataset_builder(name, data_dir=None, source_dir=None):
     config = idx_config(name)
     if config is not None:
         builder = IdxImages(config=name, data_dir=data_dir)
-        source = source_dir or config.default_dir
+        source = idx_dir or config.default_dir
         if builder.is_prepared():
             return builder
         if source is not None and _has_idx_files(source):
@@ -48,15 +54,16 @@ def dataset_builder(name, data_dir=None, source_dir=None):
                 download_config=tfds.download.DownloadConfig(manual_dir=str(source))
             )
             return builder
-        if source_dir is not None:
-            find_split_files(source_dir, "train")  # raises, naming the missing file
+        if idx_dir is not None:
+            for split in ("train", "test"):
+                find_split_files(idx_dir, split)  # raises, naming the missing file
     builder = tfds.builder(name, data_dir=data_dir)
     if not builder.is_prepared():
         try:
             builder.download_and_prepare()
         except Exception as error:
             hint = (
-                f" For {name} offline, {config.install_hint}, or pass source_dir= (--idx-dir)."
+                f" For {name} offline, {config.install_hint}, or pass idx_dir= (--idx-dir)."
                 if config is not None
                 else ""
             )
@@ -77,22 +84,109 @@ def _has_idx_files(folder):
     return True
 
 
-def split_examples(name, split="train", max_examples=None, data_dir=None, source_dir=None):
-    """Returns how many examples `load_images` takes from a split.
+class ImageSource:
+    """An image dataset by name: located and prepared once, then loaded by split.
 
     Args:
         name: a TFDS dataset name, see `dataset_builder`.
-        split: a TFDS split name.
-        max_examples: the cap passed to `load_images`, or `None`.
         data_dir: TFDS data folder, or `None` for TFDS' default.
-        source_dir: folder with IDX files for the local builder, or `None`.
-
-    Returns:
-        An int.
+        idx_dir: folder with IDX files for the local builder, or `None`.
     """
-    builder = dataset_builder(name, data_dir=data_dir, source_dir=source_dir)
-    examples = builder.info.splits[split].num_examples
-    return examples if max_examples is None else min(examples, max_examples)
+
+    def __init__(self, name="fashion_mnist", data_dir=None, idx_dir=None):
+        self.name = name
+        self.data_dir = data_dir
+        self.idx_dir = idx_dir
+
+    @functools.cached_property
+    def builder(self):
+        """The prepared TFDS builder, see `dataset_builder`."""
+        return dataset_builder(self.name, data_dir=self.data_dir, idx_dir=self.idx_dir)
+
+    @property
+    def class_names(self):
+        """The names of the labels 0..n-1."""
+        return self.builder.info.features["label"].names
+
+    def num_examples(self, split, max_examples=None):
+        """How many examples `load` takes from a split with `max_examples`."""
+        examples = self.builder.info.splits[split].num_examples
+        return examples if max_examples is None else min(examples, max_examples)
+
+    def arrays(self, split, binarize=False, seed=None, max_examples=None):
+        """A split as NumPy arrays, preprocessed once: a fixed evaluation set.
+
+        Each example is binarised from `(seed, its index in the split)` alone,
+        so the images are the same whatever else is loaded, and the first `n`
+        examples are the same for any `max_examples >= n`.
+
+        Returns:
+            A tuple `(images, labels)`: float32 `(n, H, W, C)` in [0, 1], int64 `(n,)`.
+        """
+        batches = self.load(
+            split, batch_size=1000, binarize=binarize, seed=seed, with_labels=True,
+            max_examples=max_examples,
+        )  # fmt: skip
+        images, labels = zip(*((x.numpy(), y.numpy()) for x, y in batches), strict=True)
+        return np.concatenate(images), np.concatenate(labels)
+
+    def load(
+        self,
+        split="train",
+        batch_size=128,
+        binarize=False,
+        shuffle=False,
+        seed=None,
+        drop_remainder=False,
+        with_labels=False,
+        max_examples=None,
+        in_memory=True,
+        start_epoch=None,
+    ):
+        """Loads a split as a batched `tf.data.Dataset`; see `load_images`."""
+        if start_epoch is not None and not in_memory:
+            raise ValueError("An endless dataset (start_epoch=...) needs in_memory=True.")
+        if seed is None:
+            seed = int(np.random.SeedSequence().entropy % 2**31)
+        if in_memory:
+            # The decoded split as arrays. tf.data's cache() is not used: an iterator
+            # abandoned part-way (e.g. `next(iter(dataset))`) could leave it holding
+            # a truncated copy that later epochs then read as the whole split.
+            arrays = tfds.as_numpy(self.builder.as_dataset(split=split, batch_size=-1))
+            images, labels = arrays["image"][:max_examples], arrays["label"][:max_examples]
+            dataset = tf.data.Dataset.from_tensor_slices((images, labels))
+        else:
+            dataset = self.builder.as_dataset(split=split, shuffle_files=False)
+            dataset = dataset.map(lambda example: (example["image"], example["label"]))
+            if max_examples is not None:
+                dataset = dataset.take(max_examples)
+        if start_epoch is not None:
+            batches = _endless_epochs(
+                images, labels, batch_size, shuffle, seed, start_epoch, drop_remainder
+            )
+        elif shuffle:
+            batches = _shuffled_batches(
+                dataset, self.num_examples(split, max_examples), batch_size, seed, drop_remainder
+            )
+        else:
+            batches = _fixed_batches(dataset, batch_size, seed, binarize, drop_remainder)
+        if start_epoch is not None or shuffle:
+            batches = batches.map(
+                lambda images, labels, batch_seed: (
+                    _preprocess(images, batch_seed, binarize),
+                    labels,
+                ),
+                num_parallel_calls=tf.data.AUTOTUNE,
+            )
+        if not with_labels:
+            batches = batches.map(lambda images, labels: images)
+        options = tf.data.Options()
+        # Under multi-worker training every worker builds this same pipeline (same
+        # seed, same order) and keeps its share of each global batch.
+        options.experimental_distribute.auto_shard_policy = (
+            tf.data.experimental.AutoShardPolicy.DATA
+        )
+        return batches.with_options(options).prefetch(tf.data.AUTOTUNE)
 
 
 def load_images(
@@ -108,7 +202,7 @@ def load_images(
     in_memory=True,
     start_epoch=None,
     data_dir=None,
-    source_dir=None,
+    idx_dir=None,
 ):
     """Loads an image dataset as a batched `tf.data.Dataset` of floats in [0, 1].
 
@@ -117,8 +211,9 @@ def load_images(
     optionally binarises dynamically (each pixel drawn as Bernoulli(intensity))
     and prefetches. With a `seed`, everything repeats from run to run:
 
-    - without `shuffle`, every pass yields the same batches, binarisation
-      included: a fixed evaluation set;
+    - without `shuffle`, every pass yields the same images: each example is
+      binarised from `(seed, its index in the split)` alone, so the images do
+      not depend on the batch size or on `max_examples`: a fixed evaluation set;
     - with `shuffle`, each pass over the dataset is a new epoch, reshuffled and
       rebinarised;
     - with `start_epoch=k` (in memory only), the dataset is endless: epoch after
@@ -142,60 +237,25 @@ def load_images(
             such as MNIST); otherwise examples are read from disk every epoch.
         start_epoch: `None`, or the first epoch of an endless dataset.
         data_dir: TFDS data folder, or `None` for TFDS' default.
-        source_dir: folder with IDX files for the local builder, or `None`.
+        idx_dir: folder with IDX files for the local builder, or `None`.
 
     Returns:
         A `tf.data.Dataset` of `float32` images `(batch, H, W, C)`, or of
         `(images, int64 labels)` pairs.
     """
-    if start_epoch is not None and not in_memory:
-        raise ValueError("An endless dataset (start_epoch=...) needs in_memory=True.")
-    if seed is None:
-        seed = int(np.random.SeedSequence().entropy % 2**31)
-    builder = dataset_builder(name, data_dir=data_dir, source_dir=source_dir)
-    if in_memory:
-        # The decoded split as arrays. tf.data's cache() is not used: an iterator
-        # abandoned part-way (e.g. `next(iter(dataset))`) could leave it holding
-        # a truncated copy that later epochs then read as the whole split.
-        arrays = tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1))
-        images, labels = arrays["image"][:max_examples], arrays["label"][:max_examples]
-        examples = len(images)
-    else:
-        dataset = builder.as_dataset(split=split, shuffle_files=False)
-        dataset = dataset.map(lambda example: (example["image"], example["label"]))
-        if max_examples is not None:
-            dataset = dataset.take(max_examples)
-        examples = builder.info.splits[split].num_examples
-    if start_epoch is not None:
-        dataset = _endless_epochs(
-            images, labels, batch_size, shuffle, seed, start_epoch, drop_remainder
-        )
-    else:
-        if in_memory:
-            dataset = tf.data.Dataset.from_tensor_slices((images, labels))
-        if shuffle:
-            dataset = dataset.shuffle(examples, seed=seed, reshuffle_each_iteration=True)
-            batch_seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
-            batch_seeds = batch_seeds.batch(2)
-        else:
-            batch_seeds = tf.data.Dataset.range(2**62).map(
-                lambda index: _batch_seed(seed, 0, index)
-            )
-        dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
-        dataset = tf.data.Dataset.zip(dataset, batch_seeds).map(
-            lambda batch, batch_seed: (*batch, batch_seed)
-        )
-    dataset = dataset.map(
-        lambda images, labels, batch_seed: _preprocess(images, labels, batch_seed, binarize),
-        num_parallel_calls=tf.data.AUTOTUNE,
+    source = ImageSource(name, data_dir=data_dir, idx_dir=idx_dir)
+    return source.load(
+        split,
+        batch_size=batch_size,
+        binarize=binarize,
+        shuffle=shuffle,
+        seed=seed,
+        drop_remainder=drop_remainder,
+        with_labels=with_labels,
+        max_examples=max_examples,
+        in_memory=in_memory,
+        start_epoch=start_epoch,
     )
-    if not with_labels:
-        dataset = dataset.map(lambda images, labels: images)
-    options = tf.data.Options()
-    # Under multi-worker training every worker builds this same pipeline (same
-    # seed, same order) and keeps its share of each global batch.
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)
 
 
 def _batch_seed(seed, epoch, index):
@@ -227,9 +287,31 @@ def _endless_epochs(images, labels, batch_size, shuffle, seed, start_epoch, drop
     return tf.data.Dataset.range(start_epoch, 2**62).flat_map(epoch_batches)
 
 
-def _preprocess(images, labels, batch_seed, binarize):
+def _shuffled_batches(dataset, examples, batch_size, seed, drop_remainder):
+    """Batches `(images, labels, seed)`, reshuffled and reseeded on every pass."""
+    dataset = dataset.shuffle(examples, seed=seed, reshuffle_each_iteration=True)
+    batch_seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+    batches = dataset.batch(batch_size, drop_remainder=drop_remainder)
+    return tf.data.Dataset.zip(batches, batch_seeds).map(
+        lambda batch, batch_seed: (*batch, batch_seed)
+    )
+
+
+def _fixed_batches(dataset, batch_size, seed, binarize, drop_remainder):
+    """Batches `(images, labels)` in split order, each example binarised by its index."""
+
+    def preprocess(index, example):
+        image, label = example
+        return _preprocess(image, _batch_seed(seed, _FIXED_SET_STREAM, index), binarize), label
+
+    dataset = dataset.enumerate().map(preprocess, num_parallel_calls=tf.data.AUTOTUNE)
+    return dataset.batch(batch_size, drop_remainder=drop_remainder)
+
+
+def _preprocess(images, seed, binarize):
+    """Scales to [0, 1] and, with `binarize`, draws each pixel as Bernoulli(intensity)."""
     images = tf.cast(images, tf.float32) / 255.0
     if binarize:
-        noise = tf.random.stateless_uniform(tf.shape(images), seed=batch_seed)
+        noise = tf.random.stateless_uniform(tf.shape(images), seed=seed)
         images = tf.cast(noise < images, tf.float32)
-    return images, labels
+    return images

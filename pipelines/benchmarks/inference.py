@@ -4,13 +4,14 @@ Each runtime decodes the same latent vectors at each batch size, timed after
 warm-up; its output is compared with the Keras model's (float32) own.
 """
 
-import json
 import statistics
 import time
 
 import numpy as np
 import onnxruntime
 import tensorflow as tf
+
+from keras_vae_inference import bundle
 
 BATCH_SIZES = (1, 64, 1024)
 
@@ -47,17 +48,18 @@ def time_calls(function, min_seconds=0.5, min_repeats=5, max_repeats=200):
     }
 
 
-def decoder_runners(model, bundle, threads):
+def decoder_runners(model, bundle_dir, threads):
     """Returns `{runtime name: function(z) -> images}` for every decoder runtime."""
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
-    manifest = json.loads((bundle / "manifest.json").read_text())
-    onnx_files = {"onnxruntime float32": manifest["decoder"]["onnx"]}
+    manifest = bundle.read_manifest(bundle_dir)
+    onnx_files = {"onnxruntime float32": bundle.onnx_file("decoder")}
     onnx_files.update(
-        {f"onnxruntime {name}": info["file"] for name, info in manifest["variants"].items()}
+        {f"onnxruntime {name}": bundle.variant_file(name) for name in manifest["variants"]}
     )
-    serving = tf.saved_model.load(str(bundle / "decoder" / "1")).signatures["serving_default"]
+    saved = tf.saved_model.load(str(bundle_dir / bundle.savedmodel_dir("decoder")))
+    serving = saved.signatures[bundle.SIGNATURE]
     runners = {
         "keras call": lambda z: model.likelihood(model.decoder(z, training=False)).numpy(),
         "keras predict": lambda z: model.decode(z, batch_size=len(z)),
@@ -65,15 +67,15 @@ def decoder_runners(model, bundle, threads):
     }
     for name, file in onnx_files.items():
         session = onnxruntime.InferenceSession(
-            str(bundle / file), options, providers=["CPUExecutionProvider"]
+            str(bundle_dir / file), options, providers=["CPUExecutionProvider"]
         )
         runners[name] = lambda z, session=session: session.run(["image"], {"z": z})[0]
     return runners
 
 
-def benchmark_decoder(model, bundle, threads, batch_sizes=BATCH_SIZES):
+def benchmark_decoder(model, bundle_dir, threads, batch_sizes=BATCH_SIZES):
     """Times every decoder runtime at every batch size; returns a list of rows."""
-    runners = decoder_runners(model, bundle, threads)
+    runners = decoder_runners(model, bundle_dir, threads)
     reference = runners["keras call"]
     rows = []
     for batch in batch_sizes:

@@ -16,7 +16,7 @@ import keras
 import numpy as np
 
 import keras_vae
-from keras_vae.data import load_images, split_examples
+from keras_vae.data import ImageSource
 from pipelines.benchmarks.keras_io_recipe import build_keras_io_vae
 
 
@@ -125,14 +125,15 @@ def build_contenders(
         with_torch: whether to include the PyTorch loop.
         xla: whether to include keras-vae with `jit_compile=True`.
         max_examples: use only the first examples of the training split.
-        data_options: more `load_images` arguments (`data_dir`, `source_dir`).
+        data_options: more `ImageSource` arguments (`data_dir`, `idx_dir`).
 
     Returns:
         A tuple `(contenders, dataset)`: the list of contenders, keras-vae's first;
         and keras-vae's training dataset.
     """
-    dataset = load_images(
-        split="train",
+    source = ImageSource("fashion_mnist", **(data_options or {}))
+    dataset = source.load(
+        "train",
         batch_size=batch_size,
         binarize=True,
         shuffle=True,
@@ -140,9 +141,8 @@ def build_contenders(
         drop_remainder=True,
         max_examples=max_examples,
         start_epoch=0,
-        **(data_options or {}),
     )
-    examples = split_examples("fashion_mnist", "train", max_examples, **(data_options or {}))
+    examples = source.num_examples("train", max_examples)
     images = np.concatenate([batch.numpy() for batch in dataset.take(examples // batch_size)])
 
     def ours(**compile_options):

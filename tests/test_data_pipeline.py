@@ -1,66 +1,13 @@
-import gzip
-
 import numpy as np
 import pytest
+from toy_data import random_split, write_idx_dataset
 
-from keras_vae.data import DataFileError, DataUnavailableError, load_images, read_idx
-
-
-def idx_bytes(array):
-    array = np.asarray(array, dtype=np.uint8)
-    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(d.to_bytes(4, "big") for d in array.shape)
-    return header + array.tobytes()
-
-
-def write_dataset(folder, train, test, compress=True):
-    """Writes (images, labels) pairs as the four MNIST-format IDX files."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for prefix, (images, labels) in (("train", train), ("t10k", test)):
-        for kind, array in (("images-idx3", images), ("labels-idx1", labels)):
-            data = idx_bytes(array)
-            name = f"{prefix}-{kind}-ubyte"
-            if compress:
-                (folder / f"{name}.gz").write_bytes(gzip.compress(data))
-            else:
-                (folder / name).write_bytes(data)
-    return folder
-
-
-def small_split(n, seed):
-    rng = np.random.default_rng(seed)
-    images = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
-    images[:, 0, 0] = np.arange(n)  # a key to match examples after TFDS' shuffle
-    return images, rng.integers(0, 10, n).astype(np.uint8)
-
-
-@pytest.mark.parametrize("compress", [True, False])
-def test_read_idx_round_trips(tmp_path, compress):
-    array = np.arange(24, dtype=np.uint8).reshape(2, 3, 4)
-    path = tmp_path / "a-idx3-ubyte"
-    path.write_bytes(gzip.compress(idx_bytes(array)) if compress else idx_bytes(array))
-    np.testing.assert_array_equal(read_idx(path), array)
-
-
-def test_bad_idx_files_are_named_with_their_problem(tmp_path):
-    good = idx_bytes(np.zeros((4, 5, 5), np.uint8))
-    cases = {
-        "missing": (None, "not found"),
-        "truncated": (good[:-7], r"truncated.*\(4, 5, 5\).*100 bytes.*93"),
-        "long": (good + b"\0", "longer than its header"),
-        "magic": (b"\x00\x00\x0d\x03" + good[4:], "not an IDX file of unsigned bytes"),
-        "gzip": (gzip.compress(good)[:-10], "corrupt or truncated gzip"),
-    }
-    for name, (content, message) in cases.items():
-        path = tmp_path / name
-        if content is not None:
-            path.write_bytes(content)
-        with pytest.raises(DataFileError, match=message):
-            read_idx(path)
+from keras_vae.data import DataFileError, DataUnavailableError, ImageSource, load_images
 
 
 def test_builder_prepares_local_idx_files_into_tfds(tmp_path):
-    train, test = small_split(30, 0), small_split(12, 1)
-    source = write_dataset(tmp_path / "idx", train, test)
+    train, test = random_split(30, 0), random_split(12, 1)
+    source = write_idx_dataset(tmp_path / "idx", train, test)
     images, labels = next(
         iter(
             load_images(
@@ -69,7 +16,7 @@ def test_builder_prepares_local_idx_files_into_tfds(tmp_path):
                 batch_size=100,
                 with_labels=True,
                 data_dir=str(tmp_path / "tfds"),
-                source_dir=str(source),
+                idx_dir=str(source),
             )
         )
     )
@@ -89,13 +36,15 @@ def test_builder_prepares_local_idx_files_into_tfds(tmp_path):
 def test_dynamic_binarisation_is_bernoulli_of_the_intensity_and_seeded(tmp_path):
     images = np.full((40, 28, 28), 64, np.uint8)
     images[:20] = 192
-    source = write_dataset(tmp_path / "idx", (images, np.zeros(40, np.uint8)), small_split(4, 2))
+    source = write_idx_dataset(
+        tmp_path / "idx", (images, np.zeros(40, np.uint8)), random_split(4, 2)
+    )
     options = dict(
         batch_size=40,
         binarize=True,
         seed=7,
         data_dir=str(tmp_path / "tfds"),
-        source_dir=str(source),
+        idx_dir=str(source),
     )
     batch = next(iter(load_images("mnist", "train", **options))).numpy()
     assert set(np.unique(batch)) == {0.0, 1.0}
@@ -116,9 +65,9 @@ def test_dynamic_binarisation_is_bernoulli_of_the_intensity_and_seeded(tmp_path)
 
 
 def test_endless_epochs_depend_on_seed_and_epoch_only(tmp_path):
-    source = write_dataset(tmp_path / "idx", small_split(30, 0), small_split(4, 1))
+    source = write_idx_dataset(tmp_path / "idx", random_split(30, 0), random_split(4, 1))
     options = dict(batch_size=10, binarize=True, shuffle=True, seed=3, with_labels=True,
-                   data_dir=str(tmp_path / "tfds"), source_dir=str(source))  # fmt: skip
+                   data_dir=str(tmp_path / "tfds"), idx_dir=str(source))  # fmt: skip
 
     def epochs(start, count):
         dataset = load_images("mnist", start_epoch=start, **options)
@@ -138,12 +87,17 @@ def test_endless_epochs_depend_on_seed_and_epoch_only(tmp_path):
 
 
 def test_bad_or_missing_sources_give_clear_errors(tmp_path):
-    train, test = small_split(10, 0), small_split(10, 1)
-    source = write_dataset(tmp_path / "idx", train, (test[0], test[1][:9]))
+    train, test = random_split(10, 0), random_split(10, 1)
+    source = write_idx_dataset(tmp_path / "idx", train, (test[0], test[1][:9]))
     with pytest.raises(DataFileError, match="10 images but .* 9 labels"):
-        load_images("mnist", data_dir=str(tmp_path / "tfds"), source_dir=str(source))
+        load_images("mnist", data_dir=str(tmp_path / "tfds"), idx_dir=str(source))
     with pytest.raises(DataFileError, match="Missing data file.*train-images-idx3-ubyte"):
-        load_images("mnist", data_dir=str(tmp_path / "tfds2"), source_dir=str(tmp_path / "none"))
+        load_images("mnist", data_dir=str(tmp_path / "tfds2"), idx_dir=str(tmp_path / "none"))
+    # A folder without the test files is named, not taken as a reason to download.
+    for path in source.glob("t10k-*"):
+        path.unlink()
+    with pytest.raises(DataFileError, match="Missing data file.*t10k-images-idx3-ubyte"):
+        load_images("mnist", data_dir=str(tmp_path / "tfds3"), idx_dir=str(source))
 
 
 def test_an_unreachable_dataset_says_what_to_do(tmp_path, monkeypatch):
@@ -160,11 +114,40 @@ def test_an_unreachable_dataset_says_what_to_do(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("in_memory", [True, False])
 def test_an_abandoned_iterator_does_not_truncate_later_epochs(tmp_path, in_memory):
-    source = write_dataset(tmp_path / "idx", small_split(300, 0), small_split(20, 1))
+    source = write_idx_dataset(tmp_path / "idx", random_split(300, 0), random_split(20, 1))
     dataset = load_images(
         "mnist", batch_size=10, in_memory=in_memory, data_dir=str(tmp_path / "tfds"),
-        source_dir=str(source),
+        idx_dir=str(source),
     )  # fmt: skip
     next(iter(dataset))
     for _ in range(2):
         assert sum(len(batch) for batch in dataset) == 300
+
+
+def test_a_fixed_set_is_binarised_by_example_whatever_the_batching(tmp_path):
+    source = write_idx_dataset(tmp_path / "idx", random_split(50, 0), random_split(30, 1))
+    images = ImageSource("mnist", data_dir=str(tmp_path / "tfds"), idx_dir=str(source))
+    fixed, labels = images.arrays("test", binarize=True, seed=4)
+    assert fixed.shape == (30, 28, 28, 1) and set(np.unique(fixed)) == {0.0, 1.0}
+    for batch_size in (1, 7, 30):
+        batches = images.load("test", batch_size=batch_size, binarize=True, seed=4)
+        np.testing.assert_array_equal(np.concatenate([b.numpy() for b in batches]), fixed)
+    first, first_labels = images.arrays("test", binarize=True, seed=4, max_examples=11)
+    np.testing.assert_array_equal(first, fixed[:11])
+    np.testing.assert_array_equal(first_labels, labels[:11])
+    other, _ = images.arrays("test", binarize=True, seed=5)
+    assert not np.array_equal(other, fixed)
+    # The same examples in the same (TFDS) order as the grey-level split.
+    grey, grey_labels = images.arrays("test")
+    np.testing.assert_array_equal(grey_labels, labels)
+    bright = fixed.reshape(30, -1).mean(axis=1)
+    assert np.corrcoef(bright, grey.reshape(30, -1).mean(axis=1))[0, 1] > 0.5
+
+
+def test_a_source_counts_and_names_what_it_loads(tmp_path):
+    source = write_idx_dataset(tmp_path / "idx", random_split(50, 0), random_split(30, 1))
+    images = ImageSource("mnist", data_dir=str(tmp_path / "tfds"), idx_dir=str(source))
+    assert images.num_examples("train") == 50
+    assert images.num_examples("train", max_examples=20) == 20
+    assert images.num_examples("train[:40]") == 40
+    assert images.class_names == [str(digit) for digit in range(10)]

@@ -5,6 +5,7 @@ import math
 import subprocess
 import sys
 
+import keras
 import numpy as np
 import pytest
 
@@ -68,14 +69,12 @@ def test_nominal_peak_of_a_published_cpu():
     assert nominal_peak_gflops({**features, "mhz": None}) is None
 
 
+@pytest.mark.slow
 def test_benchmark_cli_writes_json_and_markdown_that_agree(
-    exported_bundle, small_trained_vae, fashion_mnist_data_dir, tmp_path
+    real_run, real_bundle, fashion_mnist_data_dir, tmp_path
 ):
-    vae, _ = small_trained_vae
-    bundle, _ = exported_bundle
-    run_dir = tmp_path / "run"
-    run_dir.mkdir()
-    vae.save(run_dir / "model.keras")
+    run_dir, _ = real_run
+    bundle, _ = real_bundle
     output, markdown = tmp_path / "bench.json", tmp_path / "bench.md"
     command = [
         sys.executable, "-m", "pipelines.benchmark",
@@ -110,7 +109,7 @@ def test_benchmark_cli_writes_json_and_markdown_that_agree(
         assert f"| {row['name']} | {median:,.0f} (" in page
     # Training FLOPs are the default network's; inference FLOPs the run's decoder.
     assert results["training_flops"] == vae_flops(keras_vae.VAE.from_preset("fashion_mnist_conv"))
-    assert results["inference_flops"] == vae_flops(vae)
+    assert results["inference_flops"] == vae_flops(keras.models.load_model(run_dir / "model.keras"))
     training_gflops = first_median * results["training_flops"]["training_step"] / 1e9
     assert f"| {training_gflops:.1f} |" in page
 
@@ -121,8 +120,9 @@ def test_benchmark_cli_writes_json_and_markdown_that_agree(
         "onnxruntime float32", "onnxruntime float16", "onnxruntime int8",
     }  # fmt: skip
     assert {batch for _, batch in rows} == {1, 64, 1024}
-    assert rows[("keras call", 64)]["max_abs_error_vs_keras"] == 0.0
-    assert rows[("onnxruntime float32", 1024)]["max_abs_error_vs_keras"] < 1e-4
+    # Other code paths to the same float32 decoder agree with Keras' call closely.
+    for runtime in ("keras predict", "savedmodel", "onnxruntime float32"):
+        assert rows[(runtime, 1024)]["max_abs_error_vs_keras"] < 1e-4, runtime
     assert rows[("onnxruntime float16", 1024)]["max_abs_error_vs_keras"] < 1e-2
     for (runtime, batch), row in rows.items():
         assert f"| {runtime} | {batch} | {row['median_ms']:.3f} (" in page

@@ -49,7 +49,7 @@ def _tf_config_has_cluster():
         raise ValueError(f"TF_CONFIG is not valid JSON: {error}. Received: {raw!r}") from None
 
 
-def replica_rows(local_batch_size):
+def global_batch_position(local_batch_size):
     """Locates this replica's examples in the global batch.
 
     Inside a replica context of a strategy with several replicas, the sizes of

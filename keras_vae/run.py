@@ -1,0 +1,355 @@
+"""A training run: its settings, its datasets and its folder, each defined once.
+
+`pipelines/train.py` writes runs; evaluation, export and the benchmark read them
+through `load_run`. Nothing else knows the run folder's file names, how the test
+set is binarised or which seed a dataset uses.
+"""
+
+import dataclasses
+import functools
+import json
+import tomllib
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from keras_vae.autoencoder import Autoencoder
+from keras_vae.data import ImageSource
+from keras_vae.distribute import STRATEGIES
+from keras_vae.presets import PRESETS
+from keras_vae.vae import VAE
+
+MODELS = {"vae": VAE, "autoencoder": Autoencoder}
+KL_SCHEDULES = ("constant", "linear", "cyclical")
+OPTIMIZERS = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD}
+# Settings a resumed run may change: training longer is still the same run.
+RESUMABLE_CHANGES = ("epochs", "steps_per_execution")
+# Examples per evaluation batch; the test figures do not depend on it.
+EVALUATION_BATCH_SIZE = 1000
+UNITS = "nats per example"
+
+
+class RunError(RuntimeError):
+    """A run folder is missing, incomplete or unreadable."""
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """What to train, on what, and how. Field names are the config file's keys.
+
+    `test_seed` binarises the test set (and the validation split) once; it is
+    the same for every run by default, so runs with other training seeds are
+    measured on the same images. `validation_examples > 0` holds out the last
+    examples of the training split as a validation set for `fit`; otherwise
+    `fit` validates on the test set.
+    """
+
+    model: str = "vae"
+    preset: str = "fashion_mnist_conv"
+    dataset: str = "fashion_mnist"
+    binarize: bool = True
+    latent_dim: int | None = None
+    likelihood: str | None = None
+    beta: float = 1.0
+    kl_schedule: str = "constant"
+    kl_warmup_epochs: float = 1.0
+    free_bits: float = 0.0
+    epochs: int = 10
+    batch_size: int = 128
+    optimizer: str = "adam"
+    learning_rate: float = 1e-3
+    seed: int = 0
+    test_seed: int = 0
+    validation_examples: int = 0
+    strategy: str = "auto"
+    mixed_precision: bool = False
+    jit_compile: bool = False
+    steps_per_execution: int = 16
+    max_train_examples: int | None = None
+    max_test_examples: int | None = None
+    idx_dir: str | None = None
+    data_dir: str | None = None
+
+    @classmethod
+    def field_names(cls):
+        return [field.name for field in dataclasses.fields(cls)]
+
+    @classmethod
+    def from_dict(cls, values, origin="the config"):
+        """Builds a config from a dict of field values, checking names and types.
+
+        Args:
+            values: dict whose keys are field names.
+            origin: where the values come from, for error messages.
+
+        Returns:
+            A validated `RunConfig`.
+        """
+        unknown = sorted(set(values) - set(cls.field_names()))
+        if unknown:
+            raise ValueError(
+                f"Unknown keys in {origin}: {unknown}. Known keys: {cls.field_names()}"
+            )
+        for field in dataclasses.fields(cls):
+            if field.name in values:
+                _check_type(field, values[field.name], origin)
+        config = cls(**values)
+        config.validate()
+        return config
+
+    @classmethod
+    def from_file(cls, path):
+        """Reads a TOML file whose keys are field names."""
+        with open(path, "rb") as file:
+            try:
+                values = tomllib.load(file)
+            except tomllib.TOMLDecodeError as error:
+                raise ValueError(f"{path} is not valid TOML: {error}.") from None
+        return cls.from_dict(values, origin=str(path))
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+    def replace(self, **changes):
+        """A copy with some fields changed, validated."""
+        return type(self).from_dict({**self.to_dict(), **changes}, origin="the changes")
+
+    def validate(self):
+        """Raises `ValueError` for settings that name nothing known or make no sense."""
+        for name, known in (
+            ("model", MODELS),
+            ("preset", PRESETS),
+            ("kl_schedule", KL_SCHEDULES),
+            ("optimizer", OPTIMIZERS),
+            ("strategy", STRATEGIES),
+        ):
+            value = getattr(self, name)
+            if value not in known:
+                raise ValueError(f"Unknown {name} {value!r}. Expected one of {sorted(known)}.")
+        for name in ("epochs", "batch_size", "steps_per_execution", "latent_dim",
+                     "max_train_examples", "max_test_examples"):  # fmt: skip
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"Expected {name} to be a positive integer. Received: {value!r}")
+        if self.validation_examples < 0:
+            raise ValueError(
+                "Expected validation_examples to be 0 or more. "
+                f"Received: {self.validation_examples!r}"
+            )
+        if self.model == "autoencoder" and self.kl_schedule != "constant":
+            raise ValueError(
+                "An autoencoder has no KL term to anneal. Expected kl_schedule='constant' "
+                f"with model='autoencoder'. Received: kl_schedule={self.kl_schedule!r}"
+            )
+
+    def changes_from(self, other):
+        """The fields, other than `RESUMABLE_CHANGES`, in which `other` differs."""
+        theirs = other if isinstance(other, dict) else other.to_dict()
+        return sorted(
+            key for key, value in self.to_dict().items()
+            if theirs.get(key) != value and key not in RESUMABLE_CHANGES
+        )  # fmt: skip
+
+    def build_model(self):
+        """The untrained model: the preset with this config's changes."""
+        options = {"latent_dim": self.latent_dim, "likelihood": self.likelihood}
+        if self.model == "vae":
+            options.update(beta=self.beta, seed=self.seed, free_bits=self.free_bits)
+        return MODELS[self.model].from_preset(self.preset, **options)
+
+    def build_optimizer(self):
+        return OPTIMIZERS[self.optimizer](self.learning_rate)
+
+
+def _check_type(field, value, origin):
+    allowed = getattr(field.type, "__args__", (field.type,))
+    # TOML and JSON write whole numbers without a point where a float is meant.
+    if float in allowed and isinstance(value, int) and not isinstance(value, bool):
+        return
+    if value is None and type(None) in allowed:
+        return
+    kinds = tuple(kind for kind in allowed if kind is not type(None))
+    # bool is an int to Python, not to a config.
+    if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+        names = " or ".join("None" if kind is type(None) else kind.__name__ for kind in allowed)
+        raise ValueError(f"Expected {field.name} in {origin} to be {names}. Received: {value!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class EvaluationSet:
+    """Images preprocessed once (binarised with a fixed seed), for evaluation.
+
+    Attributes:
+        images: float32 array `(n, H, W, C)` in [0, 1].
+        labels: int64 array `(n,)`.
+        class_names: names of the labels.
+        description: what the set is, for reports.
+    """
+
+    images: np.ndarray
+    labels: np.ndarray
+    class_names: list
+    description: str
+
+
+class RunData:
+    """The datasets of a run: the training stream, the test set and the validation split.
+
+    Args:
+        config: a `RunConfig`.
+    """
+
+    def __init__(self, config):
+        self.config = config
+        self.source = ImageSource(config.dataset, data_dir=config.data_dir, idx_dir=config.idx_dir)
+
+    @functools.cached_property
+    def _train_split(self):
+        held_out = self.config.validation_examples
+        if not held_out:
+            return "train"
+        total = self.source.num_examples("train")
+        if held_out >= total:
+            raise ValueError(
+                f"Expected validation_examples below the {total} training examples of "
+                f"{self.config.dataset}. Received: {held_out}"
+            )
+        return f"train[:{total - held_out}]"
+
+    @property
+    def steps_per_epoch(self):
+        """Training steps per epoch: whole batches of the (capped) training split."""
+        examples = self.source.num_examples(self._train_split, self.config.max_train_examples)
+        return examples // self.config.batch_size
+
+    def training_stream(self, start_epoch=0):
+        """The endless training stream from `start_epoch`: each epoch's order and
+        binarisation depend on `(seed, epoch)` alone, so a resumed run, and every
+        worker of a cluster, sees what one uninterrupted process would."""
+        return self.source.load(
+            self._train_split,
+            batch_size=self.config.batch_size,
+            binarize=self.config.binarize,
+            shuffle=True,
+            seed=self.config.seed,
+            drop_remainder=True,
+            max_examples=self.config.max_train_examples,
+            start_epoch=start_epoch,
+        )
+
+    @functools.cached_property
+    def test_set(self):
+        """The test split (capped by `max_test_examples`), preprocessed once."""
+        return self._fixed_set("test", self.config.max_test_examples)
+
+    @functools.cached_property
+    def validation_set(self):
+        """The held-out end of the training split, or `None` without one."""
+        if not self.config.validation_examples:
+            return None
+        start = self.source.num_examples("train") - self.config.validation_examples
+        return self._fixed_set(f"train[{start}:]", None)
+
+    def _fixed_set(self, split, max_examples):
+        config = self.config
+        images, labels = self.source.arrays(
+            split, binarize=config.binarize, seed=config.test_seed, max_examples=max_examples
+        )
+        how = f"binarised once (seed {config.test_seed})" if config.binarize else "grey levels"
+        return EvaluationSet(
+            images,
+            labels,
+            self.source.class_names,
+            f"{config.dataset} {split}, {len(images):,} images, {how}",
+        )
+
+
+class RunFolder:
+    """The files of a run folder, by name.
+
+    A run is built in a work folder beside it (`.<name>.partial`, or
+    `.<name>.worker-N` for the other workers of a cluster) and renamed when
+    complete, so a folder at the run's own path is always complete.
+
+    Args:
+        path: the run folder.
+    """
+
+    def __init__(self, path):
+        self.path = Path(path)
+
+    def __repr__(self):
+        return f"RunFolder({str(self.path)!r})"
+
+    def work_folder(self, role="partial"):
+        """The folder a run is built in before it is renamed to `path`."""
+        return RunFolder(self.path.parent / f".{self.path.name}.{role}")
+
+    model = property(lambda self: self.path / "model.keras")
+    history_csv = property(lambda self: self.path / "history.csv")
+    history_json = property(lambda self: self.path / "history.json")
+    tensorboard = property(lambda self: self.path / "tensorboard")
+    samples = property(lambda self: self.path / "samples.png")
+    reconstructions = property(lambda self: self.path / "reconstructions.png")
+    report_markdown = property(lambda self: self.path / "report.md")
+    report_json = property(lambda self: self.path / "report.json")
+    report_pictures = property(lambda self: self.path / "report")
+    # Present only while a run is unfinished: its settings and epoch checkpoints.
+    settings = property(lambda self: self.path / "config.json")
+    backup = property(lambda self: self.path / "backup")
+
+
+@dataclasses.dataclass(frozen=True)
+class FinishedRun:
+    """A complete run folder, read back.
+
+    Attributes:
+        folder: its `RunFolder`.
+        config: its `RunConfig`.
+        summary: the training summary of `history.json`, as a dict.
+    """
+
+    folder: RunFolder
+    config: RunConfig
+    summary: dict
+
+    @functools.cached_property
+    def model(self):
+        """The trained model, loaded from `model.keras`."""
+        return keras.models.load_model(self.folder.model)
+
+    @functools.cached_property
+    def data(self):
+        """The run's datasets, as in training."""
+        return RunData(self.config)
+
+
+def load_run(run_dir):
+    """Reads a finished training run folder.
+
+    Args:
+        run_dir: a folder written by `pipelines/train.py`.
+
+    Returns:
+        A `FinishedRun`; its model is loaded when first used.
+
+    Raises:
+        RunError: the folder is not a finished run.
+    """
+    folder = RunFolder(run_dir)
+    for path in (folder.model, folder.history_json):
+        if not path.is_file():
+            raise RunError(
+                f"{path} is missing: pass the folder of a finished training run "
+                "(make run writes runs/default)."
+            )
+    try:
+        summary = json.loads(folder.history_json.read_text())
+        config = RunConfig.from_dict(summary["config"], origin=str(folder.history_json))
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError) as error:
+        raise RunError(
+            f"{folder.history_json} is not a training summary this keras-vae can read "
+            f"({type(error).__name__}: {error}). Train the run again."
+        ) from None
+    return FinishedRun(folder, config, summary)

@@ -1,0 +1,66 @@
+import json
+import re
+
+import numpy as np
+import pytest
+
+from keras_vae.run import RunConfig, RunError
+from pipelines.train import train
+
+
+@pytest.mark.slow
+def test_evaluation_report_of_a_real_run(real_run, fashion_mnist_data_dir, tmp_path):
+    from pipelines.evaluate import evaluate_run
+
+    run_dir, summary = real_run
+    autoencoder_config = RunConfig(
+        model="autoencoder", epochs=1, max_train_examples=1280, max_test_examples=1000,
+        data_dir=fashion_mnist_data_dir,
+    )  # fmt: skip
+    autoencoder_summary = train(autoencoder_config, tmp_path / "ae", verbose=0)
+    assert "kl_loss" not in autoencoder_summary["test"]
+
+    report = evaluate_run(run_dir, tmp_path / "ae", k=20, iwae_examples=300)
+    assert report["test_examples"] == 1000
+    # The summary of training and the report measure the same fixed test set
+    # with the same noise: the same negative ELBO.
+    for name in ("loss", "reconstruction_loss", "kl_loss"):
+        assert report[name if name != "loss" else "negative_elbo"] == pytest.approx(
+            summary["test"][name], abs=0.01
+        )
+    assert report["test_set"] == summary["test_set"]
+    assert report["negative_elbo"] == pytest.approx(
+        report["reconstruction_loss"] + report["kl_loss"], rel=1e-6
+    )
+    # The k=20 bound is tighter than the single-sample ELBO, and both are far below
+    # the 543 nats of a model that ignores its input.
+    assert (
+        report["iwae"]["negative_log_likelihood"] < report["negative_elbo"] < 784 * np.log(2) - 100
+    )
+    assert report["iwae"]["bits_per_dim"] == pytest.approx(
+        report["iwae"]["negative_log_likelihood"] / (784 * np.log(2))
+    )
+    assert 0 < report["active_units"] <= report["latent_dim"] == 32
+    assert report["autoencoder"]["test_reconstruction_loss"] > 0
+    markdown = (run_dir / "report.md").read_text()
+    for picture in re.findall(r"\]\((report/[^)]+)\)", markdown):
+        assert (run_dir / picture).stat().st_size > 0, picture
+    assert "manifold" not in markdown  # 32 latent dimensions: no 2-D manifold
+    assert json.loads((run_dir / "report.json").read_text())["iwae"]["k"] == 20
+
+
+def test_evaluation_refuses_an_autoencoder_run_and_a_missing_one(real_run, tmp_path):
+    from pipelines.evaluate import evaluate_run
+
+    run_dir, _ = real_run
+    with pytest.raises(RunError, match="nowhere.*is missing"):
+        evaluate_run(run_dir, tmp_path / "nowhere")
+    autoencoder_dir = tmp_path / "ae"
+    autoencoder_dir.mkdir()
+    (autoencoder_dir / "model.keras").write_bytes((run_dir / "model.keras").read_bytes())
+    summary = json.loads((run_dir / "history.json").read_text())
+    summary["config"]["model"] = "autoencoder"
+    (autoencoder_dir / "history.json").write_text(json.dumps(summary))
+    with pytest.raises(ValueError, match="Expected the run folder of a VAE.*autoencoder"):
+        evaluate_run(autoencoder_dir)
+    assert not (autoencoder_dir / "report").exists()

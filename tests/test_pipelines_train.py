@@ -1,0 +1,95 @@
+import csv
+import json
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_vae.run import RunConfig
+from pipelines.train import execution_steps, main, train
+
+
+@pytest.mark.slow
+def test_short_real_training_run_lowers_the_test_loss(real_run):
+    run_dir, summary = real_run
+
+    # An untrained decoder predicts p = 0.5 for every pixel: 784 ln 2 = 543.4 nats.
+    losses = summary["history"]["val_loss"]
+    assert losses[0] < 784 * np.log(2) - 100
+    assert losses[1] < losses[0]
+    test = summary["test"]
+    assert test["loss"] == pytest.approx(test["reconstruction_loss"] + test["kl_loss"], rel=1e-6)
+
+    assert sorted(p.name for p in run_dir.iterdir() if not p.name.startswith("report")) == [
+        "history.csv",
+        "history.json",
+        "model.keras",
+        "reconstructions.png",
+        "samples.png",
+        "tensorboard",
+    ]
+    assert json.loads((run_dir / "history.json").read_text())["test"] == test
+    with open(run_dir / "history.csv") as file:
+        rows = list(csv.DictReader(file))
+    assert [float(row["val_loss"]) for row in rows] == pytest.approx(losses, rel=1e-6)
+    samples = tf.io.decode_png((run_dir / "samples.png").read_bytes()).numpy()
+    assert samples.shape == (8 * 30 + 2, 8 * 30 + 2, 1) and samples.std() > 0
+    pairs = tf.io.decode_png((run_dir / "reconstructions.png").read_bytes()).numpy()
+    # 24 (original, binarised input, reconstruction) triplets, 6 per row.
+    assert pairs.shape == (4 * 30 + 2, 18 * 30 + 2, 1)
+    assert any((run_dir / "tensorboard").rglob("events.out.tfevents.*"))
+    assert any((run_dir / "tensorboard" / "images").glob("events.out.tfevents.*"))
+
+    model = keras.models.load_model(run_dir / "model.keras")
+    assert model.sample(3, seed=0).shape == (3, 28, 28, 1)
+    # Several steps per execution, yet every epoch is exactly 6400 / 128 steps.
+    assert 50 % summary["steps_per_execution"] == 0
+    assert int(model.optimizer.iterations.numpy()) == 2 * 50
+
+
+def test_steps_per_execution_divides_the_epoch():
+    assert execution_steps(468, 16) == 13
+    assert execution_steps(50, 16) == 10
+    assert execution_steps(7, 16) == 7
+    assert execution_steps(13, 4) == 1
+    assert execution_steps(96, 1) == 1
+
+
+def test_an_existing_run_folder_is_kept_unless_overwrite_is_asked(tmp_path):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "model.keras").write_bytes(b"precious")
+    with pytest.raises(FileExistsError, match="--overwrite"):
+        train(RunConfig(), run_dir)
+    assert (run_dir / "model.keras").read_bytes() == b"precious"
+
+
+def test_a_failed_run_leaves_no_partial_folder(tmp_path):
+    with pytest.raises(ValueError, match="Unknown preset"):
+        train(RunConfig(preset="nope"), tmp_path / "run", verbose=0)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_kl_schedules_from_the_config():
+    from pipelines.train import _kl_annealing
+
+    assert _kl_annealing(RunConfig(), 100) is None
+    linear = _kl_annealing(RunConfig(kl_schedule="linear", kl_warmup_epochs=2.5, beta=0.5), 100)
+    assert linear.beta_at(125) == pytest.approx(0.25) and linear.beta_at(250) == 0.5
+    cyclical = _kl_annealing(RunConfig(kl_schedule="cyclical", kl_warmup_epochs=1), 100)
+    assert cyclical.beta_at(25) == pytest.approx(0.5) and cyclical.beta_at(100) == 0.0
+    with pytest.raises(ValueError, match="Unknown kl_schedule 'cosine'"):
+        RunConfig(kl_schedule="cosine").validate()
+    with pytest.raises(ValueError, match="Unknown model 'gan'"):
+        RunConfig(model="gan").validate()
+
+
+def test_the_cli_parses_flags_over_the_config_file(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_text('preset = "mlp_28"\nepochs = 3\n')
+    with pytest.raises(SystemExit):
+        main(["--epochs", "three"])
+    with pytest.raises(ValueError, match="Expected epochs to be a positive integer"):
+        main(["--config", str(path), "--epochs", "0", "--run-dir", str(tmp_path / "run")])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.toml"]
