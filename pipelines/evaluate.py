@@ -11,6 +11,7 @@ the autoencoder's when its run is given).
 """
 
 import argparse
+import contextlib
 import json
 import math
 import time
@@ -53,58 +54,67 @@ def evaluate_run(run_dir, autoencoder_run=None, k=1000, iwae_examples=2000, seed
             "run; pass it as --autoencoder-run beside a VAE's run instead."
         )
     autoencoder = load_run(autoencoder_run) if autoencoder_run is not None else None
-    model, test = run.model, run.data.test_set
-    timings = {}
-    started = time.perf_counter()
-    elbo = evaluate_losses(
-        model, test.images, seed=run.config.test_seed, batch_size=EVALUATION_BATCH_SIZE
-    )
-    timings["negative_elbo"] = time.perf_counter() - started
+    model, images = run.model, run.data.test_set.images
+    seconds = {}
+    with _timed(seconds, "negative_elbo"):
+        elbo = evaluate_losses(
+            model, images, seed=run.config.test_seed, batch_size=EVALUATION_BATCH_SIZE
+        )
+    with _timed(seconds, "iwae"):
+        log_likelihood = importance_weighted_log_likelihood(
+            model, images[:iwae_examples], k=k, seed=seed
+        )
+    with _timed(seconds, "active_units"):
+        means, _ = model.encode(images)
+    with _timed(seconds, "pictures"):
+        interpolation = _write_pictures(run, means, autoencoder, seed)
+    report = {
+        **_figures(run, elbo, log_likelihood, k, means),
+        "autoencoder": _autoencoder_figures(autoencoder, run.data.test_set),
+        "interpolation": interpolation,
+        "seconds": seconds,
+        "units": f"{UNITS} unless said otherwise",
+    }
+    write_bytes_atomically(run.folder.report_json, json.dumps(report, indent=2).encode())
+    markdown = _markdown(report, run.folder.report_pictures.name)
+    write_bytes_atomically(run.folder.report_markdown, markdown.encode())
+    return report
 
-    started = time.perf_counter()
-    subset = test.images[:iwae_examples]
-    log_likelihood = importance_weighted_log_likelihood(model, subset, k=k, seed=seed)
-    timings["iwae"] = time.perf_counter() - started
 
+@contextlib.contextmanager
+def _timed(seconds, name):
     started = time.perf_counter()
-    means, _ = model.encode(test.images)
-    active, variances = active_units(means)
-    timings["active_units"] = time.perf_counter() - started
+    yield
+    seconds[name] = time.perf_counter() - started
 
-    started = time.perf_counter()
-    interpolation = _write_pictures(run, means, autoencoder, seed)
-    timings["pictures"] = time.perf_counter() - started
 
+def _figures(run, elbo, log_likelihood, k, means):
+    """The report's likelihood figures and latent statistics."""
+    model = run.model
     dimensions = math.prod(model.image_shape)
     iwae_nll = float(-log_likelihood.mean())
-    report = {
+    active, variances = active_units(means)
+    return {
         "run_dir": str(run.folder.path.resolve()),
         "model": model.name,
         "setting": _setting(run, model),
-        "test_set": test.description,
-        "test_examples": len(test.images),
+        "test_set": run.data.test_set.description,
+        "test_examples": len(run.data.test_set.images),
         "negative_elbo": elbo["loss"],
         "reconstruction_loss": elbo["reconstruction_loss"],
         "kl_loss": elbo["kl_loss"],
         "negative_elbo_bits_per_dim": bits_per_dim(elbo["loss"], dimensions),
         "iwae": {
             "k": k,
-            "examples": len(subset),
+            "examples": len(log_likelihood),
             "negative_log_likelihood": iwae_nll,
             "bits_per_dim": bits_per_dim(iwae_nll, dimensions),
-            "standard_error": float(log_likelihood.std(ddof=1) / math.sqrt(len(subset))),
+            "standard_error": float(log_likelihood.std(ddof=1) / math.sqrt(len(log_likelihood))),
         },
         "active_units": active,
         "latent_dim": model.latent_dim,
         "posterior_mean_variances": variances.tolist(),
-        "autoencoder": _autoencoder_figures(autoencoder, test),
-        "interpolation": interpolation,
-        "seconds": timings,
-        "units": f"{UNITS} unless said otherwise",
     }
-    write_bytes_atomically(run.folder.report_json, json.dumps(report, indent=2).encode())
-    write_bytes_atomically(run.folder.report_markdown, _markdown(report, model).encode())
-    return report
 
 
 def _write_pictures(run, means, autoencoder, seed):
@@ -166,7 +176,12 @@ def _setting(run, model):
     )
 
 
-def _markdown(report, model):
+def _markdown(report, pictures):
+    """The report as Markdown; `pictures` is the pictures' folder beside it."""
+    return "\n".join([*_figure_lines(report), *_picture_lines(report, pictures)])
+
+
+def _figure_lines(report):
     iwae = report["iwae"]
     lines = [
         f"# Evaluation of {report['model']}",
@@ -194,35 +209,39 @@ def _markdown(report, model):
             "(it has no KL term and no likelihood bound).",
             "",
         ]
-    lines += [
+    return lines
+
+
+def _picture_lines(report, pictures):
+    lines = [
         "Samples from the prior:",
         "",
-        "![samples](report/samples.png)",
+        f"![samples]({pictures}/samples.png)",
         "",
         "Test images and their reconstructions (pairs):",
         "",
-        "![reconstructions](report/reconstructions.png)",
+        f"![reconstructions]({pictures}/reconstructions.png)",
         "",
-        "![latent space](report/latent_space.png)",
+        f"![latent space]({pictures}/latent_space.png)",
         "",
     ]
-    if model.latent_dim == 2:
-        lines += ["The 2-D latent manifold:", "", "![manifold](report/manifold.png)", ""]
+    if report["latent_dim"] == 2:
+        lines += ["The 2-D latent manifold:", "", f"![manifold]({pictures}/manifold.png)", ""]
     panels = "VAE (left) and autoencoder (right)" if report["autoencoder"] else "VAE"
-    lines += [
-        "![loss curves](report/loss_curves.png)",
+    return [
+        *lines,
+        f"![loss curves]({pictures}/loss_curves.png)",
         "",
         f"Latent interpolation from a {report['interpolation']['from']} to a "
         f"{report['interpolation']['to']}, {panels}:",
         "",
-        "![interpolation](report/interpolation.gif)",
+        f"![interpolation]({pictures}/interpolation.gif)",
         "",
         "Time taken (s): "
         + ", ".join(f"{name} {seconds:.1f}" for name, seconds in report["seconds"].items())
         + ".",
         "",
     ]
-    return "\n".join(lines)
 
 
 def main(argv=None):

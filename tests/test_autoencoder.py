@@ -24,7 +24,7 @@ def test_autoencoder_trains_on_reconstruction_only(small_trained_vae):
     # No sampler, KL weight or KL tracker: nothing a VAE has beyond the shared body.
     assert not hasattr(autoencoder, "sampler") and not hasattr(autoencoder, "beta")
     assert [metric.name for metric in autoencoder.metrics] == ["loss", "reconstruction_loss"]
-    weights = {weight.path for weight in autoencoder.weights}
+    weights = {variable.path for variable in autoencoder.variables}
     assert not any("sampling" in path or "seed_generator" in path for path in weights)
 
 

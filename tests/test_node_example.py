@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_vae_inference import ExportedVAE
+from keras_vae_inference import ExportedVAE, bundle
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "node"
 
@@ -43,17 +43,33 @@ def test_node_decoder_agrees_with_python_onnxruntime(node, exported_bundle, tmp_
     np.testing.assert_array_equal(grid[2:14, 2:14, 0], np.round(python_images[0, ..., 0] * 255))
 
 
+def decode_with_node(node, directory, tmp_path):
+    latents = tmp_path / "latents.json"
+    latents.write_text("[[0, 0, 0]]")
+    return subprocess.run(
+        [node, "decode.mjs", str(directory), str(latents), str(tmp_path / "x.png")],
+        cwd=EXAMPLE, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+
 def test_node_refuses_a_tampered_model(node, exported_bundle, tmp_path):
     directory = shutil.copytree(exported_bundle[0], tmp_path / "bundle")
     data = bytearray((directory / "decoder.onnx").read_bytes())
     data[-50] ^= 0x01
     (directory / "decoder.onnx").write_bytes(bytes(data))
-    latents = tmp_path / "latents.json"
-    latents.write_text("[[0, 0, 0]]")
-    result = subprocess.run(
-        [node, "decode.mjs", str(directory), str(latents), str(tmp_path / "x.png")],
-        cwd=EXAMPLE, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+    result = decode_with_node(node, directory, tmp_path)
     assert result.returncode == 1
     assert "does not match the sha256" in result.stderr
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_node_refuses_a_bundle_format_it_does_not_know(node, exported_bundle, tmp_path):
+    directory = shutil.copytree(exported_bundle[0], tmp_path / "bundle")
+    manifest = json.loads((directory / "manifest.json").read_text())
+    assert manifest["format_version"] == bundle.FORMAT_VERSION
+    manifest["format_version"] = bundle.FORMAT_VERSION + 1
+    (directory / "manifest.json").write_text(json.dumps(manifest))
+    result = decode_with_node(node, directory, tmp_path)
+    assert result.returncode == 1
+    assert f"format version {bundle.FORMAT_VERSION + 1}; this reader knows" in result.stderr
     assert not (tmp_path / "x.png").exists()

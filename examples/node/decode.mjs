@@ -21,9 +21,19 @@ function writeAtomically(file, data) {
   renameSync(temporary, file);
 }
 
+// The bundle format this reader knows: keras_vae_inference/bundle.py defines it.
+const FORMAT = "keras-vae-bundle";
+const FORMAT_VERSION = 1;
+
 function readManifest(bundle) {
   const manifest = JSON.parse(readFileSync(path.join(bundle, "manifest.json"), "utf8"));
-  if (manifest.format !== "keras-vae-bundle") fail(`${bundle} is not a keras-vae bundle`);
+  if (manifest.format !== FORMAT) fail(`${bundle} is not a keras-vae bundle`);
+  if (manifest.format_version !== FORMAT_VERSION) {
+    fail(
+      `${bundle} is a ${FORMAT} of format version ${manifest.format_version}; ` +
+        `this reader knows version ${FORMAT_VERSION}. Export the model again.`,
+    );
+  }
   return manifest;
 }
 
