@@ -203,6 +203,10 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
         )
 
 
+class CheckpointError(RuntimeError):
+    """A backup checkpoint is unreadable, so training cannot resume from it."""
+
+
 class BackupCheckpoint(keras.callbacks.Callback):
     """Saves weights, optimizer state and epoch after every epoch; restores them at start.
 
@@ -210,23 +214,40 @@ class BackupCheckpoint(keras.callbacks.Callback):
     backup: the weights of epoch N are written to a temporary file and renamed
     to `epoch-N.weights.h5`, and only then does `latest.json` (itself replaced
     atomically) point to them. A restarted `fit` loads the latest pair and
-    continues from the next epoch. The folder is removed when training ends.
+    continues from the next epoch.
 
     Args:
         backup_dir: folder of the backup; one per worker.
+        remove_when_done: whether to remove the folder when training ends;
+            `False` leaves that to the caller, once what it writes after
+            training is safe.
     """
 
     POINTER = "latest.json"
 
-    def __init__(self, backup_dir):
+    def __init__(self, backup_dir, remove_when_done=True):
         super().__init__()
         self.backup_dir = Path(backup_dir)
+        self.remove_when_done = remove_when_done
         self.restored_epoch = 0
 
     def latest(self):
-        """The `{"epoch", "weights"}` record of the latest backup, or `None`."""
+        """The `{"epoch", "weights"}` record of the latest backup, or `None`.
+
+        Raises:
+            CheckpointError: the record is unreadable.
+        """
         pointer = self.backup_dir / self.POINTER
-        return json.loads(pointer.read_text()) if pointer.is_file() else None
+        if not pointer.is_file():
+            return None
+        try:
+            record = json.loads(pointer.read_text())
+            return {"epoch": int(record["epoch"]), "weights": str(record["weights"])}
+        except (ValueError, KeyError, TypeError) as error:
+            raise CheckpointError(
+                f"The checkpoint record {pointer} is unreadable ({type(error).__name__}: "
+                f"{error}), so training cannot resume from it."
+            ) from None
 
     def on_train_begin(self, logs=None):
         latest = self.latest()
@@ -234,7 +255,14 @@ class BackupCheckpoint(keras.callbacks.Callback):
             return
         if not self.model.optimizer.built:
             self.model.optimizer.build(self.model.trainable_variables)
-        self.model.load_weights(self.backup_dir / latest["weights"])
+        weights = self.backup_dir / latest["weights"]
+        try:
+            self.model.load_weights(weights)
+        except Exception as error:
+            raise CheckpointError(
+                f"The checkpoint {weights} is missing or unreadable ({type(error).__name__}: "
+                f"{error}), so training cannot resume from it."
+            ) from None
         self.restored_epoch = latest["epoch"]
         # The attribute Keras' BackupAndRestore sets: fit starts from this epoch.
         self.model._initial_epoch = latest["epoch"]
@@ -252,4 +280,5 @@ class BackupCheckpoint(keras.callbacks.Callback):
                 old.unlink()
 
     def on_train_end(self, logs=None):
-        shutil.rmtree(self.backup_dir, ignore_errors=True)
+        if self.remove_when_done:
+            shutil.rmtree(self.backup_dir, ignore_errors=True)

@@ -249,7 +249,11 @@ class EncoderDecoder(keras.Model):
         Returns:
             A NumPy array of shape `(n, H, W, C)` in [0, 1].
         """
-        z = keras.random.normal((n, self.latent_dim), seed=seed)
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+            raise ValueError(f"Expected `n` to be a non-negative integer. Received: n={n!r}")
+        if n == 0:
+            return np.zeros((0, *self.image_shape), "float32")
+        z = keras.random.normal((int(n), self.latent_dim), seed=seed)
         return self.decode(ops.convert_to_numpy(z))
 
     def reconstruct(self, images):
@@ -315,7 +319,13 @@ def _images_of(data):
 
 
 def _as_finite_array(name, values):
-    array = np.asarray(values, dtype="float32")
+    try:
+        array = np.asarray(values, dtype="float32")
+    except (ValueError, TypeError) as error:
+        raise ValueError(
+            f"Expected `{name}` to be an array of numbers of one shape. Received values "
+            f"NumPy cannot read as one ({error})."
+        ) from None
     if not np.all(np.isfinite(array)):
         raise ValueError(
             f"`{name}` contains NaN or infinite values "

@@ -17,7 +17,14 @@ import onnxruntime
 import tensorflow as tf
 import tf2onnx
 
-from keras_vae.files import replace_directory, temporary_directory_beside, write_bytes_atomically
+from keras_vae.files import (
+    check_folder_name,
+    recover_directory,
+    remove_stale_temporaries,
+    replace_directory,
+    temporary_directory_beside,
+    write_bytes_atomically,
+)
 from keras_vae.versions import package_versions
 from keras_vae_inference import bundle
 
@@ -60,10 +67,12 @@ def export_bundle(
         The manifest, as a dict.
 
     Raises:
+        ValueError: a bad argument (checked before anything is written).
         FileExistsError: `directory` exists and `overwrite` is false.
         ExportVerificationError: a runtime disagrees with Keras beyond `tolerance`.
     """
     directory = Path(directory)
+    check_folder_name(directory.name, "bundle folder's name")
     unknown = sorted(set(variants) - set(VARIANTS))
     if unknown:
         raise ValueError(f"Unknown variants {unknown}. Expected some of {list(VARIANTS)}.")
@@ -78,6 +87,8 @@ def export_bundle(
             f"Expected test images of shape (n, {', '.join(map(str, model.image_shape))}). "
             f"Received: {test_images.shape}."
         )
+    recover_directory(directory)
+    remove_stale_temporaries(directory)
     work = temporary_directory_beside(directory)
     try:
         manifest = _build(model, work, test_images, variants, metadata, seed, tolerance)

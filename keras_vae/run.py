@@ -8,6 +8,7 @@ set is binarised or which seed a dataset uses.
 import dataclasses
 import functools
 import json
+import math
 import tomllib
 from pathlib import Path
 
@@ -132,6 +133,12 @@ class RunConfig:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"Expected {name} to be a positive integer. Received: {value!r}")
+        for name in ("beta", "kl_warmup_epochs", "free_bits", "learning_rate"):
+            value = getattr(self, name)
+            positive = name in ("kl_warmup_epochs", "learning_rate")
+            if not math.isfinite(value) or value < 0 or (positive and value == 0):
+                kind = "positive" if positive else "non-negative"
+                raise ValueError(f"Expected {name} to be a {kind} number. Received: {value!r}")
         if self.validation_examples < 0:
             raise ValueError(
                 "Expected validation_examples to be 0 or more. "
@@ -217,10 +224,21 @@ class RunData:
             )
         return f"train[:{total - held_out}]"
 
-    @property
+    @functools.cached_property
     def steps_per_epoch(self):
-        """Training steps per epoch: whole batches of the (capped) training split."""
+        """Training steps per epoch: whole batches of the (capped) training split.
+
+        Raises:
+            ValueError: the split holds less than one batch.
+        """
         examples = self.source.num_examples(self._train_split, self.config.max_train_examples)
+        if examples < self.config.batch_size:
+            raise ValueError(
+                f"Expected at least one batch of {self.config.batch_size} training examples "
+                f"per epoch. Received: {examples} examples in {self.config.dataset} "
+                f"{self._train_split} (max_train_examples={self.config.max_train_examples}). "
+                "Lower batch_size or use more examples."
+            )
         return examples // self.config.batch_size
 
     def training_stream(self, start_epoch=0):
@@ -316,8 +334,18 @@ class FinishedRun:
 
     @functools.cached_property
     def model(self):
-        """The trained model, loaded from `model.keras`."""
-        return keras.models.load_model(self.folder.model)
+        """The trained model, loaded from `model.keras`.
+
+        Raises:
+            RunError: the file is not a model this keras-vae can load.
+        """
+        try:
+            return keras.models.load_model(self.folder.model)
+        except Exception as error:
+            raise RunError(
+                f"{self.folder.model} cannot be loaded ({type(error).__name__}: {error}). "
+                "The file is damaged or was not written by keras-vae: train the run again."
+            ) from None
 
     @functools.cached_property
     def data(self):

@@ -1,5 +1,7 @@
 """The reparameterised Gaussian posterior: sampling and its KL to the prior."""
 
+import math
+
 import keras
 from keras import ops
 
@@ -54,9 +56,10 @@ class Sampling(keras.layers.Layer):
     def __init__(self, beta=1.0, seed=None, free_bits=0.0, **kwargs):
         super().__init__(**kwargs)
         for name, value in (("beta", beta), ("free_bits", free_bits)):
-            if not isinstance(value, (int, float)) or value < 0:
+            if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
                 raise ValueError(
-                    f"Expected `{name}` to be a non-negative number. Received: {name}={value!r}"
+                    f"Expected `{name}` to be a finite, non-negative number. "
+                    f"Received: {name}={value!r}"
                 )
         self.seed = seed
         self.free_bits = float(free_bits)

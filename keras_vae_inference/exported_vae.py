@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime
 
+from keras_vae_inference import bundle
 from keras_vae_inference.bundle import BundleError, check_files, read_manifest
 
 
@@ -25,29 +26,29 @@ class ExportedVAE:
     def __init__(self, directory, variant=None, threads=None):
         self.directory = Path(directory)
         self.manifest = read_manifest(self.directory)
-        self.latent_dim = int(self.manifest["model"]["latent_dim"])
-        self.image_shape = tuple(self.manifest["model"]["image_shape"])
-        decoder_file = self.manifest["decoder"]["onnx"]
-        if variant is not None:
-            variants = self.manifest.get("variants", {})
-            if variant not in variants:
-                raise BundleError(
-                    f"The bundle has no {variant!r} decoder. It has: {sorted(variants) or 'none'}."
-                )
-            decoder_file = variants[variant]["file"]
-        encoder_file = self.manifest["encoder"]["onnx"]
+        self.latent_dim, self.image_shape = _model_shapes(self.directory, self.manifest)
+        variants = self.manifest.get("variants") or {}
+        if variant is not None and variant not in variants:
+            raise BundleError(
+                f"The bundle has no {variant!r} decoder. It has: {sorted(variants) or 'none'}."
+            )
+        decoder_file = bundle.variant_file(variant) if variant else bundle.onnx_file("decoder")
+        encoder_file = bundle.onnx_file("encoder")
         check_files(self.directory, self.manifest, [decoder_file, encoder_file])
         options = onnxruntime.SessionOptions()
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.intra_op_num_threads = threads or os.cpu_count() or 1
         options.inter_op_num_threads = 1
         options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
-        providers = ["CPUExecutionProvider"]
-        self._decoder = onnxruntime.InferenceSession(
-            str(self.directory / decoder_file), options, providers=providers
+        latent, images = (self.latent_dim,), self.image_shape
+        self._decoder = _session(
+            self.directory / decoder_file, options, {"z": latent}, {"image": images}
         )
-        self._encoder = onnxruntime.InferenceSession(
-            str(self.directory / encoder_file), options, providers=providers
+        self._encoder = _session(
+            self.directory / encoder_file,
+            options,
+            {"images": images},
+            {"mean": latent, "log_var": latent},
         )
 
     def decode(self, z):
@@ -116,3 +117,46 @@ def _as_float32(name, values, item_shape, what):
             f"`{name}` contains {count} NaN or infinite values. Clean the input first."
         )
     return np.ascontiguousarray(array)
+
+
+def _model_shapes(directory, manifest):
+    """The latent size and image shape the manifest records, checked for sense."""
+    try:
+        model = manifest["model"]
+        latent_dim, image_shape = int(model["latent_dim"]), tuple(map(int, model["image_shape"]))
+    except (KeyError, TypeError, ValueError) as error:
+        raise BundleError(
+            f"The manifest of {directory} does not record the model's latent_dim and "
+            f"image_shape ({type(error).__name__}: {error}). Export the model again."
+        ) from None
+    if latent_dim < 1 or len(image_shape) != 3 or min(image_shape) < 1:
+        raise BundleError(
+            f"The manifest of {directory} records latent_dim {latent_dim} and image_shape "
+            f"{image_shape}, which no model has. Export the model again."
+        )
+    return latent_dim, image_shape
+
+
+def _session(path, options, inputs, outputs):
+    """An onnxruntime session whose graph has the manifest's names and shapes.
+
+    Raises:
+        BundleError: the graph's inputs or outputs disagree with the manifest.
+    """
+    try:
+        session = onnxruntime.InferenceSession(
+            str(path), options, providers=["CPUExecutionProvider"]
+        )
+    except Exception as error:
+        raise BundleError(f"onnxruntime cannot load {path}: {error}") from None
+    expected = {name: ["batch", *shape] for name, shape in {**inputs, **outputs}.items()}
+    graph = {
+        value.name: ["batch", *value.shape[1:]]
+        for value in [*session.get_inputs(), *session.get_outputs()]
+    }
+    if graph != expected:
+        raise BundleError(
+            f"{path} does not match the bundle's manifest: the graph has inputs and "
+            f"outputs {graph}, the manifest says {expected}. Export the model again."
+        )
+    return session

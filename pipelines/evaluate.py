@@ -47,6 +47,9 @@ def evaluate_run(run_dir, autoencoder_run=None, k=1000, iwae_examples=2000, seed
     Returns:
         The report, as a dict.
     """
+    for name, value in (("k", k), ("iwae_examples", iwae_examples)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"Expected {name} to be a positive integer. Received: {value!r}")
     run = load_run(run_dir)
     if run.config.model != "vae":
         raise ValueError(

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from keras_vae.export import VARIANTS, export_bundle
+from keras_vae.files import check_folder_name
 from keras_vae.run import load_run
 
 
@@ -57,7 +58,10 @@ def main(argv=None):
     parser.add_argument("--variants", nargs="*", default=[], choices=VARIANTS)
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    bundle = Path(args.output_dir) / args.name
+    try:
+        bundle = Path(args.output_dir) / check_folder_name(args.name, "bundle name")
+    except ValueError as error:
+        parser.error(str(error))
     manifest = export_run(args.run_dir, bundle, args.overwrite, args.variants)
     parity = manifest["parity"]
     lines = [

@@ -30,6 +30,7 @@ import tensorflow as tf
 import keras_vae
 from keras_vae.callbacks import (
     BackupCheckpoint,
+    CheckpointError,
     EpochTimer,
     ImageLogger,
     KLAnnealing,
@@ -37,19 +38,33 @@ from keras_vae.callbacks import (
 )
 from keras_vae.distribute import worker_role
 from keras_vae.evaluation import evaluate_losses
-from keras_vae.files import replace_directory, write_bytes_atomically
+from keras_vae.files import (
+    check_folder_name,
+    recover_directory,
+    replace_directory,
+    write_bytes_atomically,
+)
 from keras_vae.pictures import write_png
-from keras_vae.run import EVALUATION_BATCH_SIZE, UNITS, RunConfig, RunData, RunFolder
+from keras_vae.run import (
+    EVALUATION_BATCH_SIZE,
+    UNITS,
+    RunConfig,
+    RunData,
+    RunError,
+    RunFolder,
+)
 
 
 def train(config, run_dir, overwrite=False, fresh=False, verbose=1):
     """Trains a model as `config` says and writes the run folder.
 
-    The chief builds the run in `.<run>.partial` beside `run_dir` and renames it
-    when complete. A checkpoint is written there after every epoch, so a run
-    that was killed resumes from its last epoch when the same command is run
-    again. Under multi-worker training the other workers run the same steps
-    and write only to their own scratch folders (`.<run>.worker-N`).
+    The chief builds the run in `.<run>.partial` beside `run_dir` and moves it
+    into place when complete (an existing run folder is swapped out atomically).
+    A checkpoint is written there after every epoch and kept until the run
+    folder is complete, so a run killed at any moment resumes from its last
+    epoch when the same command is run again. Under multi-worker training the
+    other workers run the same steps and write only to their own scratch
+    folders (`.<run>.worker-N`).
 
     Args:
         config: a `RunConfig`.
@@ -66,14 +81,21 @@ def train(config, run_dir, overwrite=False, fresh=False, verbose=1):
     strategy = keras_vae.choose_strategy(config.strategy)
     is_chief, worker = worker_role(strategy)
     folder = RunFolder(run_dir)
+    check_folder_name(folder.path.name, "run folder's name")
+    recover_directory(folder.path)
     if folder.path.exists() and any(folder.path.iterdir()) and not overwrite:
         raise FileExistsError(
             f"The run folder {folder.path} exists and is not empty. "
             "Choose another --run-dir, or pass --overwrite to replace it."
         )
+    # The data are located and checked before anything is written.
+    data = RunData(config)
+    _ = data.steps_per_epoch
     work = folder.work_folder("partial" if is_chief else worker)
-    _prepare_work_folder(work, config, fresh)
-    summary = _train_into(config, strategy, work, verbose)
+    summary = _finished_summary(work, folder, config, fresh)
+    if summary is None:
+        _prepare_work_folder(work, config, fresh)
+        summary = _train_into(config, strategy, data, work, verbose)
     if is_chief:
         replace_directory(work.path, folder.path)
     else:
@@ -81,12 +103,45 @@ def train(config, run_dir, overwrite=False, fresh=False, verbose=1):
     return summary
 
 
+def _finished_summary(work, folder, config, fresh):
+    """The summary of a complete run left in `work` by a kill before it was moved, or None.
+
+    A work folder without settings but with a summary is complete. It is the
+    run to move into place unless the run folder's summary is newer: then it
+    is the old run that a finished swap left behind, and it is removed.
+    """
+    if fresh or work.settings.exists() or not work.history_json.is_file():
+        return None
+    newer = folder.history_json.is_file() and (
+        folder.history_json.stat().st_mtime_ns >= work.history_json.stat().st_mtime_ns
+    )
+    summary = None if newer else json.loads(work.history_json.read_text())
+    if (
+        summary is None
+        or config.changes_from(summary["config"])
+        or (summary["config"]["epochs"] != config.epochs)
+    ):
+        shutil.rmtree(work.path)
+        return None
+    return summary
+
+
 def _prepare_work_folder(work, config, fresh):
-    """Creates the work folder, or checks that an interrupted run in it can resume."""
-    if work.path.exists() and fresh:
+    """Creates the work folder, or checks that an interrupted run in it can resume.
+
+    A work folder without a checkpoint holds no training to protect: it is
+    started afresh whatever settings it was made with.
+    """
+    checkpoint = work.backup / BackupCheckpoint.POINTER
+    if work.path.exists() and (fresh or not checkpoint.is_file()):
         shutil.rmtree(work.path)
     if work.settings.is_file():
-        changed = config.changes_from(json.loads(work.settings.read_text()))
+        try:
+            changed = config.changes_from(json.loads(work.settings.read_text()))
+        except ValueError as error:
+            raise RunError(
+                f"{work.settings} is unreadable ({error}). Pass --fresh to start the run again."
+            ) from None
         if changed:
             raise ValueError(
                 f"{work.path} holds an interrupted run with other settings "
@@ -97,15 +152,17 @@ def _prepare_work_folder(work, config, fresh):
     write_bytes_atomically(work.settings, json.dumps(config.to_dict()).encode())
 
 
-def _train_into(config, strategy, work, verbose):
-    """Data, model, callbacks, fit, pictures, summary: the run, written into `work`."""
+def _train_into(config, strategy, data, work, verbose):
+    """Model, callbacks, fit, pictures, summary: the run, written into `work`."""
     keras.utils.set_random_seed(config.seed)
     keras.mixed_precision.set_global_policy(
         "mixed_float16" if config.mixed_precision else "float32"
     )
-    data = RunData(config)
-    backup = BackupCheckpoint(work.backup)
-    start_epoch = (backup.latest() or {"epoch": 0})["epoch"]
+    backup = BackupCheckpoint(work.backup, remove_when_done=False)
+    try:
+        start_epoch = (backup.latest() or {"epoch": 0})["epoch"]
+    except CheckpointError as error:
+        raise RunError(f"{error} Pass --fresh to start the run again.") from None
     steps_per_execution = _steps_per_execution(config, data.steps_per_epoch, strategy)
     with strategy.scope():
         model = config.build_model()
@@ -117,14 +174,17 @@ def _train_into(config, strategy, work, verbose):
 
     timer = EpochTimer()
     validation = data.validation_set or data.test_set
-    model.fit(
-        data.training_stream(start_epoch),
-        steps_per_epoch=data.steps_per_epoch,
-        validation_data=_batches(validation.images, config.batch_size),
-        epochs=config.epochs,
-        verbose=verbose,
-        callbacks=_callbacks(config, data, work, backup, timer),
-    )
+    try:
+        model.fit(
+            data.training_stream(start_epoch),
+            steps_per_epoch=data.steps_per_epoch,
+            validation_data=_batches(validation.images, config.batch_size),
+            epochs=config.epochs,
+            verbose=verbose,
+            callbacks=_callbacks(config, data, work, backup, timer),
+        )
+    except CheckpointError as error:
+        raise RunError(f"{error} Pass --fresh to start the run again.") from None
     test_metrics = evaluate_losses(
         model, data.test_set.images, seed=config.test_seed, batch_size=EVALUATION_BATCH_SIZE
     )
@@ -133,7 +193,10 @@ def _train_into(config, strategy, work, verbose):
     summary = _summary(config, strategy, model, data, backup, timer, test_metrics, work)
     summary["steps_per_execution"] = steps_per_execution
     write_bytes_atomically(work.history_json, json.dumps(summary, indent=2).encode())
+    # Complete: without its settings the folder is no longer resumable, and
+    # only then is the checkpoint removed.
     work.settings.unlink()
+    shutil.rmtree(work.backup, ignore_errors=True)
     return summary
 
 
@@ -286,12 +349,16 @@ def main(argv=None):
         parts += f" + KL {test['kl_loss']:.2f}"
     print(
         f"\nTrained {config.model} {config.preset} on {config.dataset} in "
-        f"{time.perf_counter() - started:.0f} s "
-        f"({summary['train_examples_per_second']:.0f} training examples/s).\n"
+        f"{time.perf_counter() - started:.0f} s{_rate(summary)}.\n"
         f"Test loss {test['loss']:.2f} nats per example = {parts}.\n"
         f"Run folder: {run_dir}\n"
         + "".join(f"  {path.relative_to(run_dir)}\n" for path in sorted(run_dir.iterdir()))
     )
+
+
+def _rate(summary):
+    rate = summary["train_examples_per_second"]
+    return f" ({rate:.0f} training examples/s)" if rate else ""
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
 import json
+import os
 
 import numpy as np
 import onnx
@@ -128,3 +129,15 @@ def test_bad_arguments(small_trained_vae, tmp_path):
         export_bundle(vae, tmp_path / "a", images[:, :10])
     with pytest.raises(ValueError, match="Unknown variants"):
         export_bundle(vae, tmp_path / "b", images[:8], variants=("int4",))
+
+
+def test_leftovers_of_killed_exports_are_removed_and_others_kept(small_trained_vae, tmp_path):
+    vae, images = small_trained_vae
+    dead = tmp_path / ".bundle.tmp-999999999-x"
+    dead.mkdir()
+    working = tmp_path / f".bundle.tmp-{os.getpid()}-y"
+    working.mkdir()
+    with pytest.raises(ValueError, match="bundle folder's name"):
+        export_bundle(vae, tmp_path / "..", images[:8])
+    export_bundle(vae, tmp_path / "bundle", images[:8])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["bundle", working.name])

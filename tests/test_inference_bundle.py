@@ -64,3 +64,14 @@ def test_a_manifest_that_is_not_an_object_is_refused(bundle_copy):
     (bundle_copy / "manifest.json").write_text("[1, 2]")
     with pytest.raises(BundleError, match="not a keras-vae-bundle manifest"):
         ExportedVAE(bundle_copy)
+
+
+def test_a_manifest_that_disagrees_with_its_onnx_files_is_refused(bundle_copy):
+    path = bundle_copy / "manifest.json"
+    manifest = json.loads(path.read_text())
+    path.write_text(json.dumps({**manifest, "model": {**manifest["model"], "latent_dim": 4}}))
+    with pytest.raises(BundleError, match=r"decoder.onnx does not match the bundle's manifest"):
+        ExportedVAE(bundle_copy)
+    path.write_text(json.dumps({**manifest, "model": {"latent_dim": 3}}))
+    with pytest.raises(BundleError, match="does not record the model's latent_dim and image_shape"):
+        ExportedVAE(bundle_copy)

@@ -64,3 +64,11 @@ def test_evaluation_refuses_an_autoencoder_run_and_a_missing_one(real_run, tmp_p
     with pytest.raises(ValueError, match="Expected the run folder of a VAE.*autoencoder"):
         evaluate_run(autoencoder_dir)
     assert not (autoencoder_dir / "report").exists()
+
+
+@pytest.mark.parametrize(("k", "examples"), [(0, 10), (5, 0), (2.5, 10)])
+def test_evaluation_settings_are_checked_before_any_work(k, examples, tmp_path):
+    from pipelines.evaluate import evaluate_run
+
+    with pytest.raises(ValueError, match="to be a positive integer"):
+        evaluate_run(tmp_path / "nowhere", k=k, iwae_examples=examples)

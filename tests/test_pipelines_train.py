@@ -1,12 +1,13 @@
 import csv
 import json
+import os
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_vae.run import RunConfig
+from keras_vae.run import RunConfig, RunError
 from pipelines.train import execution_steps, main, train
 
 
@@ -93,3 +94,74 @@ def test_the_cli_parses_flags_over_the_config_file(tmp_path):
     with pytest.raises(ValueError, match="Expected epochs to be a positive integer"):
         main(["--config", str(path), "--epochs", "0", "--run-dir", str(tmp_path / "run")])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["config.toml"]
+
+
+def small_config(toy_idx_data, **changes):
+    """One quick epoch of the keras.io network on the prototype images."""
+    values = dict(preset="keras_io_mnist", epochs=1, batch_size=32, max_train_examples=64,
+                  max_test_examples=32, **toy_idx_data)  # fmt: skip
+    return RunConfig(**{**values, **changes})
+
+
+def test_an_epoch_without_a_whole_batch_is_refused_before_anything_is_written(
+    toy_idx_data, tmp_path
+):
+    config = small_config(toy_idx_data, max_train_examples=10, batch_size=128)
+    with pytest.raises(ValueError, match="at least one batch of 128.*Received: 10 examples"):
+        train(config, tmp_path / "run", verbose=0)
+    assert list(tmp_path.iterdir()) == []
+    for run_dir in (tmp_path / "run" / "..", "."):
+        with pytest.raises(ValueError, match="run folder's name"):
+            train(config, run_dir, verbose=0)
+
+
+def test_small_batches_train_and_draw_every_picture(toy_idx_data, tmp_path):
+    summary = train(small_config(toy_idx_data, batch_size=16, max_test_examples=20),
+                    tmp_path / "run", verbose=0)  # fmt: skip
+    assert summary["history"]["loss"] and (tmp_path / "run" / "reconstructions.png").is_file()
+    pairs = tf.io.decode_png((tmp_path / "run" / "reconstructions.png").read_bytes()).numpy()
+    assert pairs.shape == (4 * 30 + 2, 18 * 30 + 2, 1)  # all 20 test images, 6 per row
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+def test_a_work_folder_without_a_checkpoint_is_started_afresh(toy_idx_data, tmp_path):
+    # What a setup error used to leave: settings, but nothing trained.
+    partial = tmp_path / ".run.partial"
+    partial.mkdir()
+    other = small_config(toy_idx_data, seed=99).to_dict()
+    (partial / "config.json").write_text(json.dumps(other))
+    summary = train(small_config(toy_idx_data), tmp_path / "run", verbose=0)
+    assert summary["config"]["seed"] == 0 and summary["resumed_from_epoch"] == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+def test_a_damaged_checkpoint_names_the_file_and_the_fix(toy_idx_data, tmp_path):
+    config = small_config(toy_idx_data)
+    backup = tmp_path / ".run.partial" / "backup"
+    backup.mkdir(parents=True)
+    (tmp_path / ".run.partial" / "config.json").write_text(json.dumps(config.to_dict()))
+    (backup / "latest.json").write_text('{"epoch": 1, "weights": "epoch-0001.weights.h5"}')
+    (backup / "epoch-0001.weights.h5").write_bytes(b"half a file")
+    with pytest.raises(RunError, match=r"epoch-0001.weights.h5 is missing or unreadable.*--fresh"):
+        train(config, tmp_path / "run", verbose=0)
+    (backup / "latest.json").write_text('{"epoch": 1, "weig')
+    with pytest.raises(RunError, match=r"latest.json is unreadable.*--fresh"):
+        train(config, tmp_path / "run", verbose=0)
+    assert train(config, tmp_path / "run", fresh=True, verbose=0)["resumed_from_epoch"] == 0
+
+
+def test_a_finished_run_killed_before_its_move_is_moved_without_training(toy_idx_data, tmp_path):
+    config = small_config(toy_idx_data)
+    first = train(config, tmp_path / "done", verbose=0)
+    # A complete work folder (summary written, settings removed) that a kill kept
+    # from being moved into place; and the old run a finished swap leaves behind.
+    (tmp_path / "done").rename(tmp_path / ".run.partial")
+    assert train(config, tmp_path / "run", verbose=0) == first
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+    old = tmp_path / ".run.partial"
+    old.mkdir()
+    (old / "history.json").write_text(json.dumps(first))
+    os.utime(old / "history.json", ns=(0, 0))
+    second = train(config, tmp_path / "run", overwrite=True, verbose=0)
+    assert second["resumed_from_epoch"] == 0 and second["epoch_seconds"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]

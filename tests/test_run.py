@@ -87,3 +87,24 @@ def test_load_run_names_what_is_missing_or_unreadable(tmp_path):
         load_run(tmp_path)
     (tmp_path / "history.json").write_text(json.dumps({"config": {"epochs": 3}}))
     assert load_run(tmp_path).config == RunConfig(epochs=3)
+
+
+def test_a_damaged_model_file_is_named(tmp_path):
+    (tmp_path / "model.keras").write_bytes(b"PK\x03\x04 half a zip")
+    (tmp_path / "history.json").write_text(json.dumps({"config": {}}))
+    with pytest.raises(RunError, match=r"model.keras cannot be loaded.*train the run again"):
+        _ = load_run(tmp_path).model
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"learning_rate": -1.0}, "learning_rate to be a positive number"),
+        ({"beta": float("nan")}, "beta to be a non-negative number. Received: nan"),
+        ({"batch_size": -5}, "batch_size to be a positive integer. Received: -5"),
+        ({"latent_dim": 0}, "latent_dim to be a positive integer. Received: 0"),
+    ],
+)
+def test_settings_out_of_range_are_refused(changes, message):
+    with pytest.raises(ValueError, match=message):
+        RunConfig().replace(**changes)

@@ -158,3 +158,18 @@ def test_mixed_precision_keeps_sampling_kl_and_likelihood_in_float32():
                   vae.decoder.get_layer("params")):  # fmt: skip
         assert layer.compute_dtype == "float32", layer.name
     assert np.all(np.isfinite(history["loss"])) and history["loss"][1] < history["loss"][0]
+
+
+def test_nonsense_arguments_are_refused_where_they_enter():
+    vae = small_vae()
+    for n in (-1, 2.5, True):
+        with pytest.raises(ValueError, match=f"non-negative integer. Received: n={n!r}"):
+            vae.sample(n)
+    assert vae.sample(0).shape == (0, 12, 12, 1)
+    with pytest.raises(ValueError, match="array of numbers of one shape"):
+        vae.decode([[0.0, 1.0, 2.0], [0.0]])
+    for beta in (float("nan"), float("inf"), -1.0):
+        with pytest.raises(ValueError, match="finite, non-negative number"):
+            small_vae(beta=beta)
+    with pytest.raises(ValueError, match=r"\(height, width, channels\).*\(\)"):
+        keras_vae.VAE.from_preset("mlp_28", input_shape=())
