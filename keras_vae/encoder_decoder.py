@@ -83,6 +83,14 @@ class EncoderDecoder(keras.Model):
     def metrics(self):
         return [self.loss_tracker, self.reconstruction_tracker, *self.code_trackers]
 
+    def fit(self, x=None, *args, **kwargs):
+        _refuse_empty(x, "train on")
+        return super().fit(x, *args, **kwargs)
+
+    def evaluate(self, x=None, *args, **kwargs):
+        _refuse_empty(x, "evaluate")
+        return super().evaluate(x, *args, **kwargs)
+
     def latent_code(self, mean, log_var, training):
         """Makes the code `z` from q(z|x); the one method a subclass defines.
 
@@ -316,6 +324,16 @@ class EncoderDecoder(keras.Model):
 def _images_of(data):
     """Takes the images out of `x`, `(x,)`, `(x, y)` or `(x, y, sample_weight)`."""
     return data[0] if isinstance(data, (tuple, list)) else data
+
+
+def _refuse_empty(x, what):
+    # Keras would run one step on an empty array and report its NaN as a loss.
+    shape = getattr(x, "shape", None)
+    if shape is not None and len(shape) > 0 and shape[0] == 0:
+        raise ValueError(
+            f"Expected at least one image to {what}. Received: an empty array of shape "
+            f"{tuple(shape)}."
+        )
 
 
 def _as_finite_array(name, values):

@@ -173,3 +173,8 @@ def test_nonsense_arguments_are_refused_where_they_enter():
             small_vae(beta=beta)
     with pytest.raises(ValueError, match=r"\(height, width, channels\).*\(\)"):
         keras_vae.VAE.from_preset("mlp_28", input_shape=())
+    vae.compile(optimizer="adam")
+    for method in (vae.fit, vae.evaluate):
+        with pytest.raises(ValueError, match=r"at least one image.*empty array of shape \(0, 12"):
+            method(np.zeros((0, 12, 12, 1), "float32"), verbose=0)
+    assert int(vae.optimizer.iterations.numpy()) == 0
