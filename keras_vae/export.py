@@ -230,9 +230,12 @@ def encode_function(model):
 
 def _save_savedmodel(network, function, path):
     # tf.saved_model.save with an explicit signature stores each weight once,
-    # unlike Keras' export(format="tf_saved_model"), and keeps our names.
+    # unlike Keras' export(format="tf_saved_model"), and keeps our names. The
+    # module tracks the network's raw tf.Variables, not the Keras model: with
+    # the model as an attribute, TensorFlow's session-based loaders (TF
+    # Serving, saved_model_cli run) cannot find its variables (tensorflow#72963).
     module = tf.Module()
-    module.network = network
+    module.tracked_variables = [variable.value for variable in network.variables]
     module.serve = function
     tf.saved_model.save(module, str(path), signatures={bundle.SIGNATURE: function})
 

@@ -1,6 +1,7 @@
 import json
 import os
 
+import keras
 import numpy as np
 import onnx
 import onnxruntime
@@ -141,3 +142,36 @@ def test_leftovers_of_killed_exports_are_removed_and_others_kept(small_trained_v
         export_bundle(vae, tmp_path / "..", images[:8])
     export_bundle(vae, tmp_path / "bundle", images[:8])
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["bundle", working.name])
+
+
+@pytest.mark.parametrize("part", ["decoder", "encoder"])
+def test_savedmodels_load_in_tensorflows_session_loader_and_in_keras(
+    exported_bundle, small_trained_vae, part
+):
+    directory, manifest = exported_bundle
+    vae, images = small_trained_vae
+    path = str(directory / manifest[part]["savedmodel"])
+    if part == "decoder":
+        feeds = {"z": np.random.default_rng(1).standard_normal((5, 3)).astype("float32")}
+        expected = {"image": vae.decode(feeds["z"])}
+    else:
+        feeds = {"images": images[:5]}
+        expected = dict(zip(("mean", "log_var"), vae.encode(images[:5]), strict=True))
+    # The session-based loader TensorFlow Serving uses, in a graph of its own.
+    with tf.compat.v1.Session(graph=tf.Graph()) as session:
+        meta_graph = tf.compat.v1.saved_model.loader.load(session, ["serve"], path)
+        signature = meta_graph.signature_def["serving_default"]
+        fetched = session.run(
+            {name: info.name for name, info in signature.outputs.items()},
+            {signature.inputs[name].name: value for name, value in feeds.items()},
+        )
+    layer = keras.layers.TFSMLayer(path, call_endpoint="serving_default")
+    (value,) = feeds.values()
+    through_keras = layer(tf.constant(value))
+    for name, value in expected.items():
+        np.testing.assert_allclose(fetched[name], value, atol=1e-6)
+        np.testing.assert_allclose(through_keras[name].numpy(), value, atol=1e-6)
+    # One copy of the weights.
+    network = vae.decoder if part == "decoder" else vae.encoder
+    stored = sum(p.stat().st_size for p in (directory / part / "1" / "variables").iterdir())
+    assert stored < 1.5 * 4 * network.count_params() + 4096
