@@ -86,28 +86,7 @@ def main(argv=None):
             ) from None
     with_torch = not (args.no_torch or args.skip_training)
     _set_threads(args.threads, with_torch)
-    features = cpu_features()
-    hardware = {
-        **features,
-        "nominal_peak_gflops": nominal_peak_gflops(features),
-        "matmul_gflops": measured_matmul_gflops(),
-    }
-    gpus = tf.config.list_physical_devices("GPU")
-    results = {
-        "command": "python -m pipelines.benchmark "
-        + " ".join(sys.argv[1:] if argv is None else argv),
-        "date": datetime.date.today().isoformat(),
-        "hardware": hardware,
-        "threads": args.threads,
-        "accelerators": f"GPUs: {len(gpus)}." if gpus else "No GPU.",
-        "versions": _versions(with_torch),
-    }
-    print(
-        f"{features['model']}: {features['cores']} cores, nominal peak "
-        f"{hardware['nominal_peak_gflops']} GFLOP/s, NumPy matmul "
-        f"{hardware['matmul_gflops']:.1f} GFLOP/s; {args.threads} threads.",
-        flush=True,
-    )
+    results = _machine(args, with_torch, sys.argv[1:] if argv is None else argv)
     if not args.skip_training:
         contenders, dataset = build_contenders(
             args.batch_size,
@@ -123,16 +102,44 @@ def main(argv=None):
             contenders, dataset, rounds=args.rounds, steps=args.steps
         )
     if not args.skip_inference:
-        model = run.model
-        results["inference_flops"] = vae_flops(model)
+        results["inference_flops"] = vae_flops(run.model)
         print(f"Decoder inference, {args.threads} threads:", flush=True)
-        results["decoder_inference"] = benchmark_decoder(model, Path(args.bundle), args.threads)
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    write_bytes_atomically(args.output, json.dumps(results, indent=2).encode())
-    print(f"Wrote {args.output}")
-    if args.markdown:
-        write_bytes_atomically(args.markdown, markdown_report(results).encode())
-        print(f"Wrote {args.markdown}")
+        results["decoder_inference"] = benchmark_decoder(run.model, Path(args.bundle), args.threads)
+    _write(results, args.output, args.markdown)
+
+
+def _machine(args, with_torch, arguments):
+    """The record's header: command, date, hardware and its ceilings, versions."""
+    features = cpu_features()
+    hardware = {
+        **features,
+        "nominal_peak_gflops": nominal_peak_gflops(features),
+        "matmul_gflops": measured_matmul_gflops(),
+    }
+    gpus = tf.config.list_physical_devices("GPU")
+    print(
+        f"{features['model']}: {features['cores']} cores, nominal peak "
+        f"{hardware['nominal_peak_gflops']} GFLOP/s, NumPy matmul "
+        f"{hardware['matmul_gflops']:.1f} GFLOP/s; {args.threads} threads.",
+        flush=True,
+    )
+    return {
+        "command": "python -m pipelines.benchmark " + " ".join(arguments),
+        "date": datetime.date.today().isoformat(),
+        "hardware": hardware,
+        "threads": args.threads,
+        "accelerators": f"GPUs: {len(gpus)}." if gpus else "No GPU.",
+        "versions": _versions(with_torch),
+    }
+
+
+def _write(results, output, markdown):
+    Path(output).parent.mkdir(parents=True, exist_ok=True)
+    write_bytes_atomically(output, json.dumps(results, indent=2).encode())
+    print(f"Wrote {output}")
+    if markdown:
+        write_bytes_atomically(markdown, markdown_report(results).encode())
+        print(f"Wrote {markdown}")
 
 
 if __name__ == "__main__":
