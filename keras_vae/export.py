@@ -101,12 +101,18 @@ def export_bundle(
 
 def _build(model, work, test_images, variants, metadata, seed, tolerance):
     decode, encode = decode_function(model), encode_function(model)
+    description, signatures = _model_description(model), _signatures(model)
     for part, network, function in (
         ("decoder", model.decoder, decode),
         ("encoder", model.encoder, encode),
     ):
         _save_savedmodel(network, function, work / bundle.savedmodel_dir(part))
-        _convert_to_onnx(function, work / bundle.onnx_file(part))
+        _convert_to_onnx(
+            function,
+            work / bundle.onnx_file(part),
+            outputs=[output["name"] for output in signatures[part]["outputs"]],
+            properties=_onnx_properties(part, description, signatures[part], metadata),
+        )
     z = np.random.default_rng(seed).standard_normal((64, model.latent_dim)).astype("float32")
     parity = {
         "tolerance": tolerance,
@@ -127,8 +133,8 @@ def _build(model, work, test_images, variants, metadata, seed, tolerance):
         "format": bundle.FORMAT,
         "format_version": bundle.FORMAT_VERSION,
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "model": _model_description(model),
-        **_signatures(model),
+        "model": description,
+        **signatures,
         "onnx": {"opset": OPSET, "converter": "tf2onnx"},
         "versions": package_versions(
             "keras-vae", "keras", "tensorflow", "tf2onnx", "onnx", "onnxruntime"
@@ -240,19 +246,32 @@ def _save_savedmodel(network, function, path):
     tf.saved_model.save(module, str(path), signatures={bundle.SIGNATURE: function})
 
 
-def _convert_to_onnx(function, path):
+def _convert_to_onnx(function, path, outputs, properties):
+    """Converts a `tf.function` to ONNX with its outputs in the order given.
+
+    Args:
+        function: a `tf.function` with an input signature.
+        path: the ONNX file to write.
+        outputs: the output names, in the order consumers will see them.
+        properties: dict of strings stored as the model's `metadata_props`,
+            with `doc_string` as its summary.
+    """
     proto, _ = tf2onnx.convert.from_function(
         function, input_signature=function.input_signature, opset=OPSET
     )
-    expected = (
-        [spec.name for spec in function.input_signature],
-        sorted(function.get_concrete_function().structured_outputs),
-    )
+    expected = ([spec.name for spec in function.input_signature], sorted(outputs))
     received = ([v.name for v in proto.graph.input], sorted(v.name for v in proto.graph.output))
     if received != expected:
         raise ExportVerificationError(
             f"tf2onnx named the inputs and outputs {received}; expected {expected}."
         )
+    # tf2onnx orders outputs by name; `session.run(None, ...)` returns them in
+    # graph order, so it must be the documented one (mean before log_var).
+    ordered = sorted(proto.graph.output, key=lambda value: outputs.index(value.name))
+    del proto.graph.output[:]
+    proto.graph.output.extend(ordered)
+    onnx.helper.set_model_props(proto, properties)
+    proto.doc_string = properties["keras_vae.summary"]
     # tf2onnx names each unknown dimension separately; consumers want one `batch`.
     for value in [*proto.graph.input, *proto.graph.output]:
         value.type.tensor_type.shape.dim[0].dim_param = "batch"
@@ -312,6 +331,33 @@ def _make_variant(name, work, z, reference):
         "file": path.name,
         "bytes": path.stat().st_size,
         "max_abs_error_vs_float32": float(np.max(np.abs(output - reference))),
+    }
+
+
+def _onnx_properties(part, description, signature, metadata):
+    """The manifest's essentials as ONNX `metadata_props`, so a lone file describes itself."""
+
+    def shapes(values):
+        return ", ".join(f"{v['name']} {v['dtype']} {v['shape']}" for v in values)
+
+    summary = (
+        f"keras-vae {part} of {description['name']}: {shapes(signature['inputs'])} -> "
+        f"{shapes(signature['outputs'])}; "
+        + "; ".join(f"{v['name']}: {v['meaning']}" for v in signature["outputs"])
+        + "."
+    )
+    return {
+        "keras_vae.format": bundle.FORMAT,
+        "keras_vae.format_version": str(bundle.FORMAT_VERSION),
+        "keras_vae.part": part,
+        "keras_vae.summary": summary,
+        "keras_vae.latent_dim": str(description["latent_dim"]),
+        "keras_vae.image_shape": json.dumps(description["image_shape"]),
+        "keras_vae.likelihood": description["likelihood"],
+        "keras_vae.inputs": json.dumps(signature["inputs"]),
+        "keras_vae.outputs": json.dumps(signature["outputs"]),
+        "keras_vae.training_dataset": str((metadata or {}).get("dataset", "unknown")),
+        "keras_vae.version": str(package_versions("keras-vae")["keras-vae"]),
     }
 
 

@@ -175,3 +175,27 @@ def test_savedmodels_load_in_tensorflows_session_loader_and_in_keras(
     network = vae.decoder if part == "decoder" else vae.encoder
     stored = sum(p.stat().st_size for p in (directory / part / "1" / "variables").iterdir())
     assert stored < 1.5 * 4 * network.count_params() + 4096
+
+
+def test_onnx_files_describe_themselves_with_outputs_in_the_documented_order(exported_bundle):
+    directory, manifest = exported_bundle
+    for part in ("decoder", "encoder"):
+        model = onnx.load(str(directory / manifest[part]["onnx"]))
+        session = onnxruntime.InferenceSession(str(directory / manifest[part]["onnx"]))
+        documented = [output["name"] for output in manifest[part]["outputs"]]
+        assert [output.name for output in session.get_outputs()] == documented
+        properties = {prop.key: prop.value for prop in model.metadata_props}
+        assert properties["keras_vae.format"] == manifest["format"]
+        assert properties["keras_vae.format_version"] == str(manifest["format_version"])
+        assert properties["keras_vae.part"] == part
+        assert int(properties["keras_vae.latent_dim"]) == manifest["model"]["latent_dim"]
+        assert json.loads(properties["keras_vae.image_shape"]) == manifest["model"]["image_shape"]
+        assert properties["keras_vae.likelihood"] == "bernoulli"
+        assert json.loads(properties["keras_vae.outputs"]) == manifest[part]["outputs"]
+        assert properties["keras_vae.training_dataset"] == "toy"
+        assert model.doc_string == properties["keras_vae.summary"]
+    images = np.zeros((2, 12, 12, 1), "float32")
+    encoder = onnxruntime.InferenceSession(str(directory / "encoder.onnx"))
+    mean, log_var = encoder.run(None, {"images": images})
+    np.testing.assert_array_equal(mean, encoder.run(["mean"], {"images": images})[0])
+    np.testing.assert_array_equal(log_var, encoder.run(["log_var"], {"images": images})[0])
