@@ -73,3 +73,38 @@ def test_node_refuses_a_bundle_format_it_does_not_know(node, exported_bundle, tm
     assert result.returncode == 1
     assert f"format version {bundle.FORMAT_VERSION + 1}; this reader knows" in result.stderr
     assert not (tmp_path / "x.png").exists()
+
+
+def mulberry32_normals(count, dimensions, seed=0):
+    """The example's seeded N(0, I) draws, written again in Python."""
+    state, values = seed, []
+
+    def uniform():
+        nonlocal state
+        state = (state + 0x6D2B79F5) & 0xFFFFFFFF
+        t = state
+        t = ((t ^ (t >> 15)) * (t | 1)) & 0xFFFFFFFF
+        t ^= (t + (((t ^ (t >> 7)) * (t | 61)) & 0xFFFFFFFF)) & 0xFFFFFFFF
+        return (((t ^ (t >> 14)) & 0xFFFFFFFF) + 0.5) / 4294967296
+
+    for _ in range(count * dimensions):
+        radius = np.sqrt(-2 * np.log(uniform()))
+        values.append(radius * np.cos(2 * np.pi * uniform()))
+    return np.array(values, np.float32).reshape(count, dimensions)
+
+
+def test_node_decodes_prior_samples_without_a_latents_file(node, exported_bundle, tmp_path):
+    directory, _ = exported_bundle
+    picture, values = tmp_path / "grid.png", tmp_path / "values.json"
+    command = [node, "decode.mjs", str(directory), "--prior", "64", str(picture)]
+    result = subprocess.run(
+        [*command, "--values", str(values)],
+        cwd=EXAMPLE, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    z = mulberry32_normals(64, 3)
+    assert abs(z.mean()) < 0.2 and abs(z.std() - 1) < 0.15  # standard normal draws
+    decoded = json.loads(values.read_text())
+    node_images = np.array(decoded["data"], np.float32).reshape(decoded["shape"])
+    np.testing.assert_allclose(node_images, ExportedVAE(directory).decode(z), atol=1e-5)
+    assert picture.is_file()

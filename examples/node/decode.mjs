@@ -1,8 +1,10 @@
 // Decodes latent vectors with a keras-vae export bundle in Node.js and writes a PNG grid.
 //
 //   node decode.mjs BUNDLE_DIR LATENTS.json OUT.png [--values OUT.json]
+//   node decode.mjs BUNDLE_DIR --prior N OUT.png [--values OUT.json]
 //
-// LATENTS.json holds an array of latent vectors (arrays of latent_dim numbers).
+// LATENTS.json holds an array of latent vectors (arrays of latent_dim numbers);
+// --prior N draws N vectors from N(0, I) instead (seeded: the same on every run).
 // --values also writes the decoded images as JSON: {"shape": [...], "data": [...]}.
 import { createHash } from "node:crypto";
 import { readFileSync, renameSync, writeFileSync } from "node:fs";
@@ -57,6 +59,20 @@ function readLatents(file, latentDim) {
   return latents;
 }
 
+// N vectors of N(0, I), from a seeded generator (mulberry32 and Box-Muller).
+function priorLatents(count, latentDim, seed = 0) {
+  let state = seed >>> 0;
+  const uniform = () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return (((t ^ (t >>> 14)) >>> 0) + 0.5) / 4294967296;
+  };
+  const normal = () => Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform());
+  return Array.from({ length: count }, () => Array.from({ length: latentDim }, normal));
+}
+
 // Tiles images [n, H, W, C] (values in [0, 1]) into a grid, 2 px apart on white.
 function toPng(data, [n, height, width, channels]) {
   const columns = Math.min(n, 8);
@@ -81,13 +97,27 @@ function toPng(data, [n, height, width, channels]) {
 }
 
 async function main() {
-  const [bundle, latentsFile, outFile, ...rest] = process.argv.slice(2);
-  if (!outFile) fail("usage: node decode.mjs BUNDLE_DIR LATENTS.json OUT.png [--values OUT.json]");
+  const args = process.argv.slice(2);
+  const prior = args[1] === "--prior" ? args.splice(1, 2)[1] : undefined;
+  const [bundle, latentsFile, outFile, ...rest] =
+    prior === undefined ? args : [args[0], undefined, args[1], ...args.slice(2)];
+  if (!outFile) {
+    fail(
+      "usage: node decode.mjs BUNDLE_DIR (LATENTS.json | --prior N) OUT.png [--values OUT.json]",
+    );
+  }
   const valuesFile = rest[0] === "--values" ? rest[1] : undefined;
 
   const manifest = readManifest(bundle);
   const { latent_dim: latentDim, image_shape: imageShape } = manifest.model;
-  const latents = readLatents(latentsFile, latentDim);
+  let latents;
+  if (prior !== undefined) {
+    const count = Number(prior);
+    if (!Number.isInteger(count) || count < 1) fail(`--prior expects a positive integer, got ${prior}`);
+    latents = priorLatents(count, latentDim);
+  } else {
+    latents = readLatents(latentsFile, latentDim);
+  }
   const model = checkedModelBytes(bundle, manifest, manifest.decoder.onnx);
   const session = await ort.InferenceSession.create(model, { graphOptimizationLevel: "all" });
 
