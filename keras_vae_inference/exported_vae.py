@@ -24,6 +24,12 @@ class ExportedVAE:
     """
 
     def __init__(self, directory, variant=None, threads=None):
+        if threads is not None and (
+            isinstance(threads, bool) or not isinstance(threads, int) or threads < 1
+        ):
+            raise ValueError(
+                f"Expected `threads` to be a positive integer or None. Received: {threads!r}"
+            )
         self.directory = Path(directory)
         self.manifest = read_manifest(self.directory)
         self.latent_dim, self.image_shape = _model_shapes(self.directory, self.manifest)

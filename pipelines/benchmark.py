@@ -47,22 +47,37 @@ def _versions(with_torch):
     return package_versions(*names, *(("torch",) if with_torch else ()))
 
 
+def positive_int(text):
+    """argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, received {text!r}")
+    return value
+
+
 def parse_args(argv):
     defaults = RunConfig()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--run-dir", default="runs/default", help="trained run folder")
     parser.add_argument("--bundle", default="exported/default", help="export bundle folder")
-    parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
-    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    parser.add_argument("--threads", type=positive_int, default=len(os.sched_getaffinity(0)))
+    parser.add_argument("--batch-size", type=positive_int, default=defaults.batch_size)
     parser.add_argument(
         "--steps-per-execution",
-        type=int,
+        type=positive_int,
         default=defaults.steps_per_execution,
         help="keras-vae's setting (default: pipelines/train.py's)",
     )
-    parser.add_argument("--rounds", type=int, default=7, help="timed windows per contender")
-    parser.add_argument("--steps", type=int, default=100, help="training steps per window")
-    parser.add_argument("--max-train-examples", type=int, help="use part of the training split")
+    parser.add_argument(
+        "--rounds", type=positive_int, default=7, help="timed windows per contender"
+    )
+    parser.add_argument("--steps", type=positive_int, default=100, help="training steps per window")
+    parser.add_argument(
+        "--max-train-examples", type=positive_int, help="use part of the training split"
+    )
     parser.add_argument("--data-dir", help="TFDS data folder")
     parser.add_argument("--idx-dir", help="folder with the Fashion-MNIST IDX files")
     parser.add_argument("--no-torch", action="store_true", help="leave out the PyTorch loop")

@@ -71,3 +71,6 @@ def test_bad_inputs_get_clear_errors(exported_bundle):
     with pytest.raises(BundleError, match="no 'bfloat16' decoder.*float16"):
         ExportedVAE(directory, variant="bfloat16")
     assert vae.decode(np.zeros((2, 3), np.float64)).dtype == np.float32
+    for threads in (0, -1, 1.5):
+        with pytest.raises(ValueError, match="threads.*positive integer"):
+            ExportedVAE(directory, threads=threads)

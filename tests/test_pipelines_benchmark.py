@@ -126,3 +126,14 @@ def test_benchmark_cli_writes_json_and_markdown_that_agree(
     assert rows[("onnxruntime float16", 1024)]["max_abs_error_vs_keras"] < 1e-2
     for (runtime, batch), row in rows.items():
         assert f"| {runtime} | {batch} | {row['median_ms']:.3f} (" in page
+
+
+@pytest.mark.parametrize("flag", ["--threads", "--rounds", "--steps", "--batch-size"])
+def test_counts_must_be_positive(flag, capsys):
+    from pipelines.benchmark import parse_args
+
+    for value in ("0", "-3", "two"):
+        with pytest.raises(SystemExit):
+            parse_args([flag, value])
+        assert "expected a positive integer" in capsys.readouterr().err
+    assert getattr(parse_args([flag, "3"]), flag[2:].replace("-", "_")) == 3
