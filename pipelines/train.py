@@ -36,6 +36,7 @@ from keras_vae.callbacks import (
     KLAnnealing,
     StopOnNonFiniteLoss,
 )
+from keras_vae.data.pipeline import shard_by_data
 from keras_vae.distribute import worker_role
 from keras_vae.evaluation import evaluate_losses
 from keras_vae.files import (
@@ -178,7 +179,9 @@ def _train_into(config, strategy, data, work, verbose):
         model.fit(
             data.training_stream(start_epoch),
             steps_per_epoch=data.steps_per_epoch,
-            validation_data=_batches(validation.images, config.batch_size),
+            validation_data=shard_by_data(
+                tf.data.Dataset.from_tensor_slices(validation.images).batch(config.batch_size)
+            ),
             epochs=config.epochs,
             verbose=verbose,
             callbacks=_callbacks(config, data, work, backup, timer),
@@ -206,13 +209,6 @@ def _steps_per_execution(config, steps_per_epoch, strategy):
         # placeholder tensor" in multi_step_on_iterator, Keras 3.15).
         return 1
     return execution_steps(steps_per_epoch, config.steps_per_execution)
-
-
-def _batches(images, batch_size):
-    """A fixed set as a `tf.data` dataset that every worker of a cluster shards alike."""
-    options = tf.data.Options()
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    return tf.data.Dataset.from_tensor_slices(images).batch(batch_size).with_options(options)
 
 
 def _callbacks(config, data, work, backup, timer):

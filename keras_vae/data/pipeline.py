@@ -154,39 +154,45 @@ class ImageSource:
             # a truncated copy that later epochs then read as the whole split.
             arrays = tfds.as_numpy(self.builder.as_dataset(split=split, batch_size=-1))
             images, labels = arrays["image"][:max_examples], arrays["label"][:max_examples]
-            dataset = tf.data.Dataset.from_tensor_slices((images, labels))
-        else:
-            dataset = self.builder.as_dataset(split=split, shuffle_files=False)
-            dataset = dataset.map(lambda example: (example["image"], example["label"]))
-            if max_examples is not None:
-                dataset = dataset.take(max_examples)
         if start_epoch is not None:
             batches = _endless_epochs(
-                images, labels, batch_size, shuffle, seed, start_epoch, drop_remainder
-            )
-        elif shuffle:
-            batches = _shuffled_batches(
-                dataset, self.num_examples(split, max_examples), batch_size, seed, drop_remainder
+                images, labels, batch_size, shuffle, seed, start_epoch, drop_remainder, binarize
             )
         else:
-            batches = _fixed_batches(dataset, batch_size, seed, binarize, drop_remainder)
-        if start_epoch is not None or shuffle:
-            batches = batches.map(
-                lambda images, labels, batch_seed: (
-                    _preprocess(images, batch_seed, binarize),
-                    labels,
-                ),
-                num_parallel_calls=tf.data.AUTOTUNE,
-            )
+            if in_memory:
+                dataset = tf.data.Dataset.from_tensor_slices((images, labels))
+            else:
+                dataset = self.builder.as_dataset(split=split, shuffle_files=False)
+                dataset = dataset.map(lambda example: (example["image"], example["label"]))
+                if max_examples is not None:
+                    dataset = dataset.take(max_examples)
+            if shuffle:
+                examples = self.num_examples(split, max_examples)
+                batches = _shuffled_batches(
+                    dataset, examples, batch_size, seed, drop_remainder, binarize
+                )
+            else:
+                batches = _fixed_batches(dataset, batch_size, seed, binarize, drop_remainder)
         if not with_labels:
             batches = batches.map(lambda images, labels: images)
-        options = tf.data.Options()
-        # Under multi-worker training every worker builds this same pipeline (same
-        # seed, same order) and keeps its share of each global batch.
-        options.experimental_distribute.auto_shard_policy = (
-            tf.data.experimental.AutoShardPolicy.DATA
-        )
-        return batches.with_options(options).prefetch(tf.data.AUTOTUNE)
+        return shard_by_data(batches).prefetch(tf.data.AUTOTUNE)
+
+
+def shard_by_data(dataset):
+    """Marks a dataset to be sharded by data under `tf.distribute`.
+
+    Under multi-worker training every worker builds the same pipeline (same
+    seed, same order) and keeps its share of each global batch.
+
+    Args:
+        dataset: a batched `tf.data.Dataset`.
+
+    Returns:
+        The dataset with that option.
+    """
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options)
 
 
 def load_images(
@@ -264,8 +270,10 @@ def _batch_seed(seed, epoch, index):
     return tf.random.experimental.stateless_fold_in(base, tf.cast(index, tf.int64))
 
 
-def _endless_epochs(images, labels, batch_size, shuffle, seed, start_epoch, drop_remainder):
-    """Batches `(images, labels, seed)` of epoch after epoch from `start_epoch`."""
+def _endless_epochs(
+    images, labels, batch_size, shuffle, seed, start_epoch, drop_remainder, binarize
+):
+    """Batches `(images, labels)` of epoch after epoch from `start_epoch`."""
     images, labels = tf.constant(images), tf.constant(labels)
     count = int(images.shape[0])
 
@@ -284,16 +292,26 @@ def _endless_epochs(images, labels, batch_size, shuffle, seed, start_epoch, drop
             )
         )
 
-    return tf.data.Dataset.range(start_epoch, 2**62).flat_map(epoch_batches)
+    batches = tf.data.Dataset.range(start_epoch, 2**62).flat_map(epoch_batches)
+    return _preprocess_batches(batches, binarize)
 
 
-def _shuffled_batches(dataset, examples, batch_size, seed, drop_remainder):
-    """Batches `(images, labels, seed)`, reshuffled and reseeded on every pass."""
+def _shuffled_batches(dataset, examples, batch_size, seed, drop_remainder, binarize):
+    """Batches `(images, labels)`, reshuffled and rebinarised on every pass."""
     dataset = dataset.shuffle(examples, seed=seed, reshuffle_each_iteration=True)
     batch_seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
     batches = dataset.batch(batch_size, drop_remainder=drop_remainder)
-    return tf.data.Dataset.zip(batches, batch_seeds).map(
+    batches = tf.data.Dataset.zip(batches, batch_seeds).map(
         lambda batch, batch_seed: (*batch, batch_seed)
+    )
+    return _preprocess_batches(batches, binarize)
+
+
+def _preprocess_batches(batches, binarize):
+    """Preprocesses batches `(images, labels, seed)`, each batch with its own seed."""
+    return batches.map(
+        lambda images, labels, batch_seed: (_preprocess(images, batch_seed, binarize), labels),
+        num_parallel_calls=tf.data.AUTOTUNE,
     )
 
 
