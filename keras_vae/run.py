@@ -212,17 +212,23 @@ class RunData:
         self.source = ImageSource(config.dataset, data_dir=config.data_dir, idx_dir=config.idx_dir)
 
     @functools.cached_property
-    def _train_split(self):
+    def _held_out_from(self):
+        """Index of the first held-out training example, or `None` without a validation split."""
         held_out = self.config.validation_examples
         if not held_out:
-            return "train"
+            return None
         total = self.source.num_examples("train")
         if held_out >= total:
             raise ValueError(
                 f"Expected validation_examples below the {total} training examples of "
                 f"{self.config.dataset}. Received: {held_out}"
             )
-        return f"train[:{total - held_out}]"
+        return total - held_out
+
+    @property
+    def _train_split(self):
+        start = self._held_out_from
+        return "train" if start is None else f"train[:{start}]"
 
     @functools.cached_property
     def steps_per_epoch(self):
@@ -264,10 +270,8 @@ class RunData:
     @functools.cached_property
     def validation_set(self):
         """The held-out end of the training split, or `None` without one."""
-        if not self.config.validation_examples:
-            return None
-        start = self.source.num_examples("train") - self.config.validation_examples
-        return self._fixed_set(f"train[{start}:]", None)
+        start = self._held_out_from
+        return None if start is None else self._fixed_set(f"train[{start}:]", None)
 
     def _fixed_set(self, split, max_examples):
         config = self.config

@@ -96,7 +96,10 @@ def train(config, run_dir, overwrite=False, fresh=False, verbose=1):
     summary = _finished_summary(work, folder, config, fresh)
     if summary is None:
         _prepare_work_folder(work, config, fresh)
-        summary = _train_into(config, strategy, data, work, verbose)
+        try:
+            summary = _train_into(config, strategy, data, work, verbose)
+        except CheckpointError as error:
+            raise RunError(f"{error} Pass --fresh to start the run again.") from None
     if is_chief:
         replace_directory(work.path, folder.path)
     else:
@@ -113,12 +116,12 @@ def _finished_summary(work, folder, config, fresh):
     """
     if fresh or work.settings.exists() or not work.history_json.is_file():
         return None
-    newer = folder.history_json.is_file() and (
+    summary = json.loads(work.history_json.read_text())
+    superseded = folder.history_json.is_file() and (
         folder.history_json.stat().st_mtime_ns >= work.history_json.stat().st_mtime_ns
     )
-    summary = None if newer else json.loads(work.history_json.read_text())
     if (
-        summary is None
+        superseded
         or config.changes_from(summary["config"])
         or (summary["config"]["epochs"] != config.epochs)
     ):
@@ -160,10 +163,7 @@ def _train_into(config, strategy, data, work, verbose):
         "mixed_float16" if config.mixed_precision else "float32"
     )
     backup = BackupCheckpoint(work.backup, remove_when_done=False)
-    try:
-        start_epoch = (backup.latest() or {"epoch": 0})["epoch"]
-    except CheckpointError as error:
-        raise RunError(f"{error} Pass --fresh to start the run again.") from None
+    start_epoch = (backup.latest() or {"epoch": 0})["epoch"]
     steps_per_execution = _steps_per_execution(config, data.steps_per_epoch, strategy)
     with strategy.scope():
         model = config.build_model()
@@ -175,19 +175,16 @@ def _train_into(config, strategy, data, work, verbose):
 
     timer = EpochTimer()
     validation = data.validation_set or data.test_set
-    try:
-        model.fit(
-            data.training_stream(start_epoch),
-            steps_per_epoch=data.steps_per_epoch,
-            validation_data=shard_by_data(
-                tf.data.Dataset.from_tensor_slices(validation.images).batch(config.batch_size)
-            ),
-            epochs=config.epochs,
-            verbose=verbose,
-            callbacks=_callbacks(config, data, work, backup, timer),
-        )
-    except CheckpointError as error:
-        raise RunError(f"{error} Pass --fresh to start the run again.") from None
+    model.fit(
+        data.training_stream(start_epoch),
+        steps_per_epoch=data.steps_per_epoch,
+        validation_data=shard_by_data(
+            tf.data.Dataset.from_tensor_slices(validation.images).batch(config.batch_size)
+        ),
+        epochs=config.epochs,
+        verbose=verbose,
+        callbacks=_callbacks(config, data, work, backup, timer),
+    )
     test_metrics = evaluate_losses(
         model, data.test_set.images, seed=config.test_seed, batch_size=EVALUATION_BATCH_SIZE
     )
