@@ -102,6 +102,9 @@ def export_bundle(
 def _build(model, work, test_images, variants, metadata, seed, tolerance):
     decode, encode = decode_function(model), encode_function(model)
     description, signatures = _model_description(model), _signatures(model)
+    versions = package_versions(
+        "keras-vae", "keras", "tensorflow", "tf2onnx", "onnx", "onnxruntime"
+    )
     for part, network, function in (
         ("decoder", model.decoder, decode),
         ("encoder", model.encoder, encode),
@@ -111,7 +114,9 @@ def _build(model, work, test_images, variants, metadata, seed, tolerance):
             function,
             work / bundle.onnx_file(part),
             outputs=[output["name"] for output in signatures[part]["outputs"]],
-            properties=_onnx_properties(part, description, signatures[part], metadata),
+            properties=_onnx_properties(
+                part, description, signatures[part], metadata, versions["keras-vae"]
+            ),
         )
     z = np.random.default_rng(seed).standard_normal((64, model.latent_dim)).astype("float32")
     parity = {
@@ -136,9 +141,7 @@ def _build(model, work, test_images, variants, metadata, seed, tolerance):
         "model": description,
         **signatures,
         "onnx": {"opset": OPSET, "converter": "tf2onnx"},
-        "versions": package_versions(
-            "keras-vae", "keras", "tensorflow", "tf2onnx", "onnx", "onnxruntime"
-        ),
+        "versions": versions,
         "training": metadata or {},
         "parity": parity,
         "variants": {name: _make_variant(name, work, z, reference) for name in variants},
@@ -348,12 +351,13 @@ def _sort_topologically(graph):
         for node in ready:
             available.update(node.output)
         ordered += ready
-        remaining = [node for node in remaining if all(node is not r for r in ready)]
+        placed = {id(node) for node in ready}
+        remaining = [node for node in remaining if id(node) not in placed]
     del graph.node[:]
     graph.node.extend(ordered)
 
 
-def _onnx_properties(part, description, signature, metadata):
+def _onnx_properties(part, description, signature, metadata, version):
     """The manifest's essentials as ONNX `metadata_props`, so a lone file describes itself."""
 
     def shapes(values):
@@ -376,7 +380,7 @@ def _onnx_properties(part, description, signature, metadata):
         "keras_vae.inputs": json.dumps(signature["inputs"]),
         "keras_vae.outputs": json.dumps(signature["outputs"]),
         "keras_vae.training_dataset": str((metadata or {}).get("dataset", "unknown")),
-        "keras_vae.version": str(package_versions("keras-vae")["keras-vae"]),
+        "keras_vae.version": str(version),
     }
 
 
