@@ -98,9 +98,10 @@ function toPng(data, [n, height, width, channels]) {
 
 async function main() {
   const args = process.argv.slice(2);
-  const prior = args[1] === "--prior" ? args.splice(1, 2)[1] : undefined;
+  const prior = args[1] === "--prior" ? args[2] : undefined;
+  // With --prior N the latents argument is two words; the rest follows it alike.
   const [bundle, latentsFile, outFile, ...rest] =
-    prior === undefined ? args : [args[0], undefined, args[1], ...args.slice(2)];
+    prior === undefined ? args : [args[0], undefined, ...args.slice(3)];
   if (!outFile) {
     fail(
       "usage: node decode.mjs BUNDLE_DIR (LATENTS.json | --prior N) OUT.png [--values OUT.json]",
