@@ -84,7 +84,7 @@ evaluate: train train-autoencoder
 	$(PY) -m pipelines.evaluate --run-dir $(RUN_DIR) --autoencoder-run $(AE_RUN_DIR)
 
 export: train
-	$(PY) -m pipelines.export --run-dir $(RUN_DIR) --name default --overwrite --variants float16 int8
+	$(PY) -m pipelines.export --run-dir $(RUN_DIR) --name default --overwrite --variants float16
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -1,13 +1,16 @@
 """Export bundles: a trained VAE's decoder and encoder as SavedModel and ONNX, verified.
 
 The bundle format (its name, version and file names) is defined in
-`keras_vae_inference.bundle`, which reads bundles too. The folder is built
-beside the target under a temporary name and renamed into place only once the
-Keras model, the reloaded SavedModels and onnxruntime agree.
+`keras_vae_inference.bundle`, which reads bundles too. Each export adds the next
+integer version to the bundle and keeps the older ones, as TensorFlow Serving
+and Triton expect. The new bundle is built beside the target under a temporary
+name (older versions hard-linked, not copied) and swapped into place only once
+the Keras model, the reloaded SavedModels and onnxruntime agree.
 """
 
 import datetime
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -17,6 +20,7 @@ import onnxruntime
 import tensorflow as tf
 import tf2onnx
 
+from keras_vae import triton
 from keras_vae.files import (
     check_folder_name,
     recover_directory,
@@ -27,12 +31,15 @@ from keras_vae.files import (
 )
 from keras_vae.versions import package_versions
 from keras_vae_inference import bundle
+from keras_vae_inference.bundle import BundleError
 
 # Opset 17 is the newest that tf2onnx 1.17 converts this model to and that
 # onnxruntime-web and older runtimes still accept.
 OPSET = 17
 TOLERANCE = 1e-4
-VARIANTS = ("float16", "int8")
+# int8 was dropped: onnxruntime has no int8 ConvTranspose, so it ran no faster
+# and was 2-7e-2 off (docs/benchmarks.md of 2026-11-22).
+VARIANTS = ("float16",)
 _RANDOM_OPS = {"RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUniformLike",
                "Multinomial", "Bernoulli"}  # fmt: skip
 
@@ -51,15 +58,18 @@ def export_bundle(
     seed=0,
     tolerance=TOLERANCE,
 ):
-    """Exports `model`'s decoder and encoder to a verified bundle folder.
+    """Exports `model`'s decoder and encoder as the next version of a bundle.
 
     Args:
         model: a trained `keras_vae.VAE`.
-        directory: the bundle folder to create.
+        directory: the bundle folder. If it holds a bundle, the export becomes
+            its next version; the model must then have the same latent size,
+            image shape and likelihood as the versions already there.
         test_images: array `(n, H, W, C)` in [0, 1], used to verify the encoder.
-        overwrite: whether to replace an existing bundle.
-        variants: smaller decoders to add: any of `"float16"`, `"int8"`.
-        metadata: dict stored in the manifest under `"training"` (data, metrics).
+        overwrite: whether to replace an existing bundle and all its versions
+            by this export alone, as version 1.
+        variants: smaller decoders to add: `"float16"`.
+        metadata: dict stored in the version's entry under `"training"`.
         seed: seed of the latent vectors used to verify the decoder.
         tolerance: largest absolute difference accepted between runtimes.
 
@@ -67,20 +77,16 @@ def export_bundle(
         The manifest, as a dict.
 
     Raises:
-        ValueError: a bad argument (checked before anything is written).
-        FileExistsError: `directory` exists and `overwrite` is false.
+        ValueError: a bad argument, or a model that cannot join the bundle's
+            versions (checked before anything is written).
+        BundleError: the existing bundle cannot be read; pass `overwrite=True`.
         ExportVerificationError: a runtime disagrees with Keras beyond `tolerance`.
     """
     directory = Path(directory)
     check_folder_name(directory.name, "bundle folder's name")
     unknown = sorted(set(variants) - set(VARIANTS))
     if unknown:
-        raise ValueError(f"Unknown variants {unknown}. Expected some of {list(VARIANTS)}.")
-    if directory.exists() and not overwrite:
-        raise FileExistsError(
-            f"The export target {directory} exists. Choose another name, or pass "
-            "overwrite=True (--overwrite) to replace it."
-        )
+        raise ValueError(f"Expected variants among {list(VARIANTS)}. Received: {unknown}.")
     test_images = np.asarray(test_images, dtype="float32")
     if test_images.ndim != 4 or test_images.shape[1:] != model.image_shape:
         raise ValueError(
@@ -88,10 +94,14 @@ def export_bundle(
             f"Received: {test_images.shape}."
         )
     recover_directory(directory)
+    previous = None if overwrite else _existing_manifest(directory, model)
     remove_stale_temporaries(directory)
     work = temporary_directory_beside(directory)
     try:
-        manifest = _build(model, work, test_images, variants, metadata, seed, tolerance)
+        if previous is not None:
+            # Hard links: the older versions' files are never written again.
+            shutil.copytree(directory, work, copy_function=os.link, dirs_exist_ok=True)
+        manifest = _build(model, work, previous, test_images, variants, metadata, seed, tolerance)
         replace_directory(work, directory)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
@@ -99,30 +109,63 @@ def export_bundle(
     return manifest
 
 
-def _build(model, work, test_images, variants, metadata, seed, tolerance):
+def _existing_manifest(directory, model):
+    """The manifest of the bundle at `directory`, if any, checked to accept `model`."""
+    if not directory.exists():
+        return None
+    try:
+        manifest = bundle.verify_bundle(directory)
+    except BundleError as error:
+        raise BundleError(
+            f"{error} To replace {directory} and its versions, pass overwrite=True (--overwrite)."
+        ) from None
+    description = _model_description(model)
+    shared = ("latent_dim", "image_shape", "likelihood")
+    theirs = {key: manifest["model"].get(key) for key in shared}
+    ours = {key: description[key] for key in shared}
+    if theirs != ours:
+        raise ValueError(
+            f"Expected a model with {theirs}, like the versions already in {directory}, "
+            f"since servers expect every version of a model to take the same inputs. "
+            f"Received: {ours}. Export it under another name, or pass overwrite=True "
+            "(--overwrite) to replace the bundle."
+        )
+    return manifest
+
+
+def _build(model, work, previous, test_images, variants, metadata, seed, tolerance):
+    version = previous["latest_version"] + 1 if previous else 1
     decode, encode = decode_function(model), encode_function(model)
     description, signatures = _model_description(model), _signatures(model)
-    versions = package_versions(
+    packages = package_versions(
         "keras-vae", "keras", "tensorflow", "tf2onnx", "onnx", "onnxruntime"
     )
     for part, network, function in (
         ("decoder", model.decoder, decode),
         ("encoder", model.encoder, encode),
     ):
-        _save_savedmodel(network, function, work / bundle.savedmodel_dir(part))
+        _save_savedmodel(network, function, work / bundle.savedmodel_dir(part, version))
+        properties = _onnx_properties(
+            part, description, signatures[part], metadata, packages["keras-vae"], version
+        )
         _convert_to_onnx(
             function,
-            work / bundle.onnx_file(part),
+            work / bundle.onnx_file(part, version),
             outputs=[output["name"] for output in signatures[part]["outputs"]],
-            properties=_onnx_properties(
-                part, description, signatures[part], metadata, versions["keras-vae"]
-            ),
+            properties=properties,
         )
+        config = triton.model_config(
+            part,
+            signatures[part]["inputs"],
+            signatures[part]["outputs"],
+            description=properties["keras_vae.summary"],
+        )
+        write_bytes_atomically(work / bundle.triton_config(part), config.encode())
     z = np.random.default_rng(seed).standard_normal((64, model.latent_dim)).astype("float32")
     parity = {
         "tolerance": tolerance,
-        "decoder": _compare(decode, work, "decoder", {"z": z}),
-        "encoder": _compare(encode, work, "encoder", {"images": test_images}),
+        "decoder": _compare(decode, work, "decoder", version, {"z": z}),
+        "encoder": _compare(encode, work, "encoder", version, {"images": test_images}),
         "decoder_inputs": f"{len(z)} latent vectors from N(0, I), seed {seed}",
         "encoder_inputs": f"{len(test_images)} test images",
     }
@@ -133,23 +176,30 @@ def _build(model, work, test_images, variants, metadata, seed, tolerance):
                 f"The exported {part} differs from the Keras model by up to {worst:.3g} "
                 f"(tolerance {tolerance:g}): {parity[part]}. Nothing was written."
             )
-    reference = _run_onnx(work / bundle.onnx_file("decoder"), {"z": z})["image"]
+    reference = _run_onnx(work / bundle.onnx_file("decoder", version), {"z": z})["image"]
+    entry = {
+        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "model": {"name": model.name, "parameters": description["parameters"]},
+        "onnx": {part: bundle.onnx_file(part, version) for part in bundle.PARTS},
+        "savedmodel": {part: bundle.savedmodel_dir(part, version) for part in bundle.PARTS},
+        "variants": {name: _make_variant(name, work, version, z, reference) for name in variants},
+        "parity": parity,
+        "training": metadata or {},
+        "packages": packages,
+    }
     manifest = {
         "format": bundle.FORMAT,
         "format_version": bundle.FORMAT_VERSION,
-        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "model": description,
+        "model": {key: description[key] for key in ("latent_dim", "image_shape", "likelihood")},
         **signatures,
         "onnx": {"opset": OPSET, "converter": "tf2onnx"},
-        "versions": versions,
-        "training": metadata or {},
-        "parity": parity,
-        "variants": {name: _make_variant(name, work, z, reference) for name in variants},
+        "latest_version": version,
+        "versions": {**(previous["versions"] if previous else {}), str(version): entry},
     }
     manifest["files"] = {
         str(path.relative_to(work)): {"sha256": bundle.sha256(path), "bytes": path.stat().st_size}
         for path in sorted(work.rglob("*"))
-        if path.is_file()
+        if path.is_file() and path.name != bundle.MANIFEST
     }
     write_bytes_atomically(work / bundle.MANIFEST, json.dumps(manifest, indent=2).encode())
     return manifest
@@ -175,9 +225,8 @@ def _signatures(model):
     mean_meaning = f"mean of p(x|z): {model.likelihood.mean_meaning}"
     return {
         part: {
-            "onnx": bundle.onnx_file(part),
-            "savedmodel": bundle.savedmodel_dir(part),
             "signature": bundle.SIGNATURE,
+            "triton_config": bundle.triton_config(part),
             "inputs": inputs,
             "outputs": outputs,
         }
@@ -286,15 +335,15 @@ def _convert_to_onnx(function, path, outputs, properties):
     write_bytes_atomically(path, proto.SerializeToString())
 
 
-def _compare(function, work, part, feeds):
+def _compare(function, work, part, version, feeds):
     """Max absolute differences between Keras, the reloaded SavedModel and onnxruntime."""
     keras_out = {k: v.numpy() for k, v in function(**feeds).items()}
-    loaded = tf.saved_model.load(str(work / bundle.savedmodel_dir(part)))
+    loaded = tf.saved_model.load(str(work / bundle.savedmodel_dir(part, version)))
     signature = loaded.signatures[bundle.SIGNATURE]
     saved_out = {
         k: v.numpy() for k, v in signature(**{k: tf.constant(v) for k, v in feeds.items()}).items()
     }
-    onnx_out = _run_onnx(work / bundle.onnx_file(part), feeds)
+    onnx_out = _run_onnx(work / bundle.onnx_file(part, version), feeds)
 
     def largest(a, b):
         return float(max(np.max(np.abs(a[key] - b[key])) for key in a))
@@ -312,29 +361,22 @@ def _run_onnx(path, feeds):
     return dict(zip(names, session.run(names, feeds), strict=True))
 
 
-def _make_variant(name, work, z, reference):
+def _make_variant(name, work, version, z, reference):
     """Writes a smaller decoder; returns its file, size and error against float32."""
-    path = work / bundle.variant_file(name)
-    source = onnx.load(str(work / bundle.onnx_file("decoder")))
-    if name == "float16":
-        from onnxruntime.transformers.float16 import convert_float_to_float16
+    from onnxruntime.transformers.float16 import convert_float_to_float16
 
-        # Inputs and outputs stay float32, so consumers call it like the original.
-        # The converter appends the input's Cast last; strict consumers need the
-        # nodes in topological order.
-        converted = convert_float_to_float16(source, keep_io_types=True)
-        _sort_topologically(converted.graph)
-        write_bytes_atomically(path, converted.SerializeToString())
-    else:
-        from onnxruntime.quantization import QuantType, quantize_dynamic
-
-        # Dynamic quantization stores weights as int8. onnxruntime has no int8
-        # ConvTranspose, so those stay float: the gain is size, not speed.
-        quantize_dynamic(source, path, weight_type=QuantType.QInt8)
+    path = work / bundle.variant_file(name, version)
+    source = onnx.load(str(work / bundle.onnx_file("decoder", version)))
+    # Inputs and outputs stay float32, so consumers call it like the original.
+    # The converter appends the input's Cast last; strict consumers need the
+    # nodes in topological order.
+    converted = convert_float_to_float16(source, keep_io_types=True)
+    _sort_topologically(converted.graph)
+    write_bytes_atomically(path, converted.SerializeToString())
     onnx.checker.check_model(str(path), full_check=True)
     output = _run_onnx(path, {"z": z})["image"]
     return {
-        "file": path.name,
+        "file": bundle.variant_file(name, version),
         "bytes": path.stat().st_size,
         "max_abs_error_vs_float32": float(np.max(np.abs(output - reference))),
     }
@@ -357,7 +399,7 @@ def _sort_topologically(graph):
     graph.node.extend(ordered)
 
 
-def _onnx_properties(part, description, signature, metadata, version):
+def _onnx_properties(part, description, signature, metadata, package_version, version):
     """The manifest's essentials as ONNX `metadata_props`, so a lone file describes itself."""
 
     def shapes(values):
@@ -373,6 +415,7 @@ def _onnx_properties(part, description, signature, metadata, version):
         "keras_vae.format": bundle.FORMAT,
         "keras_vae.format_version": str(bundle.FORMAT_VERSION),
         "keras_vae.part": part,
+        "keras_vae.model_version": str(version),
         "keras_vae.summary": summary,
         "keras_vae.latent_dim": str(description["latent_dim"]),
         "keras_vae.image_shape": json.dumps(description["image_shape"]),
@@ -380,7 +423,7 @@ def _onnx_properties(part, description, signature, metadata, version):
         "keras_vae.inputs": json.dumps(signature["inputs"]),
         "keras_vae.outputs": json.dumps(signature["outputs"]),
         "keras_vae.training_dataset": str((metadata or {}).get("dataset", "unknown")),
-        "keras_vae.version": str(version),
+        "keras_vae.version": str(package_version),
     }
 
 

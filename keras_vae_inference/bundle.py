@@ -2,13 +2,17 @@
 
 `keras_vae.export` writes bundles with these names and this package reads them;
 both go through this module, which imports neither TensorFlow nor Keras. A
-bundle is a folder:
+bundle is a folder that is at once a TensorFlow Serving model base per part and
+a Triton model repository; each export adds the next integer version:
 
-    manifest.json     format, version, shapes, names, parity figures, sha256 of every file
-    decoder.onnx      z [batch, latent_dim] -> image [batch, H, W, C]
-    encoder.onnx      images [batch, H, W, C] -> mean, log_var [batch, latent_dim]
-    decoder/1/        the decoder as a TensorFlow SavedModel (TF Serving's layout)
-    encoder/1/        the encoder as a TensorFlow SavedModel
+    manifest.json                 format, shapes, names, the versions, sha256 of every file
+    decoder/config.pbtxt          Triton model configuration (onnxruntime backend)
+    decoder/<version>/model.onnx  z [batch, latent_dim] -> image [batch, H, W, C]
+    decoder/<version>/model.float16.onnx   optional smaller decoder
+    decoder/<version>/saved_model.pb, variables/   the decoder as a TensorFlow SavedModel
+    encoder/config.pbtxt
+    encoder/<version>/model.onnx  images [batch, H, W, C] -> mean, log_var [batch, latent_dim]
+    encoder/<version>/saved_model.pb, variables/
 """
 
 import hashlib
@@ -17,30 +21,65 @@ from pathlib import Path
 
 FORMAT = "keras-vae-bundle"
 # Raised whenever a reader of the previous version could misread a bundle.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
 PARTS = ("decoder", "encoder")
-SAVEDMODEL_VERSION = "1"
 SIGNATURE = "serving_default"
+TRITON_CONFIG = "config.pbtxt"
 
 
 class BundleError(RuntimeError):
     """An export bundle is missing, incomplete, tampered with or of another format."""
 
 
-def onnx_file(part):
-    """The ONNX file name of a part (`"decoder"` or `"encoder"`)."""
-    return f"{part}.onnx"
+def savedmodel_dir(part, version):
+    """The folder of one version of a part (`"decoder"` or `"encoder"`), relative to the bundle.
+
+    It holds the part's TensorFlow SavedModel and, as Triton's version folder, its ONNX file.
+    """
+    return f"{part}/{version}"
 
 
-def variant_file(variant):
-    """The ONNX file name of a smaller decoder variant, e.g. `"float16"`."""
-    return f"decoder.{variant}.onnx"
+def onnx_file(part, version):
+    """The ONNX file of one version of a part, relative to the bundle."""
+    return f"{savedmodel_dir(part, version)}/model.onnx"
 
 
-def savedmodel_dir(part):
-    """The SavedModel folder of a part, relative to the bundle."""
-    return f"{part}/{SAVEDMODEL_VERSION}"
+def variant_file(variant, version):
+    """The ONNX file of a smaller decoder variant (e.g. `"float16"`) of one version."""
+    return f"{savedmodel_dir('decoder', version)}/model.{variant}.onnx"
+
+
+def triton_config(part):
+    """The Triton model configuration of a part, relative to the bundle."""
+    return f"{part}/{TRITON_CONFIG}"
+
+
+def version_entry(directory, manifest, version=None):
+    """One version's entry of a manifest.
+
+    Args:
+        directory: the bundle folder (for messages).
+        manifest: its manifest, from `read_manifest`.
+        version: an integer version, or `None` for the latest.
+
+    Returns:
+        A tuple `(version, entry)`: the integer version and its dict.
+
+    Raises:
+        BundleError: the bundle has no such version.
+    """
+    versions = manifest.get("versions")
+    if not isinstance(versions, dict) or not versions:
+        raise BundleError(f"The manifest of {directory} lists no versions. Export the model again.")
+    if version is None:
+        version = manifest.get("latest_version")
+    if isinstance(version, bool) or not isinstance(version, int) or str(version) not in versions:
+        raise BundleError(
+            f"Expected a version of {directory} among {sorted(versions, key=int)}. "
+            f"Received: {version!r}."
+        )
+    return version, versions[str(version)]
 
 
 def sha256(path):

@@ -6,8 +6,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime
 
-from keras_vae_inference import bundle
-from keras_vae_inference.bundle import BundleError, check_files, read_manifest
+from keras_vae_inference.bundle import BundleError, check_files, read_manifest, version_entry
 
 
 class ExportedVAE:
@@ -18,12 +17,13 @@ class ExportedVAE:
 
     Args:
         directory: the bundle folder (holding `manifest.json`).
-        variant: `None` for the float32 decoder, or `"float16"` / `"int8"` when
-            the bundle has that variant.
+        variant: `None` for the float32 decoder, or `"float16"` when the bundle
+            has that variant.
         threads: intra-op threads, or `None` for all cores.
+        version: the bundle's integer version to load, or `None` for the latest.
     """
 
-    def __init__(self, directory, variant=None, threads=None):
+    def __init__(self, directory, variant=None, threads=None, version=None):
         if threads is not None and (
             isinstance(threads, bool) or not isinstance(threads, int) or threads < 1
         ):
@@ -33,13 +33,21 @@ class ExportedVAE:
         self.directory = Path(directory)
         self.manifest = read_manifest(self.directory)
         self.latent_dim, self.image_shape = _model_shapes(self.directory, self.manifest)
-        variants = self.manifest.get("variants") or {}
+        self.version, entry = version_entry(self.directory, self.manifest, version)
+        variants = entry.get("variants") or {}
         if variant is not None and variant not in variants:
             raise BundleError(
-                f"The bundle has no {variant!r} decoder. It has: {sorted(variants) or 'none'}."
+                f"Version {self.version} of the bundle has no {variant!r} decoder. It has: "
+                f"{sorted(variants) or 'none'}."
             )
-        decoder_file = bundle.variant_file(variant) if variant else bundle.onnx_file("decoder")
-        encoder_file = bundle.onnx_file("encoder")
+        try:
+            decoder_file = variants[variant]["file"] if variant else entry["onnx"]["decoder"]
+            encoder_file = entry["onnx"]["encoder"]
+        except (KeyError, TypeError):
+            raise BundleError(
+                f"The manifest of {self.directory} does not name the ONNX files of version "
+                f"{self.version}. Export the model again."
+            ) from None
         check_files(self.directory, self.manifest, [decoder_file, encoder_file])
         options = onnxruntime.SessionOptions()
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL

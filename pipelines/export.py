@@ -1,9 +1,11 @@
 """Exports a trained run's decoder and encoder as a verified bundle.
 
-    python -m pipelines.export --run-dir runs/default --name default --variants float16 int8
+    python -m pipelines.export --run-dir runs/default --name default --variants float16
 
 Reads `model.keras` and `history.json` from the run folder, verifies the
-export on test images of the run's dataset and writes `exported/<name>/`.
+export on test images of the run's dataset and writes it as the next version
+of `exported/<name>/` (version 1 of a new bundle, or of a replaced one with
+`--overwrite`).
 """
 
 import argparse
@@ -20,9 +22,9 @@ def export_run(run_dir, bundle_dir, overwrite=False, variants=()):
 
     Args:
         run_dir: a folder written by `pipelines.train`.
-        bundle_dir: the bundle folder to create.
-        overwrite: whether to replace an existing bundle.
-        variants: smaller decoders to add (`"float16"`, `"int8"`).
+        bundle_dir: the bundle folder; an existing bundle gets the next version.
+        overwrite: whether to replace an existing bundle and its versions.
+        variants: smaller decoders to add (`"float16"`).
 
     Returns:
         The manifest, as a dict.
@@ -54,7 +56,11 @@ def main(argv=None):
     parser.add_argument("--run-dir", default="runs/default", help="training run folder")
     parser.add_argument("--name", default="default", help="bundle name")
     parser.add_argument("--output-dir", default="exported", help="where bundles go")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing bundle")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing bundle and all its versions (default: add the next version)",
+    )
     parser.add_argument("--variants", nargs="*", default=[], choices=VARIANTS)
     args = parser.parse_args(argv)
     started = time.perf_counter()
@@ -63,18 +69,20 @@ def main(argv=None):
     except ValueError as error:
         parser.error(str(error))
     manifest = export_run(args.run_dir, bundle, args.overwrite, args.variants)
-    parity = manifest["parity"]
+    version = manifest["latest_version"]
+    entry = manifest["versions"][str(version)]
+    parity = entry["parity"]
     lines = [
-        f"\nExported and verified in {time.perf_counter() - started:.1f} s: {bundle.resolve()}",
+        f"\nExported and verified in {time.perf_counter() - started:.1f} s: "
+        f"{bundle.resolve()}, version {version} (versions: {', '.join(manifest['versions'])})",
         f"  opset {manifest['onnx']['opset']}, latent_dim {manifest['model']['latent_dim']}",
     ]
     for part in ("decoder", "encoder"):
         figures = ", ".join(f"{k} {v:.2g}" for k, v in parity[part].items())
         lines.append(f"  {part} max |difference|: {figures} (limit {parity['tolerance']:g})")
-    for name, info in manifest["files"].items():
-        if name.endswith(".onnx"):
-            lines.append(f"  {name}: {info['bytes'] / 1e3:.0f} kB")
-    for name, info in manifest["variants"].items():
+    for name in [*entry["onnx"].values(), *(v["file"] for v in entry["variants"].values())]:
+        lines.append(f"  {name}: {manifest['files'][name]['bytes'] / 1e3:.0f} kB")
+    for name, info in entry["variants"].items():
         lines.append(
             f"  {name} decoder: max |error| vs float32 {info['max_abs_error_vs_float32']:.2g}"
         )

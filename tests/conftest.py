@@ -87,7 +87,7 @@ def real_bundle(real_run, tmp_path_factory):
 
     run_dir, _ = real_run
     directory = tmp_path_factory.mktemp("exported") / "real"
-    return directory, export_run(run_dir, directory, variants=["float16", "int8"])
+    return directory, export_run(run_dir, directory, variants=["float16"])
 
 
 @pytest.fixture(scope="session")
@@ -98,6 +98,6 @@ def exported_bundle(small_trained_vae, tmp_path_factory):
     vae, images = small_trained_vae
     directory = tmp_path_factory.mktemp("exported") / "small"
     manifest = export_bundle(
-        vae, directory, images[:32], variants=("float16", "int8"), metadata={"dataset": "toy"}
+        vae, directory, images[:32], variants=("float16",), metadata={"dataset": "toy"}
     )
     return directory, manifest

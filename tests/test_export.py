@@ -8,20 +8,30 @@ import onnxruntime
 import pytest
 import tensorflow as tf
 
+from keras_vae import VAE, architectures
 from keras_vae.export import ExportVerificationError, export_bundle
-from keras_vae_inference import bundle, sha256
+from keras_vae_inference import BundleError, ExportedVAE, bundle, sha256, verify_bundle
 
 
 def keras_decode(vae, z):
     return vae.likelihood(vae.decoder(z, training=False)).numpy()
 
 
+def latest(manifest):
+    return manifest["versions"][str(manifest["latest_version"])]
+
+
 def test_bundle_layout_and_manifest(exported_bundle, small_trained_vae):
     directory, manifest = exported_bundle
     vae, _ = small_trained_vae
     assert json.loads((directory / "manifest.json").read_text()) == manifest
-    assert (directory / "decoder" / "1" / "saved_model.pb").is_file()
-    assert (directory / "encoder" / "1" / "saved_model.pb").is_file()
+    assert manifest["latest_version"] == 1 and list(manifest["versions"]) == ["1"]
+    for part in ("decoder", "encoder"):
+        # TensorFlow Serving's model base and Triton's model repository at once.
+        assert (directory / part / "1" / "saved_model.pb").is_file()
+        assert (directory / part / "1" / "model.onnx").is_file()
+        assert (directory / part / "config.pbtxt").is_file()
+        assert latest(manifest)["onnx"][part] == f"{part}/1/model.onnx"
     assert manifest["model"]["latent_dim"] == 3
     assert manifest["model"]["image_shape"] == [12, 12, 1]
     assert manifest["model"]["likelihood"] == "bernoulli"
@@ -37,8 +47,8 @@ def test_bundle_layout_and_manifest(exported_bundle, small_trained_vae):
         bundle.FORMAT_VERSION,
     )
     assert "Bernoulli probabilities" in manifest["decoder"]["outputs"][0]["meaning"]
-    assert manifest["training"] == {"dataset": "toy"}
-    assert set(manifest["versions"]) >= {"keras", "tensorflow", "tf2onnx", "onnxruntime"}
+    assert latest(manifest)["training"] == {"dataset": "toy"}
+    assert set(latest(manifest)["packages"]) >= {"keras", "tensorflow", "tf2onnx", "onnxruntime"}
     on_disk = {
         str(p.relative_to(directory))
         for p in directory.rglob("*")
@@ -54,7 +64,7 @@ def test_bundle_layout_and_manifest(exported_bundle, small_trained_vae):
 @pytest.mark.parametrize("part", ["decoder", "encoder"])
 def test_onnx_files_are_valid_deterministic_and_batch_dynamic(exported_bundle, part):
     directory, manifest = exported_bundle
-    model = onnx.load(str(directory / f"{part}.onnx"))
+    model = onnx.load(str(directory / latest(manifest)["onnx"][part]))
     onnx.checker.check_model(model, full_check=True)
     assert model.opset_import[0].version == manifest["onnx"]["opset"]
     assert not [n for n in model.graph.node if "Random" in n.op_type]
@@ -67,20 +77,20 @@ def test_parity_figures_are_recorded_and_reproduce(exported_bundle, small_traine
     directory, manifest = exported_bundle
     vae, images = small_trained_vae
     for part in ("decoder", "encoder"):
-        figures = manifest["parity"][part]
+        figures = latest(manifest)["parity"][part]
         assert set(figures) == {
             "keras_vs_savedmodel", "keras_vs_onnxruntime", "savedmodel_vs_onnxruntime"
         }  # fmt: skip
-        assert max(figures.values()) <= manifest["parity"]["tolerance"] == 1e-4
+        assert max(figures.values()) <= latest(manifest)["parity"]["tolerance"] == 1e-4
     # Independently: other latent vectors, batch sizes the export never saw.
-    session = onnxruntime.InferenceSession(str(directory / "decoder.onnx"))
+    session = onnxruntime.InferenceSession(str(directory / "decoder" / "1" / "model.onnx"))
     serving = tf.saved_model.load(str(directory / "decoder" / "1")).signatures["serving_default"]
     for batch in (1, 7):
         z = np.random.default_rng(batch).standard_normal((batch, 3)).astype("float32")
         expected = keras_decode(vae, z)
         np.testing.assert_allclose(session.run(["image"], {"z": z})[0], expected, atol=1e-5)
         np.testing.assert_allclose(serving(z=tf.constant(z))["image"].numpy(), expected, atol=1e-6)
-    encoder = onnxruntime.InferenceSession(str(directory / "encoder.onnx"))
+    encoder = onnxruntime.InferenceSession(str(directory / "encoder" / "1" / "model.onnx"))
     mean, log_var = encoder.run(["mean", "log_var"], {"images": images[40:45]})
     expected_mean, expected_log_var = vae.encoder(images[40:45])
     np.testing.assert_allclose(mean, expected_mean, atol=1e-5)
@@ -89,13 +99,15 @@ def test_parity_figures_are_recorded_and_reproduce(exported_bundle, small_traine
 
 def test_variants_record_their_size_and_error(exported_bundle):
     directory, manifest = exported_bundle
-    for name in ("float16", "int8"):
-        # Valid ONNX for strict consumers too (ONNX's reference evaluator).
-        onnx.checker.check_model(str(directory / manifest["variants"][name]["file"]), True)
+    variants = latest(manifest)["variants"]
+    assert list(variants) == ["float16"]
+    # Valid ONNX for strict consumers too (ONNX's reference evaluator).
+    onnx.checker.check_model(str(directory / variants["float16"]["file"]), True)
     z = np.random.default_rng(0).standard_normal((64, 3)).astype("float32")
-    reference = onnxruntime.InferenceSession(str(directory / "decoder.onnx")).run(None, {"z": z})[0]
-    for name in ("float16", "int8"):
-        info = manifest["variants"][name]
+    decoder = onnxruntime.InferenceSession(str(directory / latest(manifest)["onnx"]["decoder"]))
+    reference = decoder.run(None, {"z": z})[0]
+    for name in variants:
+        info = variants[name]
         path = directory / info["file"]
         assert info["bytes"] == path.stat().st_size
         output = onnxruntime.InferenceSession(str(path)).run(None, {"z": z})[0]
@@ -103,36 +115,90 @@ def test_variants_record_their_size_and_error(exported_bundle):
         np.testing.assert_allclose(
             np.max(np.abs(output - reference)), info["max_abs_error_vs_float32"], rtol=1e-5
         )
-    assert manifest["variants"]["float16"]["max_abs_error_vs_float32"] < 5e-3
+    assert variants["float16"]["max_abs_error_vs_float32"] < 5e-3
 
 
-def test_an_existing_bundle_is_refused_unless_overwrite(exported_bundle, small_trained_vae):
-    directory, manifest = exported_bundle
-    vae, images = small_trained_vae
-    before = (directory / "manifest.json").read_bytes()
-    with pytest.raises(FileExistsError, match="--overwrite"):
-        export_bundle(vae, directory, images[:8])
-    assert (directory / "manifest.json").read_bytes() == before
+def file_contents(directory):
+    return {
+        str(path.relative_to(directory)): path.read_bytes()
+        for path in sorted(directory.rglob("*"))
+        if path.is_file()
+    }
 
 
-def test_overwrite_replaces_and_failed_verification_leaves_nothing(small_trained_vae, tmp_path):
+def test_exporting_again_adds_a_version_and_keeps_the_older_ones(small_trained_vae, tmp_path):
     vae, images = small_trained_vae
     target = tmp_path / "bundle"
     export_bundle(vae, target, images[:8], metadata={"round": 1})
-    export_bundle(vae, target, images[:8], overwrite=True, metadata={"round": 2})
-    assert json.loads((target / "manifest.json").read_text())["training"] == {"round": 2}
+    first = file_contents(target)
+    manifest = export_bundle(vae, target, images[:8], variants=("float16",), metadata={"round": 2})
+    assert manifest["latest_version"] == 2
+    assert {v: e["training"] for v, e in manifest["versions"].items()} == {
+        "1": {"round": 1}, "2": {"round": 2}
+    }  # fmt: skip
+    after = file_contents(target)
+    for name, data in first.items():  # version 1 unchanged, byte for byte
+        if name.startswith(("decoder/1/", "encoder/1/")):
+            assert after[name] == data, name
+    assert (target / "decoder" / "2" / "model.float16.onnx").is_file()
+    assert not (target / "decoder" / "1" / "model.float16.onnx").exists()
+    verify_bundle(target)
+    assert ExportedVAE(target).version == 2
+    old = ExportedVAE(target, version=1)
+    z = np.random.default_rng(3).standard_normal((4, 3))
+    np.testing.assert_allclose(old.decode(z), keras_decode(vae, z.astype("float32")), atol=1e-5)
+    with pytest.raises(BundleError, match=r"Expected a version of .* among \['1', '2'\]"):
+        ExportedVAE(target, version=3)
+    export_bundle(vae, target, images[:8], overwrite=True, metadata={"round": 3})
+    manifest = json.loads((target / "manifest.json").read_text())
+    assert list(manifest["versions"]) == ["1"] and latest(manifest)["training"] == {"round": 3}
+    assert not (target / "decoder" / "2").exists()
+
+
+def test_a_model_that_cannot_join_the_versions_is_refused(small_trained_vae, tmp_path):
+    vae, images = small_trained_vae
+    target = tmp_path / "bundle"
+    export_bundle(vae, target, images[:8])
+    before = file_contents(target)
+    shape = (12, 12, 1)
+    other = VAE(
+        architectures.conv_encoder(shape, 4, filters=(4, 8), hidden_units=(16,)),
+        architectures.conv_decoder(shape, 4, filters=(8, 4), start_channels=8),
+    )
+    other(images[:2])
+    with pytest.raises(ValueError, match=r"Expected a model with .*'latent_dim': 3.*Received"):
+        export_bundle(other, target, images[:8])
+    # A failed verification of version 2 leaves version 1 as it was.
+    with pytest.raises(ExportVerificationError, match="Nothing was written"):
+        export_bundle(vae, target, images[:8], tolerance=0.0)
+    assert file_contents(target) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle"]
+
+
+def test_a_folder_that_is_not_a_bundle_is_not_replaced_silently(small_trained_vae, tmp_path):
+    vae, images = small_trained_vae
+    target = tmp_path / "bundle"
+    target.mkdir()
+    (target / "notes.txt").write_text("mine")
+    with pytest.raises(BundleError, match="No manifest.json .* pass overwrite=True"):
+        export_bundle(vae, target, images[:8])
+    assert (target / "notes.txt").read_text() == "mine"
+
+
+def test_failed_verification_leaves_nothing(small_trained_vae, tmp_path):
+    vae, images = small_trained_vae
     # No runtime reproduces float32 Keras to the last bit: a zero tolerance must fail.
     with pytest.raises(ExportVerificationError, match="Nothing was written"):
         export_bundle(vae, tmp_path / "strict", images[:8], tolerance=0.0)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle"]
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_bad_arguments(small_trained_vae, tmp_path):
     vae, images = small_trained_vae
     with pytest.raises(ValueError, match=r"test images of shape \(n, 12, 12, 1\)"):
         export_bundle(vae, tmp_path / "a", images[:, :10])
-    with pytest.raises(ValueError, match="Unknown variants"):
-        export_bundle(vae, tmp_path / "b", images[:8], variants=("int4",))
+    with pytest.raises(ValueError, match=r"Expected variants among \['float16'\]"):
+        export_bundle(vae, tmp_path / "b", images[:8], variants=("int8",))
 
 
 def test_leftovers_of_killed_exports_are_removed_and_others_kept(small_trained_vae, tmp_path):
@@ -153,7 +219,7 @@ def test_savedmodels_load_in_tensorflows_session_loader_and_in_keras(
 ):
     directory, manifest = exported_bundle
     vae, images = small_trained_vae
-    path = str(directory / manifest[part]["savedmodel"])
+    path = str(directory / latest(manifest)["savedmodel"][part])
     if part == "decoder":
         feeds = {"z": np.random.default_rng(1).standard_normal((5, 3)).astype("float32")}
         expected = {"image": vae.decode(feeds["z"])}
@@ -183,14 +249,15 @@ def test_savedmodels_load_in_tensorflows_session_loader_and_in_keras(
 def test_onnx_files_describe_themselves_with_outputs_in_the_documented_order(exported_bundle):
     directory, manifest = exported_bundle
     for part in ("decoder", "encoder"):
-        model = onnx.load(str(directory / manifest[part]["onnx"]))
-        session = onnxruntime.InferenceSession(str(directory / manifest[part]["onnx"]))
+        model = onnx.load(str(directory / latest(manifest)["onnx"][part]))
+        session = onnxruntime.InferenceSession(str(directory / latest(manifest)["onnx"][part]))
         documented = [output["name"] for output in manifest[part]["outputs"]]
         assert [output.name for output in session.get_outputs()] == documented
         properties = {prop.key: prop.value for prop in model.metadata_props}
         assert properties["keras_vae.format"] == manifest["format"]
         assert properties["keras_vae.format_version"] == str(manifest["format_version"])
         assert properties["keras_vae.part"] == part
+        assert properties["keras_vae.model_version"] == "1"
         assert int(properties["keras_vae.latent_dim"]) == manifest["model"]["latent_dim"]
         assert json.loads(properties["keras_vae.image_shape"]) == manifest["model"]["image_shape"]
         assert properties["keras_vae.likelihood"] == "bernoulli"
@@ -198,7 +265,7 @@ def test_onnx_files_describe_themselves_with_outputs_in_the_documented_order(exp
         assert properties["keras_vae.training_dataset"] == "toy"
         assert model.doc_string == properties["keras_vae.summary"]
     images = np.zeros((2, 12, 12, 1), "float32")
-    encoder = onnxruntime.InferenceSession(str(directory / "encoder.onnx"))
+    encoder = onnxruntime.InferenceSession(str(directory / latest(manifest)["onnx"]["encoder"]))
     mean, log_var = encoder.run(None, {"images": images})
     np.testing.assert_array_equal(mean, encoder.run(["mean"], {"images": images})[0])
     np.testing.assert_array_equal(log_var, encoder.run(["log_var"], {"images": images})[0])

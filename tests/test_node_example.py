@@ -54,9 +54,9 @@ def decode_with_node(node, directory, tmp_path):
 
 def test_node_refuses_a_tampered_model(node, exported_bundle, tmp_path):
     directory = shutil.copytree(exported_bundle[0], tmp_path / "bundle")
-    data = bytearray((directory / "decoder.onnx").read_bytes())
+    data = bytearray((directory / "decoder" / "1" / "model.onnx").read_bytes())
     data[-50] ^= 0x01
-    (directory / "decoder.onnx").write_bytes(bytes(data))
+    (directory / "decoder" / "1" / "model.onnx").write_bytes(bytes(data))
     result = decode_with_node(node, directory, tmp_path)
     assert result.returncode == 1
     assert "does not match the sha256" in result.stderr

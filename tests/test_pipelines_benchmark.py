@@ -117,7 +117,7 @@ def test_benchmark_cli_writes_json_and_markdown_that_agree(
     runtimes = {runtime for runtime, _ in rows}
     assert runtimes == {
         "keras call", "keras predict", "savedmodel",
-        "onnxruntime float32", "onnxruntime float16", "onnxruntime int8",
+        "onnxruntime float32", "onnxruntime float16",
     }  # fmt: skip
     assert {batch for _, batch in rows} == {1, 64, 1024}
     # Other code paths to the same float32 decoder agree with Keras' call closely.

@@ -9,12 +9,13 @@ def test_export_of_a_real_run(real_run, real_bundle, tmp_path):
 
     run_dir, summary = real_run
     directory, manifest = real_bundle
-    assert manifest["training"]["test_metrics"] == summary["test"]
-    assert manifest["training"]["dataset"] == "fashion_mnist"
-    assert manifest["training"]["test_set"] == summary["test_set"]
+    training = manifest["versions"]["1"]["training"]
+    assert training["test_metrics"] == summary["test"]
+    assert training["dataset"] == "fashion_mnist"
+    assert training["test_set"] == summary["test_set"]
     assert manifest["model"]["likelihood"] == "bernoulli"
     assert "Bernoulli probabilities" in manifest["decoder"]["outputs"][0]["meaning"]
-    assert max(manifest["parity"]["decoder"].values()) <= 1e-4
+    assert max(manifest["versions"]["1"]["parity"]["decoder"].values()) <= 1e-4
     with pytest.raises(RunError, match="finished training run"):
         export_run(tmp_path / "nowhere", tmp_path / "other")
 

@@ -25,7 +25,7 @@ function writeAtomically(file, data) {
 
 // The bundle format this reader knows: keras_vae_inference/bundle.py defines it.
 const FORMAT = "keras-vae-bundle";
-const FORMAT_VERSION = 1;
+const FORMAT_VERSION = 2;
 
 function readManifest(bundle) {
   const manifest = JSON.parse(readFileSync(path.join(bundle, "manifest.json"), "utf8"));
@@ -119,7 +119,9 @@ async function main() {
   } else {
     latents = readLatents(latentsFile, latentDim);
   }
-  const model = checkedModelBytes(bundle, manifest, manifest.decoder.onnx);
+  // The latest version, as TensorFlow Serving and Triton would serve it.
+  const latest = manifest.versions[String(manifest.latest_version)];
+  const model = checkedModelBytes(bundle, manifest, latest.onnx.decoder);
   const session = await ort.InferenceSession.create(model, { graphOptimizationLevel: "all" });
 
   const z = new ort.Tensor("float32", Float32Array.from(latents.flat()), [latents.length, latentDim]);

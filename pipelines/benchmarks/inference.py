@@ -54,11 +54,12 @@ def decoder_runners(model, bundle_dir, threads):
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     manifest = bundle.read_manifest(bundle_dir)
-    onnx_files = {"onnxruntime float32": bundle.onnx_file("decoder")}
+    _, latest = bundle.version_entry(bundle_dir, manifest)
+    onnx_files = {"onnxruntime float32": latest["onnx"]["decoder"]}
     onnx_files.update(
-        {f"onnxruntime {name}": bundle.variant_file(name) for name in manifest["variants"]}
+        {f"onnxruntime {name}": info["file"] for name, info in latest["variants"].items()}
     )
-    saved = tf.saved_model.load(str(bundle_dir / bundle.savedmodel_dir("decoder")))
+    saved = tf.saved_model.load(str(bundle_dir / latest["savedmodel"]["decoder"]))
     serving = saved.signatures[bundle.SIGNATURE]
     runners = {
         "keras call": lambda z: model.likelihood(model.decoder(z, training=False)).numpy(),
