@@ -10,7 +10,7 @@ FASHION_MNIST_DIR := /usr/share/datasets/fashion-mnist
 RUN_DIR := runs/default
 AE_RUN_DIR := runs/default-autoencoder
 
-.PHONY: run test bench install bench-deps data fashion-mnist-files node-deps train train-autoencoder export evaluate lint clean
+.PHONY: run test bench serve install bench-deps inference-deps data fashion-mnist-files node-deps train train-autoencoder export evaluate lint clean
 
 run: export evaluate
 	@echo "Done. Run folder: $(abspath $(RUN_DIR)); report: $(abspath $(RUN_DIR))/report.md;" \
@@ -22,10 +22,17 @@ test: install bench-deps fashion-mnist-files node-deps
 # Training and inference speed against the references and the CPU's peak; uses
 # the trained default run and its export, making them first if missing (both
 # folders appear only when complete).
-bench: bench-deps data
+bench: bench-deps inference-deps data
 	@[ -d $(RUN_DIR) ] && [ -d exported/default ] || $(MAKE) export
 	$(PY) -m pipelines.benchmark --run-dir $(RUN_DIR) --bundle exported/default \
+	  --serve-command $(INFERENCE_VENV)/bin/keras-vae-serve \
 	  --output docs/benchmarks.json --markdown docs/benchmarks.md
+
+# Serves exported/default over HTTP (TF Serving REST and Open Inference V2) on port 8080
+# from the TF-free environment.
+serve: inference-deps
+	@[ -d exported/default ] || $(MAKE) export
+	$(INFERENCE_VENV)/bin/keras-vae-serve exported/default --port 8080
 
 install: $(INSTALLED)
 
@@ -55,6 +62,19 @@ fashion-mnist-files:
 	  echo "Installing Debian's dataset-fashion-mnist ..."; \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq dataset-fashion-mnist >/dev/null; \
 	fi
+
+# keras-vae-inference with its server, alone in an environment without TensorFlow:
+# what a production image installs.
+INFERENCE_VENV := .venv-inference
+inference-deps: $(INFERENCE_VENV)/.installed
+
+$(INFERENCE_VENV)/.installed: inference/pyproject.toml $(wildcard inference/keras_vae_inference/*.py)
+	$(PYTHON) -m venv $(INFERENCE_VENV)
+	$(INFERENCE_VENV)/bin/pip install --quiet --upgrade pip
+	$(INFERENCE_VENV)/bin/pip install --quiet --force-reinstall --no-deps ./inference
+	$(INFERENCE_VENV)/bin/pip install --quiet "./inference[serve]"
+	$(INFERENCE_VENV)/bin/pip check
+	touch $@
 
 # The Node.js example's packages. onnxruntime-node's install script would fetch
 # CUDA files from outside the npm registry; its CPU binaries ship in the package.
@@ -91,4 +111,4 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) $(INFERENCE_VENV) runs .pytest_cache

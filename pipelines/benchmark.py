@@ -6,9 +6,10 @@ Training: keras-vae's `fit` on the default network beside the keras.io VAE
 recipe and a plain PyTorch loop on the same network, data, batch size and
 threads, timed in turns (see `pipelines/benchmarks/training.py`). Inference:
 the decoder of a trained run in Keras, the SavedModel and onnxruntime at
-batch 1, 64 and 1024. Both are put against the model's FLOPs and the CPU's
-peak. Figures are printed and saved as JSON and Markdown. Timings on shared
-machines are noisy: compare figures from one run.
+batch 1, 64 and 1024, put against the model's FLOPs and the CPU's peak.
+Serving: `keras-vae-serve` under 1, 8 and 64 concurrent clients against
+in-process onnxruntime. Figures are printed and saved as JSON and Markdown.
+Timings on shared machines are noisy: compare figures from one run.
 """
 
 import argparse
@@ -31,6 +32,7 @@ from pipelines.benchmarks.hardware import (
 )
 from pipelines.benchmarks.inference import benchmark_decoder
 from pipelines.benchmarks.report import markdown_report
+from pipelines.benchmarks.serving import benchmark_serving
 from pipelines.benchmarks.training import benchmark_training, build_contenders
 
 
@@ -84,6 +86,16 @@ def parse_args(argv):
     parser.add_argument("--no-xla", action="store_true", help="leave out keras-vae with XLA")
     parser.add_argument("--skip-training", action="store_true")
     parser.add_argument("--skip-inference", action="store_true")
+    parser.add_argument(
+        "--serve-command",
+        default=".venv-inference/bin/keras-vae-serve",
+        help="keras-vae-serve of an environment with keras-vae-inference[serve] (make "
+        "inference-deps makes it)",
+    )
+    parser.add_argument(
+        "--serve-seconds", type=positive_int, default=5, help="seconds per client count"
+    )
+    parser.add_argument("--skip-serving", action="store_true")
     parser.add_argument("--output", default="runs/benchmark.json", help="where the JSON goes")
     parser.add_argument("--markdown", help="where the Markdown table goes (optional)")
     return parser.parse_args(argv)
@@ -91,6 +103,11 @@ def parse_args(argv):
 
 def main(argv=None):
     args = parse_args(argv)
+    if not args.skip_serving and not Path(args.serve_command).is_file():
+        raise SystemExit(
+            f"No server at {args.serve_command}: run `make inference-deps`, pass "
+            "--serve-command, or --skip-serving."
+        )
     run = None
     if not args.skip_inference:
         try:
@@ -120,22 +137,34 @@ def main(argv=None):
         results["inference_flops"] = vae_flops(run.model)
         print(f"Decoder inference, {args.threads} threads:", flush=True)
         results["decoder_inference"] = benchmark_decoder(run.model, Path(args.bundle), args.threads)
+    if not args.skip_serving:
+        print(f"Serving {args.bundle} with {args.serve_command}:", flush=True)
+        log = Path(args.output).with_suffix(".server.log")
+        results["serving"] = benchmark_serving(
+            args.serve_command, args.bundle, log, args.threads, seconds=args.serve_seconds
+        )
     _write(results, args.output, args.markdown)
 
 
 def _machine(args, with_torch, arguments):
     """The record's header: command, date, hardware and its ceilings, versions."""
     features = cpu_features()
+    matmul = measured_matmul_gflops()
+    kernel = max(matmul, key=matmul.get)
     hardware = {
         **features,
         "nominal_peak_gflops": nominal_peak_gflops(features),
-        "matmul_gflops": measured_matmul_gflops(),
+        "matmul_gflops": matmul[kernel],
+        "matmul_kernel": kernel,
+        "matmul_gflops_by_library": matmul,
+        "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE"),
     }
     gpus = tf.config.list_physical_devices("GPU")
     print(
         f"{features['model']}: {features['cores']} cores, nominal peak "
-        f"{hardware['nominal_peak_gflops']} GFLOP/s, NumPy matmul "
-        f"{hardware['matmul_gflops']:.1f} GFLOP/s; {args.threads} threads.",
+        f"{hardware['nominal_peak_gflops']} GFLOP/s, matmul "
+        + ", ".join(f"{name} {value:.1f}" for name, value in matmul.items())
+        + f" GFLOP/s; {args.threads} threads.",
         flush=True,
     )
     return {

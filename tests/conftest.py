@@ -101,3 +101,43 @@ def exported_bundle(small_trained_vae, tmp_path_factory):
         vae, directory, images[:32], variants=("float16",), metadata={"dataset": "toy"}
     )
     return directory, manifest
+
+
+@pytest.fixture(scope="session")
+def inference_venv(tmp_path_factory):
+    """The keras-vae-inference wheel, built from inference/ and installed alone into a fresh
+    virtual environment: (environment's python, wheel path)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    folder = tmp_path_factory.mktemp("inference-dist")
+    source = Path(__file__).resolve().parent.parent / "inference"
+    pip_quiet = ["--quiet", "--disable-pip-version-check"]
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", *pip_quiet, "--no-deps", str(source),
+         "--wheel-dir", str(folder / "wheels")],
+        check=True, timeout=600,
+    )  # fmt: skip
+    (wheel,) = (folder / "wheels").glob("keras_vae_inference-*.whl")
+    subprocess.run([sys.executable, "-m", "venv", str(folder / "venv")], check=True, timeout=300)
+    python = folder / "venv" / "bin" / "python"
+    subprocess.run(
+        [python, "-m", "pip", "install", *pip_quiet, str(wheel)], check=True, timeout=600
+    )
+    return python, wheel
+
+
+@pytest.fixture(scope="session")
+def serving_venv(inference_venv):
+    """The inference environment with the `serve` extra and Triton's client added:
+    (environment's python, wheel path)."""
+    import subprocess
+
+    python, wheel = inference_venv
+    subprocess.run(
+        [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+         f"{wheel}[serve]", "tritonclient[http,grpc]"],
+        check=True, timeout=900,
+    )  # fmt: skip
+    return python, wheel

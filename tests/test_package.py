@@ -4,15 +4,16 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("keras_vae", "keras_vae_inference", "pipelines")
+# Each package and the folder it lies in (the inference package is its own distribution).
+PACKAGES = {"keras_vae": ROOT, "keras_vae_inference": ROOT / "inference", "pipelines": ROOT}
 
 
 def module_imports():
     """{module: modules of this repository it imports}, from the source."""
     graph = {}
-    for package in PACKAGES:
-        for path in (ROOT / package).rglob("*.py"):
-            parts = path.relative_to(ROOT).with_suffix("").parts
+    for package, folder in PACKAGES.items():
+        for path in (folder / package).rglob("*.py"):
+            parts = path.relative_to(folder).with_suffix("").parts
             name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
             imported = set()
             for node in ast.walk(ast.parse(path.read_text())):

@@ -71,10 +71,11 @@ def test_nominal_peak_of_a_published_cpu():
 
 @pytest.mark.slow
 def test_benchmark_cli_writes_json_and_markdown_that_agree(
-    real_run, real_bundle, fashion_mnist_data_dir, tmp_path
+    real_run, real_bundle, fashion_mnist_data_dir, serving_venv, tmp_path
 ):
     run_dir, _ = real_run
     bundle, _ = real_bundle
+    python, _ = serving_venv
     output, markdown = tmp_path / "bench.json", tmp_path / "bench.md"
     command = [
         sys.executable, "-m", "pipelines.benchmark",
@@ -82,6 +83,7 @@ def test_benchmark_cli_writes_json_and_markdown_that_agree(
         "--data-dir", fashion_mnist_data_dir, "--max-train-examples", "1024",
         "--rounds", "2", "--steps", "4", "--steps-per-execution", "2", "--no-xla",
         "--output", str(output), "--markdown", str(markdown),
+        "--serve-command", str(python.parent / "keras-vae-serve"), "--serve-seconds", "1",
     ]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -126,6 +128,21 @@ def test_benchmark_cli_writes_json_and_markdown_that_agree(
     assert rows[("onnxruntime float16", 1024)]["max_abs_error_vs_keras"] < 1e-2
     for (runtime, batch), row in rows.items():
         assert f"| {runtime} | {batch} | {row['median_ms']:.3f} (" in page
+
+    serving = results["serving"]
+    assert [(row["runtime"], row["clients"]) for row in serving] == [
+        ("onnxruntime in process", 1), ("server, V2 JSON", 1), ("server, V2 JSON", 8),
+        ("server, V2 JSON", 64),
+    ]  # fmt: skip
+    for row in serving:
+        assert row["requests"] > 0 and row["p50_ms"] <= row["p99_ms"]
+        assert row["max_abs_error_vs_in_process"] < 1e-6
+        assert (
+            f"| {row['runtime']} | {row['clients']} | {row['requests_per_second']:,.0f} |" in page
+        )
+    hardware = results["hardware"]
+    assert set(hardware["matmul_gflops_by_library"]) == {"tensorflow", "numpy"}
+    assert hardware["matmul_gflops"] == max(hardware["matmul_gflops_by_library"].values())
 
 
 @pytest.mark.parametrize("flag", ["--threads", "--rounds", "--steps", "--batch-size"])

@@ -85,8 +85,8 @@ def markdown_report(results):
         f"{' with FMA' if hardware['fma'] else ''}; {results['threads']} threads for "
         f"TensorFlow, PyTorch and onnxruntime. {results['accelerators']}",
         f"- Nominal float32 peak: {peak:.1f} GFLOP/s (cores × clock × float32 lanes × 2 "
-        "for FMA × 2 FMA units per core, assumed). Practical ceiling: a NumPy float32 "
-        f"2048×2048 matrix product, {hardware['matmul_gflops']:.1f} GFLOP/s.",
+        "for FMA × 2 FMA units per core, assumed). Practical ceiling: the faster float32 "
+        f"2048×2048 matrix product, {_ceiling(hardware)}.",
         f"- Versions: {versions}.",
         "",
     ]
@@ -100,4 +100,40 @@ def markdown_report(results):
             results["decoder_inference"], results["inference_flops"], ceilings
         )
         lines.append("")
+    if "serving" in results:
+        lines += ["## Serving", ""]
+        lines += _serving_table(results["serving"])
+        lines.append("")
     return "\n".join(lines)
+
+
+def _serving_table(rows):
+    lines = [
+        "Batch-1 decode requests on loopback: each client sends Open Inference Protocol JSON "
+        "requests one after the other over one connection; clients and server share the "
+        "cores. Latency is measured at the client; error: largest absolute difference from "
+        "in-process onnxruntime.",
+        "",
+        "| runtime | clients | requests/s | p50 ms | p99 ms | requests | max error |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row['runtime']} | {row['clients']} | {row['requests_per_second']:,.0f} "
+            f"| {row['p50_ms']:.2f} | {row['p99_ms']:.2f} | {row['requests']:,} "
+            f"| {row['max_abs_error_vs_in_process']:.1e} |"
+        )
+    return lines
+
+
+def _ceiling(hardware):
+    """Which matrix product set the ceiling, and what the other one reached."""
+    figures = hardware.get("matmul_gflops_by_library") or {"numpy": hardware["matmul_gflops"]}
+    names = {"tensorflow": "TensorFlow's `tf.linalg.matmul`", "numpy": "NumPy's OpenBLAS"}
+    coretype = hardware.get("openblas_coretype")
+    described = [
+        f"{names[name]} {value:.1f} GFLOP/s"
+        + (f" (OPENBLAS_CORETYPE={coretype})" if name == "numpy" and coretype else "")
+        for name, value in sorted(figures.items(), key=lambda item: -item[1])
+    ]
+    return described[0] + (f"; {', '.join(described[1:])}" if described[1:] else "")

@@ -1,0 +1,174 @@
+"""The HTTP server under load: batch-1 decode requests from concurrent clients on loopback.
+
+Each client keeps one connection open and sends Open Inference Protocol (V2)
+JSON requests for one latent vector, one after the other, for a fixed time;
+latency is measured per request at the client. In-process onnxruntime on the
+same vectors is the reference. Clients and server share the machine's cores.
+"""
+
+import contextlib
+import http.client
+import json
+import socket
+import statistics
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from keras_vae_inference import ExportedVAE
+
+CLIENTS = (1, 8, 64)
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def running_server(command, bundle, log_path, threads=None, timeout=120):
+    """Starts `keras-vae-serve` on a free port and stops it on leaving.
+
+    Args:
+        command: the path of the `keras-vae-serve` executable.
+        bundle: the bundle folder to serve.
+        log_path: file that receives the server's output.
+        threads: onnxruntime threads per model, or `None` for the server's default.
+        timeout: seconds to wait until the server reports ready.
+
+    Yields:
+        The server's base URL, `http://127.0.0.1:<port>`.
+
+    Raises:
+        RuntimeError: the server stopped or was not ready within `timeout`.
+    """
+    port = free_port()
+    arguments = [str(command), str(bundle), "--port", str(port)]
+    if threads:
+        arguments += ["--threads", str(threads)]
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(arguments, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while not _ready(url):
+            if process.poll() is not None or time.monotonic() > deadline:
+                with open(log_path) as log:
+                    raise RuntimeError(f"The server at {url} did not get ready:\n{log.read()}")
+            time.sleep(0.2)  # not listening yet: poll again
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _ready(url):
+    try:
+        with urllib.request.urlopen(f"{url}/v2/health/ready", timeout=2) as answer:
+            return answer.status == 200
+    except (urllib.error.URLError, ConnectionError):
+        return False
+
+
+def benchmark_serving(command, bundle, log_path, threads, clients=CLIENTS, seconds=5.0):
+    """Times batch-1 decode requests to the server, and in-process onnxruntime.
+
+    Args:
+        command: the path of the `keras-vae-serve` executable.
+        bundle: the bundle folder.
+        log_path: file that receives the server's output.
+        threads: onnxruntime threads, in the server and in process.
+        clients: the numbers of concurrent clients to try.
+        seconds: how long each setting runs.
+
+    Returns:
+        A list of rows: `runtime`, `clients`, `requests`, `requests_per_second`,
+        `p50_ms`, `p99_ms`, `max_abs_error_vs_in_process`.
+    """
+    vae = ExportedVAE(bundle, threads=threads)
+    latents = np.random.default_rng(0).standard_normal((256, vae.latent_dim)).astype(np.float32)
+    expected = vae.decode(latents)
+    rows = [_in_process(vae, latents, seconds)]
+    _print(rows[-1])
+    with running_server(command, bundle, log_path, threads) as url:
+        for count in clients:
+            rows.append(_load(url, latents, expected, count, seconds))
+            _print(rows[-1])
+    return rows
+
+
+def _in_process(vae, latents, seconds):
+    latencies, index = [], 0
+    started = time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        begin = time.perf_counter()
+        vae.decode(latents[index % len(latents)][None])
+        latencies.append(time.perf_counter() - begin)
+        index += 1
+    return _row("onnxruntime in process", 1, latencies, time.perf_counter() - started, 0.0)
+
+
+def _load(url, latents, expected, count, seconds):
+    host, port = url.removeprefix("http://").split(":")
+    stop = time.perf_counter() + seconds
+
+    def client(offset):
+        """Sends requests until `stop`; returns (latencies, largest error)."""
+        connection = http.client.HTTPConnection(host, int(port), timeout=60)
+        latencies, worst, index = [], 0.0, offset
+        while time.perf_counter() < stop:
+            row = index % len(latents)
+            tensor = {"name": "z", "shape": [1, latents.shape[1]], "datatype": "FP32"}
+            body = json.dumps({"inputs": [{**tensor, "data": latents[row].tolist()}]})
+            begin = time.perf_counter()
+            connection.request("POST", "/v2/models/decoder/infer", body,
+                               {"Content-Type": "application/json"})  # fmt: skip
+            answer = connection.getresponse()
+            payload = answer.read()
+            latencies.append(time.perf_counter() - begin)
+            if answer.status != 200:
+                raise RuntimeError(f"The server answered {answer.status}: {payload[:200]!r}")
+            image = np.array(json.loads(payload)["outputs"][0]["data"], np.float32)
+            worst = max(worst, float(np.max(np.abs(image - expected[row].ravel()))))
+            index += count
+        connection.close()
+        return latencies, worst
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(count) as pool:
+        results = list(pool.map(client, range(count)))
+    elapsed = time.perf_counter() - started
+    latencies = [value for mine, _ in results for value in mine]
+    return _row("server, V2 JSON", count, latencies, elapsed, max(w for _, w in results))
+
+
+def _row(runtime, clients, latencies, elapsed, error):
+    milliseconds = sorted(1e3 * value for value in latencies)
+    percentiles = statistics.quantiles(milliseconds, n=100) if len(milliseconds) > 1 else []
+    return {
+        "runtime": runtime,
+        "clients": clients,
+        "requests": len(milliseconds),
+        "requests_per_second": len(milliseconds) / elapsed,
+        "p50_ms": statistics.median(milliseconds),
+        "p99_ms": percentiles[98] if percentiles else milliseconds[0],
+        "max_abs_error_vs_in_process": error,
+    }
+
+
+def _print(row):
+    print(
+        f"  {row['runtime']:24s} {row['clients']:3d} clients  {row['requests_per_second']:8.0f} "
+        f"req/s  p50 {row['p50_ms']:.2f} ms  p99 {row['p99_ms']:.2f} ms",
+        flush=True,
+    )
