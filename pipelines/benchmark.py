@@ -30,7 +30,7 @@ from pipelines.benchmarks.hardware import (
     measured_matmul_gflops,
     nominal_peak_gflops,
 )
-from pipelines.benchmarks.inference import benchmark_decoder
+from pipelines.benchmarks.inference import benchmark_decoder, large_batch_study
 from pipelines.benchmarks.report import markdown_report
 from pipelines.benchmarks.serving import benchmark_serving
 from pipelines.benchmarks.training import benchmark_training, build_contenders
@@ -137,6 +137,8 @@ def main(argv=None):
         results["inference_flops"] = vae_flops(run.model)
         print(f"Decoder inference, {args.threads} threads:", flush=True)
         results["decoder_inference"] = benchmark_decoder(run.model, Path(args.bundle), args.threads)
+        print("onnxruntime against the SavedModel at batch 1024:", flush=True)
+        results["large_batch"] = large_batch_study(Path(args.bundle), args.threads)
     if not args.skip_serving:
         print(f"Serving {args.bundle} with {args.serve_command}:", flush=True)
         log = Path(args.output).with_suffix(".server.log")

@@ -129,6 +129,19 @@ def test_benchmark_cli_writes_json_and_markdown_that_agree(
     for (runtime, batch), row in rows.items():
         assert f"| {runtime} | {batch} | {row['median_ms']:.3f} (" in page
 
+    study = results["large_batch"]
+    assert study["batch"] == 1024
+    assert sum(study["op_share"].values()) == pytest.approx(1.0)
+    assert "ConvTranspose" in study["op_share"]
+    settings = {row["setting"]: row for row in study["settings"]}
+    assert settings["savedmodel"]["vs_savedmodel"] == 1.0
+    assert {"onnxruntime, graph optimisation disabled", "onnxruntime, in chunks of 16"} < set(
+        settings
+    )
+    for row in study["settings"]:
+        assert row["max_abs_error_vs_savedmodel"] < 1e-5, row
+        assert f"| {row['setting']} | {row['median_ms']:.1f} |" in page
+
     serving = results["serving"]
     assert [(row["runtime"], row["clients"]) for row in serving] == [
         ("onnxruntime in process", 1), ("server, V2 JSON", 1), ("server, V2 JSON", 8),

@@ -1,7 +1,9 @@
 """Run a keras-vae export bundle with onnxruntime: no TensorFlow, no Keras.
 
 This package imports only NumPy and onnxruntime, so a production image needs
-neither TensorFlow nor Keras.
+neither TensorFlow nor Keras. It is the `keras-vae-inference` distribution
+(`pip install ./inference`); its `serve` extra adds `keras-vae-serve`, an HTTP
+server for bundles (`keras_vae_inference.server`).
 
 ```python
 from keras_vae_inference import ExportedVAE

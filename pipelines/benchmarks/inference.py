@@ -4,7 +4,9 @@ Each runtime decodes the same latent vectors at each batch size, timed after
 warm-up; its output is compared with the Keras model's (float32) own.
 """
 
+import json
 import statistics
+import tempfile
 import time
 
 import numpy as np
@@ -100,3 +102,97 @@ def benchmark_decoder(model, bundle_dir, threads, batch_sizes=BATCH_SIZES):
                 flush=True,
             )
     return rows
+
+
+def large_batch_study(bundle_dir, threads, batch=1024, rounds=7, chunks=(16, 64)):
+    """Where onnxruntime spends a large batch, and the settings that change its speed.
+
+    The SavedModel and onnxruntime settings (graph optimisation levels, the batch
+    run in chunks) are timed in turns, `rounds` times; each setting's speed is
+    the median over rounds of its time divided by the SavedModel's in that round.
+
+    Args:
+        bundle_dir: the bundle folder.
+        threads: intra-op threads for TensorFlow and onnxruntime.
+        batch: the batch size studied.
+        rounds: timed turns per setting.
+        chunks: chunk sizes to try.
+
+    Returns:
+        A dict: `op_share` (fraction of onnxruntime's kernel time per operator
+        type) and `settings`, rows with `setting`, `median_ms`, `vs_savedmodel`
+        and `max_abs_error_vs_savedmodel`.
+    """
+    manifest = bundle.read_manifest(bundle_dir)
+    _, latest = bundle.version_entry(bundle_dir, manifest)
+    path = str(bundle_dir / latest["onnx"]["decoder"])
+    saved = tf.saved_model.load(str(bundle_dir / latest["savedmodel"]["decoder"]))
+    serving = saved.signatures[bundle.SIGNATURE]
+    latent_dim = manifest["model"]["latent_dim"]
+    z = np.random.default_rng(batch).standard_normal((batch, latent_dim)).astype("float32")
+    levels = onnxruntime.GraphOptimizationLevel
+
+    def session(level=levels.ORT_ENABLE_ALL, profile=None):
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+        options.graph_optimization_level = level
+        if profile:
+            options.enable_profiling, options.profile_file_prefix = True, profile
+        return onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+
+    def whole(run_session):
+        return lambda: run_session.run(["image"], {"z": z})[0]
+
+    def in_chunks(run_session, chunk):
+        return lambda: np.concatenate(
+            [run_session.run(["image"], {"z": z[i : i + chunk]})[0] for i in range(0, batch, chunk)]
+        )
+
+    settings = {"savedmodel": lambda: serving(z=tf.constant(z))["image"].numpy()}
+    for name, level in (
+        ("all", levels.ORT_ENABLE_ALL),
+        ("extended", levels.ORT_ENABLE_EXTENDED),
+        ("basic", levels.ORT_ENABLE_BASIC),
+        ("disabled", levels.ORT_DISABLE_ALL),
+    ):
+        settings[f"onnxruntime, graph optimisation {name}"] = whole(session(level))
+    default = session()
+    for chunk in chunks:
+        settings[f"onnxruntime, in chunks of {chunk}"] = in_chunks(default, chunk)
+    reference = settings["savedmodel"]()
+    errors = {name: float(np.max(np.abs(run() - reference))) for name, run in settings.items()}
+    times = {name: [] for name in settings}
+    for _ in range(rounds):
+        for name, run in settings.items():
+            begin = time.perf_counter()
+            run()
+            times[name].append((time.perf_counter() - begin) * 1e3)
+    rows = []
+    for name, values in times.items():
+        ratios = [a / b for a, b in zip(values, times["savedmodel"], strict=True)]
+        rows.append({
+            "setting": name,
+            "median_ms": statistics.median(values),
+            "vs_savedmodel": statistics.median(ratios),
+            "max_abs_error_vs_savedmodel": errors[name],
+        })  # fmt: skip
+        print(f"  batch {batch}  {name:42s} {rows[-1]['median_ms']:8.1f} ms  "
+              f"x{rows[-1]['vs_savedmodel']:.3f} of the SavedModel's time", flush=True)  # fmt: skip
+    return {"batch": batch, "op_share": _operator_share(session, z), "settings": rows}
+
+
+def _operator_share(session, z):
+    """Fraction of onnxruntime's kernel time per operator type, from its profiler."""
+    with tempfile.TemporaryDirectory() as folder:
+        profiled = session(profile=f"{folder}/profile")
+        for _ in range(3):
+            profiled.run(["image"], {"z": z})
+        with open(profiled.end_profiling()) as file:
+            events = json.load(file)
+    totals = {}
+    for event in events:
+        if event.get("cat") == "Node" and event["name"].endswith("_kernel_time"):
+            operator = event["args"]["op_name"]
+            totals[operator] = totals.get(operator, 0) + event["dur"]
+    whole = sum(totals.values())
+    return {op: t / whole for op, t in sorted(totals.items(), key=lambda item: -item[1])}

@@ -100,11 +100,38 @@ def markdown_report(results):
             results["decoder_inference"], results["inference_flops"], ceilings
         )
         lines.append("")
+    if "large_batch" in results:
+        lines += [
+            f"## onnxruntime against the SavedModel at batch {results['large_batch']['batch']}",
+            "",
+        ]
+        lines += _large_batch_table(results["large_batch"])
+        lines.append("")
     if "serving" in results:
         lines += ["## Serving", ""]
         lines += _serving_table(results["serving"])
         lines.append("")
     return "\n".join(lines)
+
+
+def _large_batch_table(study):
+    shares = ", ".join(
+        f"{op} {share:.0%}" for op, share in study["op_share"].items() if share >= 0.01
+    )
+    lines = [
+        f"Settings timed in turns; speed: the median over rounds of the setting's time "
+        f"divided by the SavedModel's in the same round. onnxruntime's kernel time by "
+        f"operator: {shares}.",
+        "",
+        "| setting | ms | time vs SavedModel | max error vs SavedModel |",
+        "|---|---|---|---|",
+    ]
+    for row in study["settings"]:
+        lines.append(
+            f"| {row['setting']} | {row['median_ms']:.1f} | {row['vs_savedmodel']:.3f} "
+            f"| {row['max_abs_error_vs_savedmodel']:.1e} |"
+        )
+    return lines
 
 
 def _serving_table(rows):
