@@ -219,6 +219,7 @@ def test_the_server_command_refuses_a_missing_bundle_or_version(
         ([tmp_path / "nowhere"], "No manifest.json"),
         ([directory, "--version", "9"], "Expected a version of"),
         ([directory, "--port", "0"], "Expected --port between 1 and 65535"),
+        ([directory, "--max-batch-rows", "0"], "Expected --max-batch-rows of at least 1"),
     ):
         result = subprocess.run(
             [command, *map(str, arguments)], capture_output=True, text=True, timeout=120

@@ -21,6 +21,7 @@ KServe binds all network interfaces, as it does in a container.
 
 import argparse
 import asyncio
+import functools
 import json
 import uuid
 
@@ -86,8 +87,15 @@ class Batcher:
 
 
 class Tensor:
-    """A named input or output: its V2 datatype, its shape after the batch axis, and the
-    range its values must lie in (`None`: any finite number)."""
+    """A model's input or output.
+
+    Args:
+        name: its name in requests and answers.
+        datatype: its Open Inference Protocol datatype, `"FP32"` or `"INT64"`.
+        item_shape: its shape after the batch axis.
+        value_range: `(low, high)` that inputs must lie in, or `None` for any
+            finite number.
+    """
 
     def __init__(self, name, datatype, item_shape, value_range=None):
         self.name, self.datatype, self.item_shape = name, datatype, tuple(item_shape)
@@ -97,11 +105,13 @@ class Tensor:
         return {"name": self.name, "datatype": self.datatype, "shape": [-1, *self.item_shape]}
 
 
-def build_models(vae):
+def build_models(vae, max_batch_rows=MAX_BATCH_ROWS):
     """The server's models for a loaded bundle.
 
     Args:
         vae: an `ExportedVAE`.
+        max_batch_rows: the most rows of queued requests run together (1: each
+            request alone).
 
     Returns:
         A list of `kserve.Model`s: decoder, encoder and sampler.
@@ -112,20 +122,23 @@ def build_models(vae):
         z = np.stack([np.random.default_rng(int(s)).standard_normal(vae.latent_dim) for s in seeds])
         return vae.decode(z), z.astype(np.float32)
 
+    def model(name, inputs, outputs, function):
+        return _model_class()(name, inputs, outputs, Batcher(function, max_batch_rows))
+
     return [
-        _model(
+        model(
             "decoder",
             [Tensor("z", "FP32", latent)],
             [Tensor("image", "FP32", images)],
             lambda z: (vae.decode(z),),
         ),
-        _model(
+        model(
             "encoder",
             [Tensor("images", "FP32", images, value_range=(0.0, 1.0))],
             [Tensor("mean", "FP32", latent), Tensor("log_var", "FP32", latent)],
             vae.encode,
         ),
-        _model(
+        model(
             "sampler",
             [Tensor("seed", "INT64", (), value_range=(0, 2**63 - 1))],
             [Tensor("image", "FP32", images), Tensor("z", "FP32", latent)],
@@ -134,52 +147,56 @@ def build_models(vae):
     ]
 
 
-def _model(name, inputs, outputs, function):
+@functools.cache
+def _model_class():
     # kserve is imported here so that the rest of this package works without it.
     import kserve
     from kserve.errors import InvalidInput
     from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
 
-    (tensor,) = inputs  # every model here takes one input
-    batcher = Batcher(function)
-
     class BundleModel(kserve.Model):
-        def __init__(self):
+        """One input, checked before it queues; the outputs of a batched function."""
+
+        def __init__(self, name, inputs, outputs, batcher):
             super().__init__(name)
+            (self.input,) = inputs
+            self.outputs = outputs
+            self.batcher = batcher
             self.ready = True
 
         def get_input_types(self):
-            return [t.metadata() for t in inputs]
+            return [self.input.metadata()]
 
         def get_output_types(self):
-            return [t.metadata() for t in outputs]
+            return [t.metadata() for t in self.outputs]
 
         async def predict(self, payload, headers=None, response_headers=None):
+            v2 = isinstance(payload, InferRequest)
             try:
-                if isinstance(payload, InferRequest):
-                    rows = _v2_rows(payload, tensor)
+                if v2:
+                    rows = _v2_rows(payload, self.input)
                 else:
-                    rows, columnar = _v1_rows(payload, tensor)
-                rows = _checked(rows, tensor)
-                results = await batcher(rows)
+                    rows, columnar = _v1_rows(payload, self.input)
+                rows = _checked(rows, self.input)
             except (ValueError, TypeError) as error:
-                raise InvalidInput(f"{name}: {error}") from None
-            if isinstance(payload, InferRequest):
-                infer_outputs = []
-                for spec, values in zip(outputs, results, strict=True):
-                    output = InferOutput(spec.name, list(values.shape), spec.datatype)
-                    output.set_data_from_numpy(values, binary_data=payload.use_binary_outputs)
-                    infer_outputs.append(output)
-                return InferResponse(
-                    response_id=payload.id or str(uuid.uuid4()),
-                    model_name=name,
-                    infer_outputs=infer_outputs,
-                    use_binary_outputs=payload.use_binary_outputs,
-                    requested_outputs=payload.request_outputs,
-                )
-            return _v1_response(outputs, results, columnar)
+                raise InvalidInput(f"{self.name}: {error}") from None
+            results = await self.batcher(rows)
+            if not v2:
+                return _v1_response(self.outputs, results, columnar)
+            infer_outputs = []
+            for spec, values in zip(self.outputs, results, strict=True):
+                output = InferOutput(spec.name, list(values.shape), spec.datatype)
+                output.set_data_from_numpy(values, binary_data=payload.use_binary_outputs)
+                infer_outputs.append(output)
+            return InferResponse(
+                response_id=payload.id or str(uuid.uuid4()),
+                model_name=self.name,
+                infer_outputs=infer_outputs,
+                use_binary_outputs=payload.use_binary_outputs,
+                requested_outputs=payload.request_outputs,
+            )
 
-    return BundleModel()
+    return BundleModel
 
 
 def _v2_rows(request, tensor):
@@ -315,12 +332,13 @@ class JsonByDefault:
         await self.app(scope, receive, send)
 
 
-def serve(vae, port=8080):
+def serve(vae, port=8080, max_batch_rows=MAX_BATCH_ROWS):
     """Serves a bundle's decoder, encoder and sampler until interrupted.
 
     Args:
         vae: the bundle, as an `ExportedVAE`.
         port: the HTTP port.
+        max_batch_rows: the most rows of queued requests run together.
     """
     import kserve
     from kserve.model_server import app
@@ -332,7 +350,7 @@ def serve(vae, port=8080):
         "encoder, sampler.",
         flush=True,
     )
-    server.start(build_models(vae))
+    server.start(build_models(vae, max_batch_rows))
 
 
 def main(argv=None):
@@ -341,9 +359,18 @@ def main(argv=None):
     parser.add_argument("--port", type=int, default=8080, help="HTTP port (default 8080)")
     parser.add_argument("--version", type=int, help="bundle version (default: the latest)")
     parser.add_argument("--threads", type=int, help="onnxruntime threads (default: all cores)")
+    parser.add_argument(
+        "--max-batch-rows",
+        type=int,
+        default=MAX_BATCH_ROWS,
+        help=f"most rows of queued requests run together; 1 runs each alone "
+        f"(default {MAX_BATCH_ROWS})",
+    )
     args = parser.parse_args(argv)
     if not 0 < args.port < 65536:
         parser.error(f"Expected --port between 1 and 65535. Received: {args.port}")
+    if args.max_batch_rows < 1:
+        parser.error(f"Expected --max-batch-rows of at least 1. Received: {args.max_batch_rows}")
     try:
         vae = ExportedVAE(args.bundle, threads=args.threads, version=args.version)
     except (BundleError, ValueError) as error:
@@ -352,7 +379,7 @@ def main(argv=None):
         import kserve  # noqa: F401
     except ImportError:
         parser.error('The server needs KServe: pip install "keras-vae-inference[serve]".')
-    serve(vae, args.port)
+    serve(vae, args.port, args.max_batch_rows)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ def free_port():
 
 
 @contextlib.contextmanager
-def running_server(command, bundle, log_path, threads=None, timeout=120):
+def running_server(command, bundle, log_path, threads=None, options=(), timeout=120):
     """Starts `keras-vae-serve` on a free port and stops it on leaving.
 
     Args:
@@ -40,6 +40,7 @@ def running_server(command, bundle, log_path, threads=None, timeout=120):
         bundle: the bundle folder to serve.
         log_path: file that receives the server's output.
         threads: onnxruntime threads per model, or `None` for the server's default.
+        options: further command-line options of the server.
         timeout: seconds to wait until the server reports ready.
 
     Yields:
@@ -52,6 +53,7 @@ def running_server(command, bundle, log_path, threads=None, timeout=120):
     arguments = [str(command), str(bundle), "--port", str(port)]
     if threads:
         arguments += ["--threads", str(threads)]
+    arguments += list(options)
     with open(log_path, "w") as log:
         process = subprocess.Popen(arguments, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
@@ -81,7 +83,8 @@ def _ready(url):
 
 
 def benchmark_serving(command, bundle, log_path, threads, clients=CLIENTS, seconds=5.0):
-    """Times batch-1 decode requests to the server, and in-process onnxruntime.
+    """Times batch-1 decode requests to the server, with and without batching, and
+    in-process onnxruntime.
 
     Args:
         command: the path of the `keras-vae-serve` executable.
@@ -100,10 +103,11 @@ def benchmark_serving(command, bundle, log_path, threads, clients=CLIENTS, secon
     expected = vae.decode(latents)
     rows = [_in_process(vae, latents, seconds)]
     _print(rows[-1])
-    with running_server(command, bundle, log_path, threads) as url:
-        for count in clients:
-            rows.append(_load(url, latents, expected, count, seconds))
-            _print(rows[-1])
+    for name, options in (("server", ()), ("server, no batching", ("--max-batch-rows", "1"))):
+        with running_server(command, bundle, log_path, threads, options) as url:
+            for count in clients:
+                rows.append(_load(url, latents, expected, count, seconds, name))
+                _print(rows[-1])
     return rows
 
 
@@ -118,7 +122,7 @@ def _in_process(vae, latents, seconds):
     return _row("onnxruntime in process", 1, latencies, time.perf_counter() - started, 0.0)
 
 
-def _load(url, latents, expected, count, seconds):
+def _load(url, latents, expected, count, seconds, name):
     host, port = url.removeprefix("http://").split(":")
     stop = time.perf_counter() + seconds
 
@@ -149,7 +153,7 @@ def _load(url, latents, expected, count, seconds):
         results = list(pool.map(client, range(count)))
     elapsed = time.perf_counter() - started
     latencies = [value for mine, _ in results for value in mine]
-    return _row("server, V2 JSON", count, latencies, elapsed, max(w for _, w in results))
+    return _row(name, count, latencies, elapsed, max(w for _, w in results))
 
 
 def _row(runtime, clients, latencies, elapsed, error):
