@@ -77,3 +77,10 @@ def test_bad_inputs_get_clear_errors(exported_bundle):
     for threads in (0, -1, 1.5):
         with pytest.raises(ValueError, match="threads.*positive integer"):
             ExportedVAE(directory, threads=threads)
+
+
+def test_a_session_without_spinning_threads_computes_the_same(exported_bundle):
+    directory, _ = exported_bundle
+    z = np.random.default_rng(4).standard_normal((5, 3))
+    quiet = ExportedVAE(directory, threads=2, spinning=False)
+    np.testing.assert_array_equal(quiet.decode(z), ExportedVAE(directory, threads=2).decode(z))

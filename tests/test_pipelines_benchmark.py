@@ -143,7 +143,7 @@ def test_benchmark_cli_writes_json_and_markdown_that_agree(
         assert f"| {row['setting']} | {row['median_ms']:.1f} |" in page
 
     serving = results["serving"]
-    servers = ("server", "server, no batching")
+    servers = ("server, JSON", "server, binary tensors", "server, JSON, no batching")
     assert [(row["runtime"], row["clients"]) for row in serving] == [
         ("onnxruntime in process", 1),
         *((server, clients) for server in servers for clients in (1, 8, 64)),

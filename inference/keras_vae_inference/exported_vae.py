@@ -21,9 +21,12 @@ class ExportedVAE:
             has that variant.
         threads: intra-op threads, or `None` for all cores.
         version: the bundle's integer version to load, or `None` for the latest.
+        spinning: whether onnxruntime's idle threads spin waiting for work. It
+            speeds up calls that follow each other closely; where other work
+            shares the cores (a server's event loop), it takes their time.
     """
 
-    def __init__(self, directory, variant=None, threads=None, version=None):
+    def __init__(self, directory, variant=None, threads=None, version=None, spinning=True):
         if threads is not None and (
             isinstance(threads, bool) or not isinstance(threads, int) or threads < 1
         ):
@@ -54,6 +57,8 @@ class ExportedVAE:
         options.intra_op_num_threads = threads or os.cpu_count() or 1
         options.inter_op_num_threads = 1
         options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+        if not spinning:
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         latent, images = (self.latent_dim,), self.image_shape
         self._decoder = _session(
             self.directory / decoder_file, options, {"z": latent}, {"image": images}

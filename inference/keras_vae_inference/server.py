@@ -372,7 +372,8 @@ def main(argv=None):
     if args.max_batch_rows < 1:
         parser.error(f"Expected --max-batch-rows of at least 1. Received: {args.max_batch_rows}")
     try:
-        vae = ExportedVAE(args.bundle, threads=args.threads, version=args.version)
+        # Spinning onnxruntime threads would take the event loop's cores.
+        vae = ExportedVAE(args.bundle, threads=args.threads, version=args.version, spinning=False)
     except (BundleError, ValueError) as error:
         parser.error(str(error))
     try:

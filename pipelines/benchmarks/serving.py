@@ -1,8 +1,9 @@
 """The HTTP server under load: batch-1 decode requests from concurrent clients on loopback.
 
 Each client keeps one connection open and sends Open Inference Protocol (V2)
-JSON requests for one latent vector, one after the other, for a fixed time;
-latency is measured per request at the client. In-process onnxruntime on the
+requests for one latent vector, one after the other, for a fixed time, with
+tensors as JSON or as binary data (the protocol's binary extension, which
+Triton's client uses); latency is measured per request at the client. In-process onnxruntime on the
 same vectors is the reference. Clients and server share the machine's cores.
 """
 
@@ -83,8 +84,8 @@ def _ready(url):
 
 
 def benchmark_serving(command, bundle, log_path, threads, clients=CLIENTS, seconds=5.0):
-    """Times batch-1 decode requests to the server, with and without batching, and
-    in-process onnxruntime.
+    """Times batch-1 decode requests to the server (JSON and binary tensors, with and
+    without batching) and in-process onnxruntime.
 
     Args:
         command: the path of the `keras-vae-serve` executable.
@@ -103,11 +104,18 @@ def benchmark_serving(command, bundle, log_path, threads, clients=CLIENTS, secon
     expected = vae.decode(latents)
     rows = [_in_process(vae, latents, seconds)]
     _print(rows[-1])
-    for name, options in (("server", ()), ("server, no batching", ("--max-batch-rows", "1"))):
+    flat = expected.reshape(len(latents), -1)
+    servers = (
+        ((), (("server, JSON", False), ("server, binary tensors", True))),
+        (("--max-batch-rows", "1"), (("server, JSON, no batching", False),)),
+    )
+    for options, runs in servers:
         with running_server(command, bundle, log_path, threads, options) as url:
-            for count in clients:
-                rows.append(_load(url, latents, expected, count, seconds, name))
-                _print(rows[-1])
+            for name, binary in runs:
+                for count in clients:
+                    latencies, elapsed, error = _load(url, latents, flat, count, seconds, binary)
+                    rows.append(_row(name, count, latencies, elapsed, error))
+                    _print(rows[-1])
     return rows
 
 
@@ -122,7 +130,7 @@ def _in_process(vae, latents, seconds):
     return _row("onnxruntime in process", 1, latencies, time.perf_counter() - started, 0.0)
 
 
-def _load(url, latents, expected, count, seconds, name):
+def _load(url, latents, expected, count, seconds, binary):
     host, port = url.removeprefix("http://").split(":")
     stop = time.perf_counter() + seconds
 
@@ -132,18 +140,15 @@ def _load(url, latents, expected, count, seconds, name):
         latencies, worst, index = [], 0.0, offset
         while time.perf_counter() < stop:
             row = index % len(latents)
-            tensor = {"name": "z", "shape": [1, latents.shape[1]], "datatype": "FP32"}
-            body = json.dumps({"inputs": [{**tensor, "data": latents[row].tolist()}]})
+            body, headers = _request(latents[row], binary)
             begin = time.perf_counter()
-            connection.request("POST", "/v2/models/decoder/infer", body,
-                               {"Content-Type": "application/json"})  # fmt: skip
+            connection.request("POST", "/v2/models/decoder/infer", body, headers)
             answer = connection.getresponse()
             payload = answer.read()
             latencies.append(time.perf_counter() - begin)
             if answer.status != 200:
                 raise RuntimeError(f"The server answered {answer.status}: {payload[:200]!r}")
-            image = np.array(json.loads(payload)["outputs"][0]["data"], np.float32)
-            worst = max(worst, float(np.max(np.abs(image - expected[row].ravel()))))
+            worst = max(worst, float(np.max(np.abs(_image(answer, payload) - expected[row]))))
             index += count
         connection.close()
         return latencies, worst
@@ -153,7 +158,30 @@ def _load(url, latents, expected, count, seconds, name):
         results = list(pool.map(client, range(count)))
     elapsed = time.perf_counter() - started
     latencies = [value for mine, _ in results for value in mine]
-    return _row(name, count, latencies, elapsed, max(w for _, w in results))
+    return latencies, elapsed, max(w for _, w in results)
+
+
+def _request(z, binary):
+    """The body and headers of a V2 request for one latent vector, as JSON or binary tensors."""
+    tensor = {"name": "z", "shape": [1, len(z)], "datatype": "FP32"}
+    if not binary:
+        body = json.dumps({"inputs": [{**tensor, "data": z.tolist()}]})
+        return body, {"Content-Type": "application/json"}
+    header = json.dumps({
+        "inputs": [{**tensor, "parameters": {"binary_data_size": z.nbytes}}],
+        "outputs": [{"name": "image", "parameters": {"binary_data": True}}],
+    }).encode()  # fmt: skip
+    headers = {"Inference-Header-Content-Length": str(len(header)),
+               "Content-Type": "application/octet-stream"}  # fmt: skip
+    return header + z.tobytes(), headers
+
+
+def _image(answer, payload):
+    """The decoded image of a V2 answer, JSON or binary."""
+    header_length = answer.getheader("Inference-Header-Content-Length")
+    if header_length is None:
+        return np.array(json.loads(payload)["outputs"][0]["data"], np.float32)
+    return np.frombuffer(payload[int(header_length) :], np.float32)
 
 
 def _row(runtime, clients, latencies, elapsed, error):
