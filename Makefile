@@ -111,4 +111,4 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 
 clean:
-	rm -rf $(VENV) $(INFERENCE_VENV) runs .pytest_cache
+	rm -rf $(VENV) $(INFERENCE_VENV) runs .pytest_cache inference/build

@@ -121,7 +121,7 @@ def _existing_manifest(directory, model):
         ) from None
     description = _model_description(model)
     shared = ("latent_dim", "image_shape", "likelihood")
-    theirs = {key: manifest["model"].get(key) for key in shared}
+    theirs = {key: (manifest.get("model") or {}).get(key) for key in shared}
     ours = {key: description[key] for key in shared}
     if theirs != ours:
         raise ValueError(
