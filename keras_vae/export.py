@@ -336,10 +336,11 @@ def _convert_to_onnx(function, path, outputs, properties):
 
 
 def _compare(function, work, part, version, feeds):
-    """Max absolute differences between Keras, the reloaded SavedModel and onnxruntime."""
+    """Max absolute differences between Keras, the reloaded SavedModel (in TensorFlow's
+    object loader and in its session loader, TF Serving's) and onnxruntime."""
     keras_out = {k: v.numpy() for k, v in function(**feeds).items()}
-    loaded = tf.saved_model.load(str(work / bundle.savedmodel_dir(part, version)))
-    signature = loaded.signatures[bundle.SIGNATURE]
+    path = str(work / bundle.savedmodel_dir(part, version))
+    signature = tf.saved_model.load(path).signatures[bundle.SIGNATURE]
     saved_out = {
         k: v.numpy() for k, v in signature(**{k: tf.constant(v) for k, v in feeds.items()}).items()
     }
@@ -350,9 +351,27 @@ def _compare(function, work, part, version, feeds):
 
     return {
         "keras_vs_savedmodel": largest(keras_out, saved_out),
+        "keras_vs_savedmodel_session": largest(keras_out, _run_in_session(path, feeds)),
         "keras_vs_onnxruntime": largest(keras_out, onnx_out),
         "savedmodel_vs_onnxruntime": largest(saved_out, onnx_out),
     }
+
+
+def _run_in_session(path, feeds):
+    """Runs a SavedModel's signature the way TensorFlow Serving loads it: a TF1 session."""
+    with tf.Graph().as_default() as graph, tf.compat.v1.Session(graph=graph) as session:
+        try:
+            meta_graph = tf.compat.v1.saved_model.loader.load(session, ["serve"], path)
+            signature = meta_graph.signature_def[bundle.SIGNATURE]
+            return session.run(
+                {name: info.name for name, info in signature.outputs.items()},
+                {signature.inputs[name].name: value for name, value in feeds.items()},
+            )
+        except tf.errors.OpError as error:
+            raise ExportVerificationError(
+                f"The SavedModel {path} does not run in TensorFlow's session loader, the one "
+                f"TensorFlow Serving uses: {error.message.splitlines()[0]} Nothing was written."
+            ) from None
 
 
 def _run_onnx(path, feeds):

@@ -8,7 +8,7 @@ import onnxruntime
 import pytest
 import tensorflow as tf
 
-from keras_vae import VAE, architectures
+from keras_vae import VAE, architectures, export
 from keras_vae.export import ExportVerificationError, export_bundle
 from keras_vae_inference import BundleError, ExportedVAE, bundle, sha256, verify_bundle
 
@@ -79,7 +79,8 @@ def test_parity_figures_are_recorded_and_reproduce(exported_bundle, small_traine
     for part in ("decoder", "encoder"):
         figures = latest(manifest)["parity"][part]
         assert set(figures) == {
-            "keras_vs_savedmodel", "keras_vs_onnxruntime", "savedmodel_vs_onnxruntime"
+            "keras_vs_savedmodel", "keras_vs_savedmodel_session", "keras_vs_onnxruntime",
+            "savedmodel_vs_onnxruntime",
         }  # fmt: skip
         assert max(figures.values()) <= latest(manifest)["parity"]["tolerance"] == 1e-4
     # Independently: other latent vectors, batch sizes the export never saw.
@@ -269,3 +270,22 @@ def test_onnx_files_describe_themselves_with_outputs_in_the_documented_order(exp
     mean, log_var = encoder.run(None, {"images": images})
     np.testing.assert_array_equal(mean, encoder.run(["mean"], {"images": images})[0])
     np.testing.assert_array_equal(log_var, encoder.run(["log_var"], {"images": images})[0])
+
+
+def test_a_savedmodel_that_tf_serving_could_not_run_is_never_written(
+    small_trained_vae, tmp_path, monkeypatch
+):
+    vae, images = small_trained_vae
+
+    def save_with_the_keras_model_attached(network, function, path):
+        # Keras 3 models kept as a tf.Module attribute: TF2's loader copes, the session
+        # loader finds no variables (tensorflow#72963).
+        module = tf.Module()
+        module.network = network
+        module.serve = function
+        tf.saved_model.save(module, str(path), signatures={"serving_default": function})
+
+    monkeypatch.setattr(export, "_save_savedmodel", save_with_the_keras_model_attached)
+    with pytest.raises(ExportVerificationError, match="session loader.*Nothing was written"):
+        export_bundle(vae, tmp_path / "bundle", images[:8])
+    assert list(tmp_path.iterdir()) == []
