@@ -83,6 +83,41 @@ class EncoderDecoder(keras.Model):
     def metrics(self):
         return [self.loss_tracker, self.reconstruction_tracker, *self.code_trackers]
 
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None, **kwargs):
+        """Configures the model for training: the loss (the negative ELBO) is built in.
+
+        Args:
+            optimizer: as in `keras.Model.compile`.
+            loss: must be `None`; the model optimises its own loss.
+            metrics: must be `None`; the model reports its loss and its terms.
+            **kwargs: the other arguments of `keras.Model.compile`
+                (`steps_per_execution`, `jit_compile`, ...).
+        """
+        given = {
+            "loss": loss,
+            "metrics": metrics,
+            "loss_weights": kwargs.pop("loss_weights", None),
+            "weighted_metrics": kwargs.pop("weighted_metrics", None),
+        }
+        refused = {name: value for name, value in given.items() if value is not None}
+        if refused:
+            reported = ", ".join(["loss", "reconstruction_loss", *self.CODE_METRICS])
+            raise ValueError(
+                f"{type(self).__name__}.compile takes no loss or metrics: the model "
+                "optimises its negative ELBO (its likelihood's reconstruction term plus "
+                f"its code's terms) and reports {reported} itself; choose the likelihood "
+                "with likelihood=... when building the model. Received: "
+                + ", ".join(f"{name}={value!r}" for name, value in refused.items())
+            )
+        super().compile(optimizer=optimizer, **kwargs)
+
+    def compile_from_config(self, config):
+        # Keras skips a custom `compile` when loading a model; this one takes
+        # what Keras saved, so a reloaded model keeps its optimizer and state.
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
+
     def fit(self, x=None, *args, **kwargs):
         _refuse_empty(x, "train on")
         return super().fit(x, *args, **kwargs)
@@ -138,10 +173,15 @@ class EncoderDecoder(keras.Model):
         shape = tuple(images.shape)
         if len(shape) != 4 or shape[1:] != self.image_shape:
             expected = ", ".join(map(str, self.image_shape))
+            if len(shape) == 3 and (*shape[1:], 1) == self.image_shape:
+                advice = "The images have no channel axis: add one with images[..., None]."
+            elif len(shape) == 4:
+                advice = f"Resize the data, or build the model with input_shape={shape[1:]}."
+            else:
+                advice = "Pass a batch of images, a 4-D array (batch, height, width, channels)."
             raise ValueError(
                 f"{self.name} expects images of shape (batch, {expected}). "
-                f"Received: shape {shape}. Resize the data, or build the model "
-                f"with input_shape={shape[1:] if len(shape) == 4 else shape}."
+                f"Received: shape {shape}. {advice}"
             )
         return images
 
@@ -171,9 +211,31 @@ class EncoderDecoder(keras.Model):
             summarize=20,
         )
 
+    def _check_support(self, images, where):
+        """Fails the step if pixels lie outside the likelihood's support (Bernoulli: [0, 1])."""
+        if self.likelihood.support is None:
+            return
+        low, high = self.likelihood.support
+        smallest, largest = ops.min(images), ops.max(images)
+        tf.debugging.Assert(
+            ops.logical_and(smallest >= low, largest <= high),
+            [
+                f"Expected pixel values in [{low:g}, {high:g}] for the "
+                f"{self.likelihood.distribution} likelihood,",
+                *where,
+                ": received values from",
+                smallest,
+                "to",
+                largest,
+                ". Divide 8-bit images by 255.",
+            ],
+        )
+
     def train_step(self, data):
         images = self._check_images(_images_of(data))
-        self._check_finite(images, ["in the batch of training step", self.optimizer.iterations + 1])
+        where = ["in the batch of training step", self.optimizer.iterations + 1]
+        self._check_finite(images, where)
+        self._check_support(images, where)
         with tf.GradientTape() as tape:
             _, _, params, penalty, terms = self._forward(images, training=True)
             reconstruction = self.likelihood.negative_log_likelihood(images, params)
@@ -200,6 +262,7 @@ class EncoderDecoder(keras.Model):
     def test_step(self, data):
         images = self._check_images(_images_of(data))
         self._check_finite(images, ["in an evaluation batch"])
+        self._check_support(images, ["in an evaluation batch"])
         _, _, params, _, terms = self._forward(images, training=False)
         reconstruction = self.likelihood.negative_log_likelihood(images, params)
         self._update_metrics(reconstruction, terms)

@@ -24,10 +24,12 @@ class Likelihood(keras.layers.Layer):
     # What the likelihood is, for manifests and reports: its distribution, what
     # its mean image holds, and whether it is a probability of discrete pixels
     # (so that its negative log is a real negative log-likelihood of binary
-    # data) or a density.
+    # data) or a density; `support` is the (low, high) range pixels must lie
+    # in, or None for any real value.
     distribution = None
     mean_meaning = None
     discrete = False
+    support = None
 
     def negative_log_likelihood(self, x, params):
         """-log p(x|z) in nats, summed over all pixels of each example.
@@ -53,6 +55,7 @@ class Bernoulli(Likelihood):
     distribution = "bernoulli"
     mean_meaning = "per-pixel Bernoulli probabilities"
     discrete = True
+    support = (0.0, 1.0)
 
     def call(self, params):
         return ops.sigmoid(params)

@@ -178,3 +178,35 @@ def test_nonsense_arguments_are_refused_where_they_enter():
         with pytest.raises(ValueError, match=r"at least one image.*empty array of shape \(0, 12"):
             method(np.zeros((0, 12, 12, 1), "float32"), verbose=0)
     assert int(vae.optimizer.iterations.numpy()) == 0
+
+
+def test_compile_refuses_a_loss_or_metrics_with_the_reason():
+    vae = small_vae()
+    for arguments in ({"loss": "mse"}, {"metrics": ["mae"]}, {"loss_weights": [1.0]}):
+        with pytest.raises(ValueError, match=r"takes no loss or metrics.*negative ELBO.*Received"):
+            vae.compile(optimizer="adam", **arguments)
+    vae.compile(optimizer="adam", steps_per_execution=2)
+    assert vae.steps_per_execution == 2
+
+
+def test_pixels_outside_the_bernoulli_support_fail_the_step():
+    images = np.random.default_rng(0).integers(0, 256, (16, 12, 12, 1)).astype("float32")
+    vae = small_vae()
+    vae.compile(optimizer="adam")
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"\[0, 1\].*Divide 8-bit"):
+        vae.fit(images, epochs=1, batch_size=8, verbose=0)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"\[0, 1\].*evaluation batch"):
+        vae.evaluate(images, batch_size=8, verbose=0)
+    vae.fit(images / 255.0, epochs=1, batch_size=8, verbose=0)
+    # A Gaussian's support is every real value.
+    gaussian = small_vae(likelihood="gaussian")
+    gaussian.compile(optimizer="adam")
+    gaussian.fit(images, epochs=1, batch_size=8, verbose=0)
+
+
+def test_images_without_a_channel_axis_get_the_right_advice():
+    vae = small_vae()
+    with pytest.raises(ValueError, match=r"no channel axis: add one with images\[\.\.\., None\]"):
+        vae.encode(np.zeros((32, 12, 12), "float32"))
+    with pytest.raises(ValueError, match="4-D array"):
+        vae.encode(np.zeros((12, 12), "float32"))
