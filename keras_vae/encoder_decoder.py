@@ -280,13 +280,14 @@ class EncoderDecoder(keras.Model):
         """Returns the posterior mean and log-variance of each image.
 
         Args:
-            images: array of shape `(n, H, W, C)` in [0, 1].
+            images: array of shape `(n, H, W, C)` in [0, 1], or a `tf.data.Dataset`
+                of such images (batched or not, alone or as `(images, labels)`).
             batch_size: images per forward pass.
 
         Returns:
             A tuple `(mean, log_var)` of NumPy arrays of shape `(n, latent_dim)`.
         """
-        images = _as_finite_array("images", images)
+        images = _as_finite_array("images", images, item_rank=3)
         self._check_images(images)
         mean, log_var = self.encoder.predict(images, batch_size=batch_size, verbose=0)
         return mean, log_var
@@ -295,13 +296,14 @@ class EncoderDecoder(keras.Model):
         """Returns the mean image of p(x|z) for each latent vector.
 
         Args:
-            z: array of shape `(n, latent_dim)`.
+            z: array of shape `(n, latent_dim)`, or a `tf.data.Dataset` of latent
+                vectors (batched or not).
             batch_size: latent vectors per forward pass.
 
         Returns:
             A NumPy array of shape `(n, H, W, C)` in [0, 1].
         """
-        z = _as_finite_array("z", z)
+        z = _as_finite_array("z", z, item_rank=1)
         if z.ndim != 2 or z.shape[1] != self.latent_dim:
             raise ValueError(
                 f"{self.name} expects latent vectors of shape (n, {self.latent_dim}). "
@@ -331,10 +333,11 @@ class EncoderDecoder(keras.Model):
         """Decodes the posterior mean of each image.
 
         Args:
-            images: array of shape `(n, H, W, C)` in [0, 1].
+            images: array of shape `(n, H, W, C)` in [0, 1], or a `tf.data.Dataset`
+                of them, as `encode` takes.
 
         Returns:
-            A NumPy array of the same shape.
+            A NumPy array of shape `(n, H, W, C)`.
         """
         mean, _ = self.encode(images)
         return self.decode(mean)
@@ -352,8 +355,8 @@ class EncoderDecoder(keras.Model):
         """
         if steps < 2:
             raise ValueError(f"Expected `steps` to be at least 2. Received: steps={steps}")
-        image_a = _as_finite_array("image_a", image_a)
-        image_b = _as_finite_array("image_b", image_b)
+        image_a = _as_finite_array("image_a", image_a, item_rank=3)
+        image_b = _as_finite_array("image_b", image_b, item_rank=3)
         if image_a.shape != image_b.shape:
             raise ValueError(
                 "Expected two images (or batches) of the same shape. "
@@ -399,7 +402,17 @@ def _refuse_empty(x, what):
         )
 
 
-def _as_finite_array(name, values):
+def _as_finite_array(name, values, item_rank):
+    """`values` (an array, nested lists or a `tf.data.Dataset` of items of rank
+    `item_rank`, batched or not) as one finite float32 array."""
+    if isinstance(values, tf.data.Dataset):
+        parts = [np.asarray(_images_of(element)) for element in values.as_numpy_iterator()]
+        if not parts:
+            raise ValueError(
+                f"Expected `{name}` to hold at least one element. Received: an empty dataset."
+            )
+        batched = parts[0].ndim == item_rank + 1
+        values = np.concatenate(parts) if batched else np.stack(parts)
     try:
         array = np.asarray(values, dtype="float32")
     except (ValueError, TypeError) as error:

@@ -210,3 +210,23 @@ def test_images_without_a_channel_axis_get_the_right_advice():
         vae.encode(np.zeros((32, 12, 12), "float32"))
     with pytest.raises(ValueError, match="4-D array"):
         vae.encode(np.zeros((12, 12), "float32"))
+
+
+def test_encode_decode_and_reconstruct_take_tf_data_datasets():
+    vae = small_vae()
+    images = prototype_images(20, (12, 12, 1))
+    labels = np.arange(20)
+    expected_mean, expected_log_var = vae.encode(images)
+    for dataset in (
+        tf.data.Dataset.from_tensor_slices((images, labels)).batch(8),  # as load_images gives
+        tf.data.Dataset.from_tensor_slices(images),  # unbatched, images alone
+    ):
+        mean, log_var = vae.encode(dataset)
+        np.testing.assert_allclose(mean, expected_mean, atol=1e-6)
+        np.testing.assert_allclose(log_var, expected_log_var, atol=1e-6)
+        np.testing.assert_allclose(vae.reconstruct(dataset), vae.reconstruct(images), atol=1e-6)
+    z = np.random.default_rng(0).standard_normal((10, 3)).astype("float32")
+    decoded = vae.decode(tf.data.Dataset.from_tensor_slices(z).batch(4))
+    np.testing.assert_allclose(decoded, vae.decode(z), atol=1e-6)
+    with pytest.raises(ValueError, match="empty dataset"):
+        vae.encode(tf.data.Dataset.from_tensor_slices(images[:0]))
