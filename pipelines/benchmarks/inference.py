@@ -52,28 +52,46 @@ def time_calls(function, min_seconds=0.5, min_repeats=5, max_repeats=200):
 
 def decoder_runners(model, bundle_dir, threads):
     """Returns `{runtime name: function(z) -> images}` for every decoder runtime."""
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    manifest = bundle.read_manifest(bundle_dir)
-    _, latest = bundle.version_entry(bundle_dir, manifest)
+    _, latest, serving = _latest_decoder(bundle_dir)
     onnx_files = {"onnxruntime float32": latest["onnx"]["decoder"]}
     onnx_files.update(
         {f"onnxruntime {name}": info["file"] for name, info in latest["variants"].items()}
     )
-    saved = tf.saved_model.load(str(bundle_dir / latest["savedmodel"]["decoder"]))
-    serving = saved.signatures[bundle.SIGNATURE]
     runners = {
         "keras call": lambda z: model.likelihood(model.decoder(z, training=False)).numpy(),
         "keras predict": lambda z: model.decode(z, batch_size=len(z)),
         "savedmodel": lambda z: serving(z=tf.constant(z))["image"].numpy(),
     }
     for name, file in onnx_files.items():
-        session = onnxruntime.InferenceSession(
-            str(bundle_dir / file), options, providers=["CPUExecutionProvider"]
-        )
+        session = _onnx_session(bundle_dir / file, threads)
         runners[name] = lambda z, session=session: session.run(["image"], {"z": z})[0]
     return runners
+
+
+def _latest_decoder(bundle_dir):
+    """The manifest, the latest version's entry and its SavedModel decoder's signature."""
+    manifest = bundle.read_manifest(bundle_dir)
+    _, latest = bundle.version_entry(bundle_dir, manifest)
+    saved = tf.saved_model.load(str(bundle_dir / latest["savedmodel"]["decoder"]))
+    return manifest, latest, saved.signatures[bundle.SIGNATURE]
+
+
+def _onnx_session(path, threads, level=None, profile=None):
+    """An onnxruntime CPU session with `threads` intra-op threads and one inter-op thread.
+
+    Args:
+        path: the ONNX file.
+        threads: intra-op threads.
+        level: a `GraphOptimizationLevel`, or `None` for onnxruntime's default (all).
+        profile: a file prefix to profile the session into, or `None`.
+    """
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+    if level is not None:
+        options.graph_optimization_level = level
+    if profile:
+        options.enable_profiling, options.profile_file_prefix = True, profile
+    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
 def benchmark_decoder(model, bundle_dir, threads, batch_sizes=BATCH_SIZES):
@@ -123,22 +141,14 @@ def large_batch_study(bundle_dir, threads, batch=1024, rounds=7, chunks=(16, 64)
         type) and `settings`, rows with `setting`, `median_ms`, `vs_savedmodel`
         and `max_abs_error_vs_savedmodel`.
     """
-    manifest = bundle.read_manifest(bundle_dir)
-    _, latest = bundle.version_entry(bundle_dir, manifest)
-    path = str(bundle_dir / latest["onnx"]["decoder"])
-    saved = tf.saved_model.load(str(bundle_dir / latest["savedmodel"]["decoder"]))
-    serving = saved.signatures[bundle.SIGNATURE]
+    manifest, latest, serving = _latest_decoder(bundle_dir)
+    path = bundle_dir / latest["onnx"]["decoder"]
     latent_dim = manifest["model"]["latent_dim"]
     z = np.random.default_rng(batch).standard_normal((batch, latent_dim)).astype("float32")
     levels = onnxruntime.GraphOptimizationLevel
 
     def session(level=levels.ORT_ENABLE_ALL, profile=None):
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
-        options.graph_optimization_level = level
-        if profile:
-            options.enable_profiling, options.profile_file_prefix = True, profile
-        return onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+        return _onnx_session(path, threads, level, profile)
 
     def whole(run_session):
         return lambda: run_session.run(["image"], {"z": z})[0]
