@@ -110,13 +110,15 @@ class EncoderDecoder(keras.Model):
                 + ", ".join(f"{name}={value!r}" for name, value in refused.items())
             )
         super().compile(optimizer=optimizer, **kwargs)
+        # Built here, not in the first step: a `fit` that failed before its
+        # first update would otherwise leave the next one creating variables
+        # inside a traced function, which TensorFlow refuses.
+        self.optimizer.build(self.trainable_variables)
 
     def compile_from_config(self, config):
         # Keras skips a custom `compile` when loading a model; this one takes
         # what Keras saved, so a reloaded model keeps its optimizer and state.
         self.compile(**keras.saving.deserialize_keras_object(config))
-        if self.built:
-            self.optimizer.build(self.trainable_variables)
 
     def fit(self, x=None, *args, **kwargs):
         _refuse_empty(x, "train on")
@@ -142,8 +144,17 @@ class EncoderDecoder(keras.Model):
         """
         raise NotImplementedError
 
-    def call(self, inputs, training=None):
-        _, _, params, _, _ = self._forward(self._check_images(inputs), training)
+    def call(self, inputs, training=None, sample=None):
+        images = self._check_images(inputs)
+        if sample is None:
+            sample = bool(training)
+        if sample:
+            _, _, params, _, _ = self._forward(images, training)
+        else:
+            # Like Keras' noise layers, deterministic outside training: z is
+            # the posterior mean, so `predict` gives the same images each time.
+            mean, _ = self.encoder(images, training=training)
+            params = ops.cast(self.decoder(mean, training=training), "float32")
         return self.likelihood(params)
 
     def _forward(self, images, training):
@@ -196,10 +207,16 @@ class EncoderDecoder(keras.Model):
         self.reconstruction_tracker.update_state(reconstruction)
         self.loss_tracker.update_state(loss)
 
+    def _checks(self, images, where):
+        """The input checks, as a context: ops made inside it run only once the
+        batch passed, so a bad batch stops the step before any state changes."""
+        checks = [self._check_finite(images, where), self._check_support(images, where)]
+        return tf.control_dependencies([check for check in checks if check is not None])
+
     def _check_finite(self, images, where):
         """Fails the step, naming the bad examples, if the batch holds NaN or inf."""
         finite = ops.all(ops.isfinite(ops.reshape(images, (ops.shape(images)[0], -1))), axis=1)
-        tf.debugging.Assert(
+        return tf.debugging.Assert(
             ops.all(finite),
             [
                 "Non-finite values (NaN or inf) in the input data,",
@@ -214,10 +231,10 @@ class EncoderDecoder(keras.Model):
     def _check_support(self, images, where):
         """Fails the step if pixels lie outside the likelihood's support (Bernoulli: [0, 1])."""
         if self.likelihood.support is None:
-            return
+            return None
         low, high = self.likelihood.support
         smallest, largest = ops.min(images), ops.max(images)
-        tf.debugging.Assert(
+        return tf.debugging.Assert(
             ops.logical_and(smallest >= low, largest <= high),
             [
                 f"Expected pixel values in [{low:g}, {high:g}] for the "
@@ -233,39 +250,36 @@ class EncoderDecoder(keras.Model):
 
     def train_step(self, data):
         images = self._check_images(_images_of(data))
-        where = ["in the batch of training step", self.optimizer.iterations + 1]
-        self._check_finite(images, where)
-        self._check_support(images, where)
-        with tf.GradientTape() as tape:
-            _, _, params, penalty, terms = self._forward(images, training=True)
-            reconstruction = self.likelihood.negative_log_likelihood(images, params)
-            local_size = ops.shape(images)[0]
-            _, global_size = global_batch_position(local_size)
-            share = ops.cast(local_size, "float32") / ops.cast(global_size, "float32")
-            # Gradients are summed over replicas: scale each replica's share of
-            # the global-batch mean so the sum is the global mean.
-            loss = ops.sum(reconstruction) / ops.cast(global_size, "float32") + penalty * share
-            scaled_loss = self.optimizer.scale_loss(loss)
-        gradients = tape.gradient(scaled_loss, self.trainable_variables)
-        # Variables the loss does not reach (an autoencoder's log-variance head)
-        # get a zero gradient rather than none, so the optimizer tracks every
-        # trainable variable and its saved state matches the model's on reload.
-        self.optimizer.apply_gradients(
-            [
-                (ops.zeros_like(v) if g is None else g, v)
-                for g, v in zip(gradients, self.trainable_variables, strict=True)
-            ]
-        )
-        self._update_metrics(reconstruction, terms)
+        with self._checks(images, ["in the batch of training step", self.optimizer.iterations + 1]):
+            with tf.GradientTape() as tape:
+                _, _, params, penalty, terms = self._forward(images, training=True)
+                reconstruction = self.likelihood.negative_log_likelihood(images, params)
+                local_size = ops.shape(images)[0]
+                _, global_size = global_batch_position(local_size)
+                share = ops.cast(local_size, "float32") / ops.cast(global_size, "float32")
+                # Gradients are summed over replicas: scale each replica's share of
+                # the global-batch mean so the sum is the global mean.
+                loss = ops.sum(reconstruction) / ops.cast(global_size, "float32") + penalty * share
+                scaled_loss = self.optimizer.scale_loss(loss)
+            gradients = tape.gradient(scaled_loss, self.trainable_variables)
+            # Variables the loss does not reach (an autoencoder's log-variance head)
+            # get a zero gradient rather than none, so the optimizer tracks every
+            # trainable variable and its saved state matches the model's on reload.
+            self.optimizer.apply_gradients(
+                [
+                    (ops.zeros_like(v) if g is None else g, v)
+                    for g, v in zip(gradients, self.trainable_variables, strict=True)
+                ]
+            )
+            self._update_metrics(reconstruction, terms)
         return self._results()
 
     def test_step(self, data):
         images = self._check_images(_images_of(data))
-        self._check_finite(images, ["in an evaluation batch"])
-        self._check_support(images, ["in an evaluation batch"])
-        _, _, params, _, terms = self._forward(images, training=False)
-        reconstruction = self.likelihood.negative_log_likelihood(images, params)
-        self._update_metrics(reconstruction, terms)
+        with self._checks(images, ["in an evaluation batch"]):
+            _, _, params, _, terms = self._forward(images, training=False)
+            reconstruction = self.likelihood.negative_log_likelihood(images, params)
+            self._update_metrics(reconstruction, terms)
         return self._results()
 
     def _results(self):
@@ -370,6 +384,54 @@ class EncoderDecoder(keras.Model):
         path = (1.0 - weights) * start[None] + weights * end[None]
         images = self.decode(path.reshape(-1, self.latent_dim))
         return images.reshape((steps,) + image_a.shape)
+
+    def export(
+        self,
+        filepath,
+        format="bundle",
+        verbose=None,
+        input_signature=None,
+        test_images=None,
+        overwrite=False,
+        variants=(),
+        **kwargs,
+    ):
+        """Exports the decoder and encoder as a verified bundle (SavedModel and ONNX).
+
+        Keras' own formats would trace `call`, which samples when training;
+        the bundle holds the deterministic networks servers need, each checked
+        against TensorFlow's loaders and onnxruntime before it is written.
+        For one network alone, export `model.decoder` or `model.encoder`.
+
+        Args:
+            filepath: the bundle folder. An existing bundle gets the next version.
+            format: `"bundle"`, the only format.
+            verbose: unused; Keras' argument.
+            input_signature: must be `None`: the bundle fixes its inputs.
+            test_images: array `(n, H, W, C)` in [0, 1] to verify the encoder
+                on, or `None` for 64 images sampled from the model.
+            overwrite: whether to replace an existing bundle and its versions.
+            variants: smaller decoders to add: `"float16"`.
+            **kwargs: `metadata` (a dict stored with the version) or `tolerance`.
+
+        Returns:
+            The bundle's manifest, as a dict.
+        """
+        if format != "bundle" or input_signature is not None:
+            raise ValueError(
+                f"{type(self).__name__}.export writes a verified bundle: format='bundle', "
+                "no input_signature. For a single network in a Keras format, call "
+                "model.decoder.export(...) or model.encoder.export(...). Received: "
+                f"format={format!r}, input_signature={input_signature!r}"
+            )
+        # Imported here: the exporter brings onnx and tf2onnx, which training never needs.
+        from keras_vae.export import export_bundle
+
+        if test_images is None:
+            test_images = self.sample(64, seed=0)
+        return export_bundle(
+            self, filepath, test_images, overwrite=overwrite, variants=variants, **kwargs
+        )
 
     def get_config(self):
         return {

@@ -35,9 +35,12 @@ class VAE(EncoderDecoder):
     Call arguments:
         inputs: images of shape `(batch, H, W, C)` in [0, 1].
         training: Python boolean, passed to the encoder and decoder.
+        sample: whether `z` is drawn from q(z|x) rather than taken as its
+            mean; `None` (the default) samples only when `training`.
 
     Returns:
-        The mean image of p(x|z) for one sample `z` of q(z|x), in [0, 1].
+        The mean image of p(x|z), in [0, 1]: for the posterior mean `z`
+        (so `predict` is deterministic), or for one sample of q(z|x).
 
     Example:
 

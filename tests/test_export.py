@@ -289,3 +289,25 @@ def test_a_savedmodel_that_tf_serving_could_not_run_is_never_written(
     with pytest.raises(ExportVerificationError, match="session loader.*Nothing was written"):
         export_bundle(vae, tmp_path / "bundle", images[:8])
     assert list(tmp_path.iterdir()) == []
+
+
+def test_keras_export_entry_point_writes_the_verified_bundle(small_trained_vae, tmp_path):
+    vae, _ = small_trained_vae
+    manifest = vae.export(tmp_path / "bundle")
+    assert manifest == verify_bundle(tmp_path / "bundle")
+    z = np.random.default_rng(1).normal(size=(5, vae.latent_dim)).astype("float32")
+    served = ExportedVAE(tmp_path / "bundle").decode(z)
+    np.testing.assert_allclose(served, keras_decode(vae, z), atol=1e-4)
+    for part in ("decoder", "encoder"):
+        graph = onnx.load(tmp_path / "bundle" / part / "1" / "model.onnx").graph
+        assert not {node.op_type for node in graph.node} & export._RANDOM_OPS
+
+
+@pytest.mark.parametrize("arguments", [{"format": "onnx"}, {"format": "tf_saved_model"}])
+def test_keras_export_formats_that_would_trace_the_sampling_call_are_refused(
+    small_trained_vae, tmp_path, arguments
+):
+    vae, _ = small_trained_vae
+    with pytest.raises(ValueError, match=r"model\.decoder\.export"):
+        vae.export(tmp_path / "graph", **arguments)
+    assert not (tmp_path / "graph").exists()

@@ -230,3 +230,33 @@ def test_encode_decode_and_reconstruct_take_tf_data_datasets():
     np.testing.assert_allclose(decoded, vae.decode(z), atol=1e-6)
     with pytest.raises(ValueError, match="empty dataset"):
         vae.encode(tf.data.Dataset.from_tensor_slices(images[:0]))
+
+
+def test_predict_is_deterministic_and_sampling_is_on_request():
+    vae = small_vae()
+    x = prototype_images(8)
+    first, second = vae.predict(x, verbose=0), vae.predict(x, verbose=0)
+    np.testing.assert_array_equal(first, second)
+    # The posterior mean's decoding, computed from the two networks apart.
+    mean, _ = vae.encoder(x)
+    expected = keras.ops.sigmoid(vae.decoder(mean))
+    np.testing.assert_allclose(first, expected, atol=1e-6)
+    sampled = [vae(x, sample=True).numpy() for _ in range(2)]
+    assert np.abs(sampled[0] - sampled[1]).max() > 1e-3
+    assert np.abs(vae(x, training=True).numpy() - first).max() > 1e-3
+
+
+def test_a_second_fit_after_a_failed_first_one_trains():
+    vae = small_vae()
+    vae.compile(optimizer="adam")
+    before = [w.copy() for w in vae.get_weights()]
+    with pytest.raises(tf.errors.InvalidArgumentError, match="Divide 8-bit images by 255"):
+        vae.fit(prototype_images(32) * 255.0, batch_size=16, epochs=1, verbose=0)
+    # The failing batch changed nothing: no weight, no optimizer state.
+    for old, new in zip(before, vae.get_weights(), strict=True):
+        np.testing.assert_array_equal(old, new)
+    assert int(vae.optimizer.iterations) == 0
+    assert all(np.all(v.numpy() == 0) for v in vae.optimizer.variables[2:])
+    history = vae.fit(prototype_images(32), batch_size=16, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    assert int(vae.optimizer.iterations) == 2
