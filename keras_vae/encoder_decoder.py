@@ -1,14 +1,17 @@
 """What the VAE and the autoencoder share: encoder, latent code, decoder, likelihood."""
 
+import os
+
 import keras
 import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from keras_vae import likelihoods
+from keras_vae import likelihoods, preset_folders
 from keras_vae.architectures import ARCHITECTURES
 from keras_vae.distribute import global_batch_position
-from keras_vae.presets import PRESETS
+from keras_vae.preset_folders import ARCHITECTURE_ARGUMENTS
+from keras_vae.presets import PRESETS, PRETRAINED
 
 
 class EncoderDecoder(keras.Model):
@@ -50,34 +53,88 @@ class EncoderDecoder(keras.Model):
         self.built = True
 
     @classmethod
-    def from_preset(cls, name, input_shape=None, latent_dim=None, likelihood=None, **kwargs):
-        """Builds a model from a named configuration of `keras_vae.presets`.
+    def from_preset(cls, preset, load_weights=None, **kwargs):
+        """Builds a model from a named preset or a preset folder, KerasHub-style.
+
+        Named presets are in `keras_vae.presets.PRESETS`; those listed in
+        `keras_vae.presets.PRETRAINED` ship trained weights with the package,
+        loaded offline. A folder is one written by `save_to_preset`.
 
         Args:
-            name: a preset name, see `keras_vae.presets.PRESETS`.
-            input_shape: `(height, width, channels)`, or `None` for the preset's.
-            latent_dim: size of the latent space, or `None` for the preset's.
-            likelihood: a likelihood name or instance, or `None` for the preset's.
-            **kwargs: other arguments of the model class (e.g. `beta`, `seed`).
+            preset: a preset name, or the path of a preset folder.
+            load_weights: `None` (the default) loads the preset's weights when
+                it has them and its architecture is kept; `True` requires
+                them; `False` builds the networks untrained.
+            **kwargs: other arguments of the model class. `input_shape`,
+                `latent_dim` and `likelihood` change a named preset's
+                architecture (then it is untrained); `beta`, `seed`,
+                `free_bits` and `name` apply to any preset.
 
         Returns:
             An instance of this class.
         """
-        if name not in PRESETS:
+        if load_weights not in (None, True, False):
             raise ValueError(
-                f"Unknown preset. Expected one of {sorted(PRESETS)}. Received: preset={name!r}"
+                f"Expected `load_weights` to be None, True or False. Received: {load_weights!r}"
             )
+        if isinstance(preset, str) and preset in PRESETS:
+            changed = any(kwargs.get(name) is not None for name in ARCHITECTURE_ARGUMENTS)
+            folder = preset_folders.pretrained_folder(preset)
+            if load_weights is True and (folder is None or changed):
+                reason = (
+                    "the changed architecture does not fit them"
+                    if folder
+                    else f"it ships no weights (those that do: {sorted(PRETRAINED)})"
+                )
+                raise ValueError(
+                    f"Preset {preset!r} cannot load weights: {reason}. Pass "
+                    "load_weights=False for untrained networks."
+                )
+            if folder is not None and load_weights is not False and not changed:
+                kept = {key: value for key, value in kwargs.items() if value is not None}
+                return preset_folders.load_preset(cls, folder, **kept)
+            return cls._from_architecture(preset, **kwargs)
+        if isinstance(preset, (str, os.PathLike)) and preset_folders.is_preset_folder(preset):
+            return preset_folders.load_preset(cls, preset, load_weights, **kwargs)
+        raise ValueError(
+            f"Unknown preset. Expected one of {sorted(PRESETS)}, or a folder written by "
+            f"save_to_preset (holding {preset_folders.CONFIG_FILE}). Received: "
+            f"preset={preset!r}"
+        )
+
+    @classmethod
+    def _from_architecture(cls, name, input_shape=None, latent_dim=None, likelihood=None,
+                           **kwargs):  # fmt: skip
+        """Builds the untrained networks of the named preset `name`."""
         preset = PRESETS[name]
         input_shape = tuple(preset["input_shape"] if input_shape is None else input_shape)
         latent_dim = preset["latent_dim"] if latent_dim is None else latent_dim
         build_encoder, build_decoder = ARCHITECTURES[preset["architecture"]]
+        kwargs.setdefault("name", f"{cls.__name__.lower()}_{name}")
         return cls(
             build_encoder(input_shape, latent_dim, **preset["encoder"]),
             build_decoder(input_shape, latent_dim, **preset["decoder"]),
             likelihood=likelihood or preset["likelihood"],
-            name=f"{cls.__name__.lower()}_{name}",
             **kwargs,
         )
+
+    def save_to_preset(self, preset_dir, description="", evaluation=None, overwrite=False):
+        """Writes the model as a preset folder: config, weights, metadata and a model card.
+
+        `from_preset(preset_dir)` loads it back. The folder is built beside
+        `preset_dir` and renamed into place when complete.
+
+        Args:
+            preset_dir: the folder to write.
+            description: one paragraph for the model card.
+            evaluation: dict of figures for the metadata and the card, e.g.
+                `{"test_set": ..., "test": {"loss": ...}, "units": ...}`.
+            overwrite: whether to replace an existing folder.
+
+        Returns:
+            The metadata written, as a dict.
+        """
+        return preset_folders.save_preset(self, preset_dir, description, evaluation, overwrite)
 
     @property
     def metrics(self):

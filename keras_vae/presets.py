@@ -2,7 +2,14 @@
 
 `VAE.from_preset(name)` builds one: `architecture` names a pair of builders in
 `keras_vae.architectures`, `encoder` and `decoder` are their keyword arguments.
+The presets of `PRETRAINED` also ship trained weights (`keras_vae/pretrained/`).
 """
+
+# Named presets whose trained weights ship with the package, and what they were trained on.
+PRETRAINED = {
+    "fashion_mnist_conv": "the default run of `make run`: dynamically binarised "
+    "Fashion-MNIST, 10 epochs",
+}
 
 PRESETS = {
     "fashion_mnist_conv": {

@@ -17,7 +17,8 @@ import numpy as np
 
 import keras_vae
 from keras_vae.data import ImageSource
-from pipelines.benchmarks.keras_io_recipe import build_keras_io_vae
+
+from .keras_io_recipe import build_keras_io_vae
 
 
 class _StepClock(keras.callbacks.Callback):
@@ -71,7 +72,7 @@ class TorchContender:
     """Times windows of the PyTorch loop (`torch_vae.TorchTrainer`)."""
 
     def __init__(self, name, images, batch_size, seed):
-        from pipelines.benchmarks.torch_vae import TorchTrainer
+        from .torch_vae import TorchTrainer
 
         self.name = name
         self.trainer = TorchTrainer(images, batch_size, seed=seed)
@@ -147,7 +148,7 @@ def build_contenders(
 
     def ours(**compile_options):
         keras.utils.set_random_seed(seed)
-        model = keras_vae.VAE.from_preset("fashion_mnist_conv", seed=seed)
+        model = keras_vae.VAE.from_preset("fashion_mnist_conv", load_weights=False, seed=seed)
         model.compile(optimizer=keras.optimizers.Adam(1e-3), **compile_options)
         return model
 

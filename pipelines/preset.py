@@ -1,0 +1,62 @@
+"""Writes a training run's model as a preset folder that `VAE.from_preset` loads.
+
+    python -m pipelines.preset --run-dir runs/default --output my_preset
+
+`make pretrained` regenerates the trained preset the package ships this way.
+"""
+
+import sys
+from pathlib import Path
+
+from keras_vae.presets import PRESETS, PRETRAINED
+from keras_vae.run import load_run
+
+from . import cli
+
+
+def preset_from_run(run_dir, preset_dir, overwrite=False):
+    """Saves the model of a run folder as a preset folder, with its test figures.
+
+    Args:
+        run_dir: a folder written by `pipelines.train`.
+        preset_dir: the preset folder to write.
+        overwrite: whether to replace an existing folder.
+
+    Returns:
+        The preset's metadata, as a dict.
+    """
+    run = load_run(run_dir)
+    config = run.config
+    description = PRESETS[config.preset]["description"]
+    if config.preset in PRETRAINED:
+        description += f" Trained on {PRETRAINED[config.preset]}."
+    evaluation = {
+        "dataset": config.dataset,
+        "binarized": config.binarize,
+        "epochs": config.epochs,
+        "test_set": run.summary.get("test_set"),
+        "test": run.summary["test"],
+        "test_seed": config.test_seed,
+        "units": run.summary["units"],
+        "weights_sha256": run.summary["weights_sha256"],
+    }
+    return run.model.save_to_preset(preset_dir, description, evaluation, overwrite=overwrite)
+
+
+def run(args):
+    """`keras-vae preset`: writes the preset and prints where it is."""
+    metadata = preset_from_run(args.run_dir, args.output, args.overwrite)
+    test = metadata["evaluation"]["test"]
+    print(
+        f"Preset written: {Path(args.output).resolve()} "
+        f"({metadata['parameter_count']:,} parameters, test loss {test['loss']:.2f})"
+    )
+
+
+def main(argv=None):
+    """`python -m pipelines.preset [options]`, the same as `keras-vae preset`."""
+    return cli.main(["preset", *(sys.argv[1:] if argv is None else argv)])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
