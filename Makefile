@@ -10,7 +10,7 @@ FASHION_MNIST_DIR := /usr/share/datasets/fashion-mnist
 RUN_DIR := runs/default
 AE_RUN_DIR := runs/default-autoencoder
 
-.PHONY: run test bench serve install bench-deps inference-deps data fashion-mnist-files node-deps train train-autoencoder export evaluate lint clean
+.PHONY: run test bench serve pretrained install bench-deps inference-deps data fashion-mnist-files node-deps train train-autoencoder export evaluate lint clean
 
 run: export evaluate
 	@echo "Done. Run folder: $(abspath $(RUN_DIR)); report: $(abspath $(RUN_DIR))/report.md;" \
@@ -90,7 +90,7 @@ $(NODE_EXAMPLE)/node_modules/.installed: $(NODE_EXAMPLE)/package.json $(NODE_EXA
 	touch $@
 
 data: install fashion-mnist-files
-	$(PY) -m keras_vae.data prepare fashion_mnist
+	$(PY) -m pipelines.data fashion_mnist
 
 train: data
 	$(PY) -m pipelines.train --config pipelines/configs/default.toml --run-dir $(RUN_DIR) --overwrite
@@ -105,6 +105,12 @@ evaluate: train train-autoencoder
 
 export: train
 	$(PY) -m pipelines.export --run-dir $(RUN_DIR) --name default --overwrite --variants float16
+
+# The trained default preset the package ships (keras_vae/pretrained/), from a fresh
+# default run; commit the folder it writes.
+pretrained: train
+	$(PY) -m pipelines.preset --run-dir $(RUN_DIR) \
+	  --output keras_vae/pretrained/fashion_mnist_conv --overwrite
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -5,7 +5,7 @@ import os
 
 import tensorflow as tf
 
-STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
+from keras_vae.run_config import STRATEGIES
 
 
 def choose_strategy(name="auto"):

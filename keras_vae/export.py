@@ -31,15 +31,12 @@ from keras_vae.files import (
 )
 from keras_vae.versions import package_versions
 from keras_vae_inference import bundle
-from keras_vae_inference.bundle import BundleError
+from keras_vae_inference.bundle import VARIANTS, BundleError
 
 # Opset 17 is the newest that tf2onnx 1.17 converts this model to and that
 # onnxruntime-web and older runtimes still accept.
 OPSET = 17
 TOLERANCE = 1e-4
-# int8 was dropped: onnxruntime has no int8 ConvTranspose, so it ran no faster
-# and was 2-7e-2 off (docs/benchmarks.md of 2026-11-22).
-VARIANTS = ("float16",)
 _RANDOM_OPS = {"RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUniformLike",
                "Multinomial", "Bernoulli"}  # fmt: skip
 

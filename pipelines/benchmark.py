@@ -12,7 +12,6 @@ in-process onnxruntime. Figures are printed and saved as JSON and Markdown.
 Timings on shared machines are noisy: compare figures from one run.
 """
 
-import argparse
 import datetime
 import json
 import os
@@ -22,18 +21,20 @@ from pathlib import Path
 import tensorflow as tf
 
 from keras_vae.files import write_bytes_atomically
-from keras_vae.run import RunConfig, RunError, load_run
+from keras_vae.run import RunError, load_run
 from keras_vae.versions import package_versions
-from pipelines.benchmarks.flops import vae_flops
-from pipelines.benchmarks.hardware import (
+
+from . import cli
+from .benchmarks.flops import vae_flops
+from .benchmarks.hardware import (
     cpu_features,
     measured_matmul_gflops,
     nominal_peak_gflops,
 )
-from pipelines.benchmarks.inference import benchmark_decoder, large_batch_study
-from pipelines.benchmarks.report import markdown_report
-from pipelines.benchmarks.serving import benchmark_serving
-from pipelines.benchmarks.training import benchmark_training, build_contenders
+from .benchmarks.inference import benchmark_decoder, large_batch_study
+from .benchmarks.report import markdown_report
+from .benchmarks.serving import benchmark_serving
+from .benchmarks.training import benchmark_training, build_contenders
 
 
 def _set_threads(threads, with_torch):
@@ -49,60 +50,8 @@ def _versions(with_torch):
     return package_versions(*names, *(("torch",) if with_torch else ()))
 
 
-def positive_int(text):
-    """argparse type: a whole number of at least 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, received {text!r}")
-    return value
-
-
-def parse_args(argv):
-    defaults = RunConfig()
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--run-dir", default="runs/default", help="trained run folder")
-    parser.add_argument("--bundle", default="exported/default", help="export bundle folder")
-    parser.add_argument("--threads", type=positive_int, default=len(os.sched_getaffinity(0)))
-    parser.add_argument("--batch-size", type=positive_int, default=defaults.batch_size)
-    parser.add_argument(
-        "--steps-per-execution",
-        type=positive_int,
-        default=defaults.steps_per_execution,
-        help="keras-vae's setting (default: pipelines/train.py's)",
-    )
-    parser.add_argument(
-        "--rounds", type=positive_int, default=7, help="timed windows per contender"
-    )
-    parser.add_argument("--steps", type=positive_int, default=100, help="training steps per window")
-    parser.add_argument(
-        "--max-train-examples", type=positive_int, help="use part of the training split"
-    )
-    parser.add_argument("--data-dir", help="TFDS data folder")
-    parser.add_argument("--idx-dir", help="folder with the Fashion-MNIST IDX files")
-    parser.add_argument("--no-torch", action="store_true", help="leave out the PyTorch loop")
-    parser.add_argument("--no-xla", action="store_true", help="leave out keras-vae with XLA")
-    parser.add_argument("--skip-training", action="store_true")
-    parser.add_argument("--skip-inference", action="store_true")
-    parser.add_argument(
-        "--serve-command",
-        default=".venv-inference/bin/keras-vae-serve",
-        help="keras-vae-serve of an environment with keras-vae-inference[serve] (make "
-        "inference-deps makes it)",
-    )
-    parser.add_argument(
-        "--serve-seconds", type=positive_int, default=5, help="seconds per client count"
-    )
-    parser.add_argument("--skip-serving", action="store_true")
-    parser.add_argument("--output", default="runs/benchmark.json", help="where the JSON goes")
-    parser.add_argument("--markdown", help="where the Markdown table goes (optional)")
-    return parser.parse_args(argv)
-
-
-def main(argv=None):
-    args = parse_args(argv)
+def run(args):
+    """`keras-vae benchmark`: runs the benchmarks and writes their figures."""
     if not args.skip_serving and not Path(args.serve_command).is_file():
         raise SystemExit(
             f"No server at {args.serve_command}: run `make inference-deps`, pass "
@@ -118,7 +67,7 @@ def main(argv=None):
             ) from None
     with_torch = not (args.no_torch or args.skip_training)
     _set_threads(args.threads, with_torch)
-    results = _machine(args, with_torch, sys.argv[1:] if argv is None else argv)
+    results = _machine(args, with_torch)
     if not args.skip_training:
         contenders, dataset = build_contenders(
             args.batch_size,
@@ -148,7 +97,7 @@ def main(argv=None):
     _write(results, args.output, args.markdown)
 
 
-def _machine(args, with_torch, arguments):
+def _machine(args, with_torch):
     """The record's header: command, date, hardware and its ceilings, versions."""
     features = cpu_features()
     matmul = measured_matmul_gflops()
@@ -170,7 +119,7 @@ def _machine(args, with_torch, arguments):
         flush=True,
     )
     return {
-        "command": "python -m pipelines.benchmark " + " ".join(arguments),
+        "command": " ".join([cli.PROG, *args.argv]),
         "date": datetime.date.today().isoformat(),
         "hardware": hardware,
         "threads": args.threads,
@@ -188,5 +137,10 @@ def _write(results, output, markdown):
         print(f"Wrote {markdown}")
 
 
+def main(argv=None):
+    """`python -m pipelines.benchmark [options]`, the same as `keras-vae benchmark`."""
+    return cli.main(["benchmark", *(sys.argv[1:] if argv is None else argv)])
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

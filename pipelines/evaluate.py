@@ -10,10 +10,10 @@ active latent units, samples, reconstructions, the latent space by class, the
 the autoencoder's when its run is given).
 """
 
-import argparse
 import contextlib
 import json
 import math
+import sys
 import time
 from pathlib import Path
 
@@ -29,6 +29,8 @@ from keras_vae.evaluation import (
 from keras_vae.files import write_bytes_atomically
 from keras_vae.pictures import latent_manifold, write_gif, write_png
 from keras_vae.run import EVALUATION_BATCH_SIZE, UNITS, load_run
+
+from . import cli
 
 
 def evaluate_run(run_dir, autoencoder_run=None, k=1000, iwae_examples=2000, seed=0):
@@ -247,13 +249,8 @@ def _picture_lines(report, pictures):
     ]
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--run-dir", default="runs/default", help="the VAE's run folder")
-    parser.add_argument("--autoencoder-run", help="an autoencoder run folder to compare with")
-    parser.add_argument("--k", type=int, default=1000, help="importance samples per image")
-    parser.add_argument("--iwae-examples", type=int, default=2000, help="test images for IWAE")
-    args = parser.parse_args(argv)
+def run(args):
+    """`keras-vae evaluate`: evaluates the run and prints the figures."""
     report = evaluate_run(args.run_dir, args.autoencoder_run, args.k, args.iwae_examples)
     iwae = report["iwae"]
     print(
@@ -271,5 +268,10 @@ def main(argv=None):
     )
 
 
+def main(argv=None):
+    """`python -m pipelines.evaluate [options]`, the same as `keras-vae evaluate`."""
+    return cli.main(["evaluate", *(sys.argv[1:] if argv is None else argv)])
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

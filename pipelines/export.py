@@ -8,13 +8,14 @@ of `exported/<name>/` (version 1 of a new bundle, or of a replaced one with
 `--overwrite`).
 """
 
-import argparse
+import sys
 import time
 from pathlib import Path
 
-from keras_vae.export import VARIANTS, export_bundle
-from keras_vae.files import check_folder_name
+from keras_vae.export import export_bundle
 from keras_vae.run import load_run
+
+from . import cli
 
 
 def export_run(run_dir, bundle_dir, overwrite=False, variants=()):
@@ -51,23 +52,10 @@ def export_run(run_dir, bundle_dir, overwrite=False, variants=()):
     )
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--run-dir", default="runs/default", help="training run folder")
-    parser.add_argument("--name", default="default", help="bundle name")
-    parser.add_argument("--output-dir", default="exported", help="where bundles go")
-    parser.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="replace an existing bundle and all its versions (default: add the next version)",
-    )
-    parser.add_argument("--variants", nargs="*", default=[], choices=VARIANTS)
-    args = parser.parse_args(argv)
+def run(args):
+    """`keras-vae export`: exports the run and prints what was verified."""
     started = time.perf_counter()
-    try:
-        bundle = Path(args.output_dir) / check_folder_name(args.name, "bundle name")
-    except ValueError as error:
-        parser.error(str(error))
+    bundle = Path(args.output_dir) / args.name
     manifest = export_run(args.run_dir, bundle, args.overwrite, args.variants)
     version = manifest["latest_version"]
     entry = manifest["versions"][str(version)]
@@ -89,5 +77,10 @@ def main(argv=None):
     print("\n".join(lines))
 
 
+def main(argv=None):
+    """`python -m pipelines.export [options]`, the same as `keras-vae export`."""
+    return cli.main(["export", *(sys.argv[1:] if argv is None else argv)])
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

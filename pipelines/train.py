@@ -13,13 +13,12 @@ With TF_CONFIG set it trains under MultiWorkerMirroredStrategy and only the
 chief writes the run folder.
 """
 
-import argparse
 import csv
-import dataclasses
 import hashlib
 import json
 import shutil
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -49,11 +48,14 @@ from keras_vae.pictures import write_png
 from keras_vae.run import (
     EVALUATION_BATCH_SIZE,
     UNITS,
-    RunConfig,
     RunData,
     RunError,
     RunFolder,
+    build_model,
+    build_optimizer,
 )
+
+from . import cli
 
 
 def train(config, run_dir, overwrite=False, fresh=False, verbose=1):
@@ -166,9 +168,9 @@ def _train_into(config, strategy, data, work, verbose):
     start_epoch = (backup.latest() or {"epoch": 0})["epoch"]
     steps_per_execution = _steps_per_execution(config, data.steps_per_epoch, strategy)
     with strategy.scope():
-        model = config.build_model()
+        model = build_model(config)
         model.compile(
-            optimizer=config.build_optimizer(),
+            optimizer=build_optimizer(config),
             jit_compile=config.jit_compile,
             steps_per_execution=steps_per_execution,
         )
@@ -298,41 +300,9 @@ def _kl_annealing(config, steps_per_epoch):
     return KLAnnealing("cyclical", cycle_steps=steps, beta_max=config.beta)
 
 
-def _parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", help="TOML file of RunConfig fields")
-    parser.add_argument("--run-dir", default="runs/default", help="the run folder to write")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
-    parser.add_argument(
-        "--fresh", action="store_true", help="discard an interrupted run instead of resuming it"
-    )
-    for field in dataclasses.fields(RunConfig):
-        flag = "--" + field.name.replace("_", "-")
-        kind = _value_type(field)
-        if kind is bool:
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None)
-        else:
-            parser.add_argument(flag, type=kind, default=None)
-    return parser.parse_args(argv)
-
-
-def _value_type(field):
-    """The type of a config field's values: `int` for `int | None`, etc."""
-    for kind in (bool, int, float):
-        if field.type is kind or kind in getattr(field.type, "__args__", ()):
-            return kind
-    return str
-
-
-def main(argv=None):
-    args = _parse_args(argv)
-    config = RunConfig.from_file(args.config) if args.config else RunConfig()
-    changes = {
-        key: value
-        for key, value in vars(args).items()
-        if key in RunConfig.field_names() and value is not None
-    }
-    config = config.replace(**changes)
+def run(args):
+    """`keras-vae train`: trains as `args.run_config` says and prints where the run is."""
+    config = args.run_config
     started = time.perf_counter()
     summary = train(config, args.run_dir, overwrite=args.overwrite, fresh=args.fresh)
     run_dir = Path(args.run_dir).resolve()
@@ -349,10 +319,15 @@ def main(argv=None):
     )
 
 
+def main(argv=None):
+    """`python -m pipelines.train [options]`, the same as `keras-vae train`."""
+    return cli.main(["train", *(sys.argv[1:] if argv is None else argv)])
+
+
 def _rate(summary):
     rate = summary["train_examples_per_second"]
     return f" ({rate:.0f} training examples/s)" if rate else ""
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -70,7 +70,7 @@ def small_trained_vae():
 @pytest.fixture(scope="session")
 def real_run(tmp_path_factory, fashion_mnist_data_dir):
     """The default VAE trained briefly on real Fashion-MNIST: (run folder, summary)."""
-    from keras_vae.run import RunConfig
+    from keras_vae.run_config import RunConfig
     from pipelines.train import train
 
     config = RunConfig(

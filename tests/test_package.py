@@ -17,8 +17,11 @@ def module_imports():
             name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
             imported = set()
             for node in ast.walk(ast.parse(path.read_text())):
-                if isinstance(node, ast.ImportFrom) and node.module:
-                    imported |= {node.module, *(f"{node.module}.{a.name}" for a in node.names)}
+                if isinstance(node, ast.ImportFrom) and (node.module or node.level):
+                    # A relative import names a module of this one's package.
+                    base = ".".join(parts[: len(parts) - node.level]) if node.level else ""
+                    module = ".".join(filter(None, [base, node.module]))
+                    imported |= {module, *(f"{module}.{a.name}" for a in node.names)}
                 elif isinstance(node, ast.Import):
                     imported |= {alias.name for alias in node.names}
             graph[name] = imported

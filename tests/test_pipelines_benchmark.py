@@ -161,10 +161,11 @@ def test_benchmark_cli_writes_json_and_markdown_that_agree(
 
 @pytest.mark.parametrize("flag", ["--threads", "--rounds", "--steps", "--batch-size"])
 def test_counts_must_be_positive(flag, capsys):
-    from pipelines.benchmark import parse_args
+    from pipelines.cli import build_parser
 
+    parser, _ = build_parser()
     for value in ("0", "-3", "two"):
         with pytest.raises(SystemExit):
-            parse_args([flag, value])
+            parser.parse_args(["benchmark", flag, value])
         assert "expected a positive integer" in capsys.readouterr().err
-    assert getattr(parse_args([flag, "3"]), flag[2:].replace("-", "_")) == 3
+    assert getattr(parser.parse_args(["benchmark", flag, "3"]), flag[2:].replace("-", "_")) == 3

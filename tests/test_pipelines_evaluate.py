@@ -4,7 +4,8 @@ import re
 import numpy as np
 import pytest
 
-from keras_vae.run import RunConfig, RunError
+from keras_vae.run import RunError
+from keras_vae.run_config import RunConfig
 from pipelines.train import train
 
 

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_vae.run import RunConfig, RunError
+from keras_vae.run import RunError
+from keras_vae.run_config import RunConfig
 from pipelines.train import execution_steps, main, train
 
 
@@ -86,13 +87,15 @@ def test_kl_schedules_from_the_config():
         RunConfig(model="gan").validate()
 
 
-def test_the_cli_parses_flags_over_the_config_file(tmp_path):
+def test_the_cli_parses_flags_over_the_config_file(tmp_path, capsys):
     path = tmp_path / "config.toml"
     path.write_text('preset = "mlp_28"\nepochs = 3\n')
     with pytest.raises(SystemExit):
         main(["--epochs", "three"])
-    with pytest.raises(ValueError, match="Expected epochs to be a positive integer"):
+    with pytest.raises(SystemExit) as stop:
         main(["--config", str(path), "--epochs", "0", "--run-dir", str(tmp_path / "run")])
+    assert stop.value.code == 2
+    assert "Expected epochs to be a positive integer" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["config.toml"]
 
 
@@ -107,6 +110,12 @@ def test_an_epoch_without_a_whole_batch_is_refused_before_anything_is_written(
     toy_idx_data, tmp_path
 ):
     config = small_config(toy_idx_data, max_train_examples=10, batch_size=128)
+    with pytest.raises(ValueError, match="max_train_examples to be at least batch_size"):
+        train(config, tmp_path / "run", verbose=0)
+    # A training split smaller than one batch: 10 of the 1,024 toy examples are
+    # left after the validation split.
+    config = small_config(toy_idx_data, max_train_examples=None, validation_examples=1014,
+                          batch_size=128)  # fmt: skip
     with pytest.raises(ValueError, match="at least one batch of 128.*Received: 10 examples"):
         train(config, tmp_path / "run", verbose=0)
     assert list(tmp_path.iterdir()) == []

@@ -17,7 +17,7 @@ import keras_vae  # noqa: F401  (registers the classes load_model needs)
 ROOT = Path(__file__).resolve().parent.parent
 WORKER = """
 import json, sys
-from keras_vae.run import RunConfig
+from keras_vae.run_config import RunConfig
 from pipelines.train import train
 summary = train(RunConfig(**json.loads(sys.argv[1])), sys.argv[2], verbose=0)
 print("SUMMARY " + json.dumps(summary))

@@ -12,7 +12,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_vae.run import RunConfig
+from keras_vae.run_config import RunConfig
 from pipelines.train import train
 
 ROOT = Path(__file__).resolve().parent.parent

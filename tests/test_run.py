@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from toy_data import random_split, write_idx_dataset
 
-from keras_vae.run import RunConfig, RunData, RunError, RunFolder, load_run
+from keras_vae.run import RunData, RunError, RunFolder, build_model, load_run
+from keras_vae.run_config import RunConfig
 
 
 def test_config_file_names_and_types_are_checked(tmp_path):
@@ -35,9 +36,9 @@ def test_changes_that_a_resumed_run_may_make():
 
 
 def test_models_built_from_the_config():
-    vae = RunConfig(preset="mlp_28", latent_dim=4, beta=0.5).build_model()
+    vae = build_model(RunConfig(preset="mlp_28", latent_dim=4, beta=0.5))
     assert (vae.name, vae.latent_dim, float(vae.beta.numpy())) == ("vae_mlp_28", 4, 0.5)
-    autoencoder = RunConfig(model="autoencoder", preset="mlp_28").build_model()
+    autoencoder = build_model(RunConfig(model="autoencoder", preset="mlp_28"))
     assert autoencoder.name == "autoencoder_mlp_28" and not hasattr(autoencoder, "beta")
 
 

@@ -45,6 +45,12 @@ def onnx_file(part, version):
     return f"{savedmodel_dir(part, version)}/model.onnx"
 
 
+# The smaller decoders an export may add. int8 was dropped: onnxruntime has no
+# int8 ConvTranspose, so it ran no faster and was 2-7e-2 off (docs/benchmarks.md
+# of 2026-11-22).
+VARIANTS = ("float16",)
+
+
 def variant_file(variant, version):
     """The ONNX file of a smaller decoder variant (e.g. `"float16"`) of one version."""
     return f"{savedmodel_dir('decoder', version)}/model.{variant}.onnx"

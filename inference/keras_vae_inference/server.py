@@ -353,8 +353,14 @@ def serve(vae, port=8080, max_batch_rows=MAX_BATCH_ROWS):
     server.start(build_models(vae, max_batch_rows))
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(prog="keras-vae-serve", description=__doc__.split("\n\n")[0])
+def main(argv=None, prog="keras-vae-serve"):
+    """Serves a bundle until interrupted: `keras-vae-serve BUNDLE [options]`.
+
+    Args:
+        argv: the arguments, or `None` for the command line's.
+        prog: the command's name in help and error messages.
+    """
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     parser.add_argument("bundle", help="export bundle folder, e.g. exported/default")
     parser.add_argument("--port", type=int, default=8080, help="HTTP port (default 8080)")
     parser.add_argument("--version", type=int, help="bundle version (default: the latest)")

@@ -1,0 +1,280 @@
+"""The `keras-vae` command: one subcommand per job.
+
+    keras-vae train --epochs 5 --run-dir runs/mine
+    keras-vae evaluate --run-dir runs/mine
+    keras-vae export --run-dir runs/mine --name mine
+    keras-vae serve exported/mine
+
+Every option is declared and checked here, before TensorFlow is imported: help
+is quick, and a bad value is refused in one line before anything is written.
+A job's module is imported only to run it. Errors print as one line; `--debug`
+shows the traceback instead.
+"""
+
+import argparse
+import dataclasses
+import importlib
+import os
+import sys
+
+from keras_vae.files import check_folder_name
+from keras_vae.run_config import CHOICES, FIELD_HELP, RunConfig
+from keras_vae_inference.bundle import VARIANTS
+
+PROG = "keras-vae"
+# Each job, its one-line summary, and the function that declares its options.
+JOBS = {}
+
+
+def job(name, summary):
+    """Registers the options of the job `name` (a module of this package)."""
+
+    def register(declare):
+        JOBS[name] = (summary, declare)
+        return declare
+
+    return register
+
+
+def positive_int(text):
+    """argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, received {text!r}")
+    return value
+
+
+def bundle_name(text):
+    """argparse type: a bundle's name, one folder name."""
+    try:
+        return check_folder_name(text, "bundle name")
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+@job("train", "train a model and write its run folder (resumes an interrupted run)")
+def _train(parser):
+    parser.add_argument("--config", help="TOML file of settings; options given here override it")
+    parser.add_argument("--run-dir", default="runs/default", help="the run folder to write")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
+    parser.add_argument(
+        "--fresh", action="store_true", help="discard an interrupted run instead of resuming it"
+    )
+    settings = parser.add_argument_group("settings (default: the config file's, else as shown)")
+    for field in dataclasses.fields(RunConfig):
+        flag = "--" + field.name.replace("_", "-")
+        kind = _value_type(field)
+        text = FIELD_HELP[field.name]
+        if field.default is not None and "(default:" not in text:
+            text += f" (default: {field.default})"
+        if kind is bool:
+            settings.add_argument(
+                flag, action=argparse.BooleanOptionalAction, default=None, help=text
+            )
+        else:
+            settings.add_argument(
+                flag,
+                type=kind,
+                default=None,
+                choices=CHOICES.get(field.name),
+                help=text,
+            )
+
+
+def _train_check(args):
+    config = RunConfig.from_file(args.config) if args.config else RunConfig()
+    changes = {
+        key: value
+        for key, value in vars(args).items()
+        if key in RunConfig.field_names() and value is not None
+    }
+    args.run_config = config.replace(**changes)
+
+
+@job("evaluate", "evaluate a run on its test set: ELBO, IWAE likelihood, pictures, report")
+def _evaluate(parser):
+    parser.add_argument("--run-dir", default="runs/default", help="the VAE's run folder")
+    parser.add_argument("--autoencoder-run", help="an autoencoder run folder to compare with")
+    parser.add_argument("--k", type=positive_int, default=1000, help="importance samples per image")
+    parser.add_argument(
+        "--iwae-examples", type=positive_int, default=2000, help="test images for IWAE"
+    )
+
+
+@job("export", "export a run's decoder and encoder as a verified SavedModel + ONNX bundle")
+def _export(parser):
+    parser.add_argument("--run-dir", default="runs/default", help="training run folder")
+    parser.add_argument("--name", type=bundle_name, default="default", help="bundle name")
+    parser.add_argument("--output-dir", default="exported", help="where bundles go")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing bundle and all its versions (default: add the next version)",
+    )
+    parser.add_argument(
+        "--variants", nargs="*", default=[], choices=VARIANTS, help="smaller decoders to add"
+    )
+
+
+@job("preset", "write a run's model as a preset folder that VAE.from_preset loads")
+def _preset(parser):
+    parser.add_argument("--run-dir", default="runs/default", help="trained run folder")
+    parser.add_argument("--output", required=True, help="the preset folder to write")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing folder")
+
+
+@job("data", "prepare a dataset for offline use and print where it is")
+def _data(parser):
+    parser.add_argument("name", help="TFDS dataset name, e.g. fashion_mnist or mnist")
+    parser.add_argument("--data-dir", help="TFDS data folder (default: TFDS' own)")
+    parser.add_argument("--idx-dir", help="folder of MNIST-format IDX files to build it from")
+
+
+@job("benchmark", "measure training and inference speed against references and the CPU")
+def _benchmark(parser):
+    defaults = RunConfig()
+    parser.add_argument("--run-dir", default="runs/default", help="trained run folder")
+    parser.add_argument("--bundle", default="exported/default", help="export bundle folder")
+    parser.add_argument(
+        "--threads",
+        type=positive_int,
+        default=len(os.sched_getaffinity(0)),
+        help="threads for every contender (default: this machine's cores)",
+    )
+    parser.add_argument(
+        "--batch-size", type=positive_int, default=defaults.batch_size, help="training batch"
+    )
+    parser.add_argument(
+        "--steps-per-execution",
+        type=positive_int,
+        default=defaults.steps_per_execution,
+        help="keras-vae's setting (default: training's)",
+    )
+    parser.add_argument(
+        "--rounds", type=positive_int, default=7, help="timed windows per contender"
+    )
+    parser.add_argument("--steps", type=positive_int, default=100, help="training steps per window")
+    parser.add_argument(
+        "--max-train-examples", type=positive_int, help="use part of the training split"
+    )
+    parser.add_argument("--data-dir", help="TFDS data folder")
+    parser.add_argument("--idx-dir", help="folder with the Fashion-MNIST IDX files")
+    parser.add_argument("--no-torch", action="store_true", help="leave out the PyTorch loop")
+    parser.add_argument("--no-xla", action="store_true", help="leave out keras-vae with XLA")
+    parser.add_argument("--skip-training", action="store_true", help="no training figures")
+    parser.add_argument("--skip-inference", action="store_true", help="no decoder figures")
+    parser.add_argument(
+        "--serve-command",
+        default=".venv-inference/bin/keras-vae-serve",
+        help="keras-vae-serve of an environment with keras-vae-inference[serve] (make "
+        "inference-deps makes it)",
+    )
+    parser.add_argument(
+        "--serve-seconds", type=positive_int, default=5, help="seconds per client count"
+    )
+    parser.add_argument("--skip-serving", action="store_true", help="no serving figures")
+    parser.add_argument("--output", default="runs/benchmark.json", help="where the JSON goes")
+    parser.add_argument("--markdown", help="where the Markdown table goes (optional)")
+
+
+# Checks that need several options at once; they run before the job is imported.
+CHECKS = {"train": _train_check}
+
+
+class _HelpWithDefaults(argparse.HelpFormatter):
+    """Adds each option's default to its help, where it has one worth showing."""
+
+    HIDDEN = (None, False, [], argparse.SUPPRESS)
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        shown = "(default:" in text or "%(default)" in text
+        if action.option_strings and not shown and action.default not in self.HIDDEN:
+            text += " (default: %(default)s)"
+        return text
+
+
+def build_parser():
+    """The `keras-vae` parser, with one subparser per job (serve is its own).
+
+    Returns:
+        A tuple `(parser, {job: subparser})`.
+    """
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Variational autoencoders for Keras: train, evaluate, export, serve.",
+        epilog=f"Run '{PROG} JOB --help' for a job's options.",
+    )
+    jobs = parser.add_subparsers(dest="job", required=True, metavar="JOB")
+    subparsers = {}
+    for name, (summary, declare) in JOBS.items():
+        subparser = subparsers[name] = jobs.add_parser(
+            name,
+            help=summary,
+            description=summary[0].upper() + summary[1:] + ".",
+            formatter_class=_HelpWithDefaults,
+        )
+        declare(subparser)
+        subparser.add_argument(
+            "--debug", action="store_true", help="show the traceback of an error"
+        )
+    jobs.add_parser("serve", help="serve a bundle over HTTP (TF Serving REST and Open Inference)")
+    return parser, subparsers
+
+
+def main(argv=None):
+    """Runs `keras-vae JOB [options]`; returns the exit status."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["serve"]:
+        # The server is keras-vae-inference's, with its own options.
+        from keras_vae_inference import server
+
+        return server.main(argv[1:], prog=f"{PROG} serve")
+    parser, subparsers = build_parser()
+    args = parser.parse_args(argv)
+    args.argv = argv
+    subparser = subparsers[args.job]
+    try:
+        CHECKS.get(args.job, lambda args: None)(args)
+    except ValueError as error:
+        subparser.error(str(error))
+    _quiet_start()
+    module = importlib.import_module(f"{__package__}.{args.job}")
+    try:
+        module.run(args)
+    except KeyboardInterrupt:
+        print(f"{PROG} {args.job}: interrupted.", file=sys.stderr)
+        return 130
+    except Exception as error:
+        if args.debug:
+            raise
+        print(f"{PROG} {args.job}: error: {_one_line(error)}", file=sys.stderr)
+        print("(run with --debug for the traceback)", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _quiet_start():
+    """Keeps TensorFlow's start-up notices out of the output; warnings and errors stay."""
+    # Level 1 drops TensorFlow's C++ INFO lines (the CPU feature notice).
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+
+
+def _one_line(error):
+    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    return lines[0] if lines else type(error).__name__
+
+
+def _value_type(field):
+    """The type of a config field's values: `int` for `int | None`, etc."""
+    for kind in (bool, int, float):
+        if field.type is kind or kind in getattr(field.type, "__args__", ()):
+            return kind
+    return str
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,96 @@
+"""The `keras-vae` command: help, refusals before any work, one-line errors."""
+
+import argparse
+import subprocess
+import sys
+
+import pytest
+
+from pipelines.cli import JOBS, build_parser, main
+
+# Loads the command line and prints one job's help, reporting what it imported.
+HELP_PROBE = """
+import sys
+from pipelines.cli import main
+try:
+    main([{job!r}, "--help"])
+except SystemExit:
+    pass
+print("IMPORTED", "tensorflow" in sys.modules, "keras" in sys.modules)
+"""
+
+
+@pytest.mark.parametrize("job", sorted(JOBS))
+def test_help_never_imports_tensorflow(job):
+    done = subprocess.run(
+        [sys.executable, "-c", HELP_PROBE.format(job=job)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"usage: keras-vae {job}" in done.stdout
+    assert done.stdout.strip().endswith("IMPORTED False False")
+
+
+def test_every_option_has_help_and_shows_its_choices_and_default():
+    _, subparsers = build_parser()
+    for name, subparser in subparsers.items():
+        text = subparser.format_help()
+        for action in subparser._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            assert action.help, f"{name} {action.option_strings or action.dest} has no help"
+            if action.choices:
+                assert "{" + ",".join(action.choices) + "}" in text
+            hidden = action.default in (None, False, [], argparse.SUPPRESS)
+            if action.option_strings and not hidden and "(default:" not in action.help:
+                assert f"(default: {action.default})" in " ".join(text.split()), (
+                    f"{name} {action.option_strings[0]} hides its default {action.default!r}"
+                )
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["--preset", "nope"], "invalid choice: 'nope'"),
+        (["--batch-size", "0"], "Expected batch_size to be a positive integer. Received: 0"),
+        (["--epochs", "0"], "Expected epochs to be a positive integer. Received: 0"),
+        (
+            ["--max-train-examples", "100", "--batch-size", "128"],
+            "Expected max_train_examples to be at least batch_size",
+        ),
+        (["--learning-rate", "-1"], "Expected learning_rate to be a positive number"),
+    ],
+)
+def test_bad_training_settings_are_refused_in_one_line_before_anything_is_written(
+    arguments, message, tmp_path, capsys
+):
+    run_dir = tmp_path / "run"
+    with pytest.raises(SystemExit) as stop:
+        main(["train", "--run-dir", str(run_dir), *arguments])
+    assert stop.value.code == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert message in error[-1] and error[-1].startswith("keras-vae train: error:")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failing_job_prints_one_line_and_debug_shows_the_traceback(tmp_path):
+    command = [sys.executable, "-m", "pipelines.export", "--run-dir", str(tmp_path / "nowhere"),
+               "--output-dir", str(tmp_path / "exported")]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1
+    errors = [line for line in done.stderr.splitlines() if line.startswith("keras-vae export:")]
+    assert len(errors) == 1 and "nowhere" in errors[0], done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "exported").exists()
+    debug = subprocess.run([*command, "--debug"], capture_output=True, text=True, timeout=300)
+    assert debug.returncode == 1 and "Traceback (most recent call last)" in debug.stderr
+
+
+def test_serve_hands_its_arguments_to_the_inference_server(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["serve", "--help"])
+    assert stop.value.code == 0
+    text = capsys.readouterr().out
+    assert text.startswith("usage: keras-vae serve") and "--max-batch-rows" in text
