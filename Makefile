@@ -1,10 +1,9 @@
 # keras-vae: `make run` trains, exports and evaluates the default model; `make test` tests;
 # `make bench` measures speed.
 PYTHON ?= python3
-# TensorFlow's C++ info lines drown the progress output.
-export TF_CPP_MIN_LOG_LEVEL ?= 2
 VENV := .venv
 PY := $(VENV)/bin/python
+KERAS_VAE := $(VENV)/bin/keras-vae
 INSTALLED := $(VENV)/.installed
 FASHION_MNIST_DIR := /usr/share/datasets/fashion-mnist
 RUN_DIR := runs/default
@@ -24,7 +23,7 @@ test: install bench-deps fashion-mnist-files node-deps
 # folders appear only when complete).
 bench: bench-deps inference-deps data
 	@[ -d $(RUN_DIR) ] && [ -d exported/default ] || $(MAKE) export
-	$(PY) -m pipelines.benchmark --run-dir $(RUN_DIR) --bundle exported/default \
+	$(KERAS_VAE) benchmark --run-dir $(RUN_DIR) --bundle exported/default \
 	  --serve-command $(INFERENCE_VENV)/bin/keras-vae-serve \
 	  --output docs/benchmarks.json --markdown docs/benchmarks.md
 
@@ -90,26 +89,26 @@ $(NODE_EXAMPLE)/node_modules/.installed: $(NODE_EXAMPLE)/package.json $(NODE_EXA
 	touch $@
 
 data: install fashion-mnist-files
-	$(PY) -m pipelines.data fashion_mnist
+	$(KERAS_VAE) data fashion_mnist
 
 train: data
-	$(PY) -m pipelines.train --config pipelines/configs/default.toml --run-dir $(RUN_DIR) --overwrite
+	$(KERAS_VAE) train --config pipelines/configs/default.toml --run-dir $(RUN_DIR) --overwrite
 
 # The autoencoder baseline: the same network and data, no sampling, no KL.
 train-autoencoder: data
-	$(PY) -m pipelines.train --config pipelines/configs/default.toml --model autoencoder \
+	$(KERAS_VAE) train --config pipelines/configs/default.toml --model autoencoder \
 	  --run-dir $(AE_RUN_DIR) --overwrite
 
 evaluate: train train-autoencoder
-	$(PY) -m pipelines.evaluate --run-dir $(RUN_DIR) --autoencoder-run $(AE_RUN_DIR)
+	$(KERAS_VAE) evaluate --run-dir $(RUN_DIR) --autoencoder-run $(AE_RUN_DIR)
 
 export: train
-	$(PY) -m pipelines.export --run-dir $(RUN_DIR) --name default --overwrite --variants float16
+	$(KERAS_VAE) export --run-dir $(RUN_DIR) --name default --overwrite --variants float16
 
 # The trained default preset the package ships (keras_vae/pretrained/), from a fresh
 # default run; commit the folder it writes.
 pretrained: train
-	$(PY) -m pipelines.preset --run-dir $(RUN_DIR) \
+	$(KERAS_VAE) preset --run-dir $(RUN_DIR) \
 	  --output keras_vae/pretrained/fashion_mnist_conv --overwrite
 
 lint: install

@@ -1,6 +1,7 @@
 """What the VAE and the autoencoder share: encoder, latent code, decoder, likelihood."""
 
 import os
+import weakref
 
 import keras
 import numpy as np
@@ -179,6 +180,10 @@ class EncoderDecoder(keras.Model):
 
     def fit(self, x=None, *args, **kwargs):
         _refuse_empty(x, "train on")
+        if isinstance(x, tf.data.Dataset) and not args:
+            # A dataset shuffles in its own pipeline; Keras' default shuffle=True
+            # would only warn that it is ignored.
+            kwargs.setdefault("shuffle", False)
         return super().fit(x, *args, **kwargs)
 
     def evaluate(self, x=None, *args, **kwargs):
@@ -360,7 +365,7 @@ class EncoderDecoder(keras.Model):
         """
         images = _as_finite_array("images", images, item_rank=3)
         self._check_images(images)
-        mean, log_var = self.encoder.predict(images, batch_size=batch_size, verbose=0)
+        mean, log_var = _predict(self.encoder, images, batch_size)
         return mean, log_var
 
     def decode(self, z, batch_size=256):
@@ -380,7 +385,7 @@ class EncoderDecoder(keras.Model):
                 f"{self.name} expects latent vectors of shape (n, {self.latent_dim}). "
                 f"Received: shape {z.shape}."
             )
-        params = self.decoder.predict(z, batch_size=batch_size, verbose=0)
+        (params,) = _predict(self.decoder, z, batch_size)
         return ops.convert_to_numpy(self.likelihood(params))
 
     def sample(self, n, seed=None):
@@ -504,6 +509,38 @@ class EncoderDecoder(keras.Model):
         for key in ("encoder", "decoder", "likelihood"):
             config[key] = keras.saving.deserialize_keras_object(config[key])
         return cls(**config)
+
+
+# One traced inference function per network, made on first use.
+_INFERENCE_CALLS = weakref.WeakKeyDictionary()
+
+
+def _predict(network, values, batch_size):
+    """`network`'s outputs for `values`, batch by batch, as a list of NumPy arrays.
+
+    One function, traced once for any batch size, serves every call; `predict`
+    makes and traces new functions, and TensorFlow warns of retracing when
+    several models are used in turn.
+    """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(
+            f"Expected `batch_size` to be a positive integer. Received: batch_size={batch_size!r}"
+        )
+    call = _INFERENCE_CALLS.get(network)
+    if call is None:
+        # A weak reference: the function must not keep its network alive.
+        reference = weakref.ref(network)
+        call = tf.function(
+            lambda batch: reference()(batch, training=False),
+            input_signature=[tf.TensorSpec(network.inputs[0].shape, "float32")],
+        )
+        _INFERENCE_CALLS[network] = call
+    parts = [
+        tf.nest.flatten(call(tf.constant(values[start : start + batch_size])))
+        for start in range(0, len(values), batch_size)
+    ]
+    return [np.concatenate([ops.convert_to_numpy(part[i]) for part in parts])
+            for i in range(len(parts[0]))]  # fmt: skip
 
 
 def _images_of(data):

@@ -24,7 +24,7 @@ def _log_normal(z, mean, log_var):
 
 
 def importance_weighted_log_likelihood(
-    model, images, k=1000, batch_size=None, max_decodes_per_call=8192, seed=0
+    model, images, k=1000, batch_size=None, max_decodes_per_call=8192, seed=0, progress=None
 ):
     """Estimates log p(x) of each image with the k-sample importance-weighted bound.
 
@@ -41,6 +41,8 @@ def importance_weighted_log_likelihood(
             decodes at most `max_decodes_per_call` latent vectors.
         max_decodes_per_call: bound on `batch_size * samples per chunk`.
         seed: int, seed of the samples.
+        progress: `None`, or a function called with `(images done, images)`
+            after each batch.
 
     Returns:
         A float64 NumPy array of shape `(n,)`: the estimate of log p(x) in nats.
@@ -52,10 +54,11 @@ def importance_weighted_log_likelihood(
     batch_size = batch_size or max(1, max_decodes_per_call // chunk)
     seed_generator = keras.random.SeedGenerator(seed)
     estimate_batch = _compile_estimator(model, k, chunk, seed_generator)
-    estimates = [
-        estimate_batch(tf.constant(images[start : start + batch_size])).numpy()
-        for start in range(0, len(images), batch_size)
-    ]
+    estimates = []
+    for start in range(0, len(images), batch_size):
+        estimates.append(estimate_batch(tf.constant(images[start : start + batch_size])).numpy())
+        if progress is not None:
+            progress(min(start + batch_size, len(images)), len(images))
     return np.concatenate(estimates).astype("float64")
 
 

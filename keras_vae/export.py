@@ -10,6 +10,7 @@ the Keras model, the reloaded SavedModels and onnxruntime agree.
 
 import datetime
 import json
+import logging
 import os
 import shutil
 from pathlib import Path
@@ -354,11 +355,25 @@ def _compare(function, work, part, version, feeds):
     }
 
 
+def _without_deprecation_notice(function, *args):
+    """Calls a TF1 function without TensorFlow's notice that TF2 deprecates it:
+    here it is the point, since TensorFlow Serving loads models that way."""
+    logger = tf.get_logger()
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        return function(*args)
+    finally:
+        logger.setLevel(level)
+
+
 def _run_in_session(path, feeds):
     """Runs a SavedModel's signature the way TensorFlow Serving loads it: a TF1 session."""
     with tf.Graph().as_default() as graph, tf.compat.v1.Session(graph=graph) as session:
         try:
-            meta_graph = tf.compat.v1.saved_model.loader.load(session, ["serve"], path)
+            meta_graph = _without_deprecation_notice(
+                tf.compat.v1.saved_model.loader.load, session, ["serve"], path
+            )
             signature = meta_graph.signature_def[bundle.SIGNATURE]
             return session.run(
                 {name: info.name for name, info in signature.outputs.items()},

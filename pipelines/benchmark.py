@@ -1,6 +1,6 @@
 """Benchmarks training throughput and decoder inference against references and the hardware.
 
-    python -m pipelines.benchmark --run-dir runs/default --bundle exported/default
+    keras-vae benchmark --run-dir runs/default --bundle exported/default
 
 Training: keras-vae's `fit` on the default network beside the keras.io VAE
 recipe and a plain PyTorch loop on the same network, data, batch size and
@@ -15,7 +15,6 @@ Timings on shared machines are noisy: compare figures from one run.
 import datetime
 import json
 import os
-import sys
 from pathlib import Path
 
 import tensorflow as tf
@@ -135,12 +134,3 @@ def _write(results, output, markdown):
     if markdown:
         write_bytes_atomically(markdown, markdown_report(results).encode())
         print(f"Wrote {markdown}")
-
-
-def main(argv=None):
-    """`python -m pipelines.benchmark [options]`, the same as `keras-vae benchmark`."""
-    return cli.main(["benchmark", *(sys.argv[1:] if argv is None else argv)])
-
-
-if __name__ == "__main__":
-    sys.exit(main())

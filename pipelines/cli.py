@@ -15,7 +15,9 @@ import argparse
 import dataclasses
 import importlib
 import os
+import re
 import sys
+import tempfile
 
 from keras_vae.files import check_folder_name
 from keras_vae.run_config import CHOICES, FIELD_HELP, RunConfig
@@ -241,10 +243,8 @@ def main(argv=None):
         CHECKS.get(args.job, lambda args: None)(args)
     except ValueError as error:
         subparser.error(str(error))
-    _quiet_start()
-    module = importlib.import_module(f"{__package__}.{args.job}")
     try:
-        module.run(args)
+        _start_tensorflow(f"{__package__}.{args.job}").run(args)
     except KeyboardInterrupt:
         print(f"{PROG} {args.job}: interrupted.", file=sys.stderr)
         return 130
@@ -257,10 +257,46 @@ def main(argv=None):
     return 0
 
 
-def _quiet_start():
-    """Keeps TensorFlow's start-up notices out of the output; warnings and errors stay."""
+# TensorFlow's start-up notices on a machine without a GPU. Its C++ logging
+# writes them before it reads TF_CPP_MIN_LOG_LEVEL, so they are filtered here.
+_START_NOTICES = (
+    re.compile(r"^WARNING: All log messages before absl::InitializeLog\(\) is called"),
+    re.compile(r"cudart_stub\.cc:\d+\] Could not find cuda drivers on your machine"),
+)
+# cuInit fails where there is no driver, which the notices above said; with a
+# driver, the same line is a real error and is kept.
+_NO_DRIVER_ERROR = re.compile(r"cuda_platform\.cc:\d+\] failed call to cuInit")
+
+
+def _start_tensorflow(job_module):
+    """Imports a job's module (and TensorFlow) and lists the devices, without
+    TensorFlow's start-up notices; every other line it writes is kept."""
     # Level 1 drops TensorFlow's C++ INFO lines (the CPU feature notice).
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            module = importlib.import_module(job_module)
+            import tensorflow as tf
+
+            tf.config.list_physical_devices()
+            if "tensorflow_datasets" in sys.modules and not sys.stderr.isatty():
+                # Its progress bars redraw one line: unreadable in a log file.
+                sys.modules["tensorflow_datasets"].disable_progress_bar()
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            lines = captured.read().decode(errors="replace").splitlines(keepends=True)
+            no_driver = any(_START_NOTICES[1].search(line) for line in lines)
+            for line in lines:
+                notice = any(pattern.search(line) for pattern in _START_NOTICES)
+                if not notice and not (no_driver and _NO_DRIVER_ERROR.search(line)):
+                    sys.stderr.write(line)
+    return module
 
 
 def _one_line(error):
@@ -274,7 +310,3 @@ def _value_type(field):
         if field.type is kind or kind in getattr(field.type, "__args__", ()):
             return kind
     return str
-
-
-if __name__ == "__main__":
-    sys.exit(main())

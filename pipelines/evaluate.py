@@ -1,6 +1,6 @@
 """Evaluates a training run on its test set and writes a report with pictures.
 
-    python -m pipelines.evaluate --run-dir runs/default --autoencoder-run runs/default-autoencoder
+    keras-vae evaluate --run-dir runs/default --autoencoder-run runs/default-autoencoder
 
 Writes `report.md` and `report.json` in the run folder, with the pictures in
 `report/`: test negative ELBO and its parts, the importance-weighted (IWAE)
@@ -13,7 +13,6 @@ the autoencoder's when its run is given).
 import contextlib
 import json
 import math
-import sys
 import time
 from pathlib import Path
 
@@ -29,8 +28,6 @@ from keras_vae.evaluation import (
 from keras_vae.files import write_bytes_atomically
 from keras_vae.pictures import latent_manifold, write_gif, write_png
 from keras_vae.run import EVALUATION_BATCH_SIZE, UNITS, load_run
-
-from . import cli
 
 
 def evaluate_run(run_dir, autoencoder_run=None, k=1000, iwae_examples=2000, seed=0):
@@ -61,17 +58,18 @@ def evaluate_run(run_dir, autoencoder_run=None, k=1000, iwae_examples=2000, seed
     autoencoder = load_run(autoencoder_run) if autoencoder_run is not None else None
     model, images = run.model, run.data.test_set.images
     seconds = {}
-    with _timed(seconds, "negative_elbo"):
+    with _timed(seconds, "negative_elbo", f"Negative ELBO on {len(images):,} test images"):
         elbo = evaluate_losses(
             model, images, seed=run.config.test_seed, batch_size=EVALUATION_BATCH_SIZE
         )
-    with _timed(seconds, "iwae"):
+    subset = images[:iwae_examples]
+    with _timed(seconds, "iwae", f"IWAE estimate, k={k}, on {len(subset):,} images"):
         log_likelihood = importance_weighted_log_likelihood(
-            model, images[:iwae_examples], k=k, seed=seed
+            model, subset, k=k, seed=seed, progress=_Progress()
         )
-    with _timed(seconds, "active_units"):
+    with _timed(seconds, "active_units", "Active units"):
         means, _ = model.encode(images)
-    with _timed(seconds, "pictures"):
+    with _timed(seconds, "pictures", "Pictures"):
         interpolation = _write_pictures(run, means, autoencoder, seed)
     report = {
         **_figures(run, elbo, log_likelihood, k, means),
@@ -87,10 +85,32 @@ def evaluate_run(run_dir, autoencoder_run=None, k=1000, iwae_examples=2000, seed
 
 
 @contextlib.contextmanager
-def _timed(seconds, name):
+def _timed(seconds, name, description):
+    """Times a step into `seconds[name]`, saying when it starts and ends."""
+    print(f"{description} ...", flush=True)
     started = time.perf_counter()
     yield
     seconds[name] = time.perf_counter() - started
+    print(f"  done in {seconds[name]:.1f} s", flush=True)
+
+
+class _Progress:
+    """Prints how far a long step is, one line per tenth: readable in a log file."""
+
+    def __init__(self):
+        self.started = time.perf_counter()
+        self.shown = 0
+
+    def __call__(self, done, total):
+        tenth = 10 * done // total
+        if tenth > self.shown and done < total:
+            self.shown = tenth
+            elapsed = time.perf_counter() - self.started
+            print(
+                f"  {done:,} of {total:,} images, {elapsed:.0f} s "
+                f"(about {elapsed * (total - done) / done:.0f} s left)",
+                flush=True,
+            )
 
 
 def _figures(run, elbo, log_likelihood, k, means):
@@ -266,12 +286,3 @@ def run(args):
         + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in report["seconds"].items())
         + f"\nReport: {Path(args.run_dir).resolve() / 'report.md'}"
     )
-
-
-def main(argv=None):
-    """`python -m pipelines.evaluate [options]`, the same as `keras-vae evaluate`."""
-    return cli.main(["evaluate", *(sys.argv[1:] if argv is None else argv)])
-
-
-if __name__ == "__main__":
-    sys.exit(main())

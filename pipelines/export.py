@@ -1,6 +1,6 @@
 """Exports a trained run's decoder and encoder as a verified bundle.
 
-    python -m pipelines.export --run-dir runs/default --name default --variants float16
+    keras-vae export --run-dir runs/default --name default --variants float16
 
 Reads `model.keras` and `history.json` from the run folder, verifies the
 export on test images of the run's dataset and writes it as the next version
@@ -8,21 +8,18 @@ of `exported/<name>/` (version 1 of a new bundle, or of a replaced one with
 `--overwrite`).
 """
 
-import sys
 import time
 from pathlib import Path
 
 from keras_vae.export import export_bundle
 from keras_vae.run import load_run
 
-from . import cli
-
 
 def export_run(run_dir, bundle_dir, overwrite=False, variants=()):
     """Exports the model of a training run folder.
 
     Args:
-        run_dir: a folder written by `pipelines.train`.
+        run_dir: a folder written by `keras-vae train`.
         bundle_dir: the bundle folder; an existing bundle gets the next version.
         overwrite: whether to replace an existing bundle and its versions.
         variants: smaller decoders to add (`"float16"`).
@@ -56,6 +53,7 @@ def run(args):
     """`keras-vae export`: exports the run and prints what was verified."""
     started = time.perf_counter()
     bundle = Path(args.output_dir) / args.name
+    print(f"Exporting {args.run_dir} to {bundle}: SavedModel, ONNX, verification ...", flush=True)
     manifest = export_run(args.run_dir, bundle, args.overwrite, args.variants)
     version = manifest["latest_version"]
     entry = manifest["versions"][str(version)]
@@ -75,12 +73,3 @@ def run(args):
             f"  {name} decoder: max |error| vs float32 {info['max_abs_error_vs_float32']:.2g}"
         )
     print("\n".join(lines))
-
-
-def main(argv=None):
-    """`python -m pipelines.export [options]`, the same as `keras-vae export`."""
-    return cli.main(["export", *(sys.argv[1:] if argv is None else argv)])
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,24 +1,21 @@
 """Writes a training run's model as a preset folder that `VAE.from_preset` loads.
 
-    python -m pipelines.preset --run-dir runs/default --output my_preset
+    keras-vae preset --run-dir runs/default --output my_preset
 
 `make pretrained` regenerates the trained preset the package ships this way.
 """
 
-import sys
 from pathlib import Path
 
 from keras_vae.presets import PRESETS, PRETRAINED
 from keras_vae.run import load_run
-
-from . import cli
 
 
 def preset_from_run(run_dir, preset_dir, overwrite=False):
     """Saves the model of a run folder as a preset folder, with its test figures.
 
     Args:
-        run_dir: a folder written by `pipelines.train`.
+        run_dir: a folder written by `keras-vae train`.
         preset_dir: the preset folder to write.
         overwrite: whether to replace an existing folder.
 
@@ -51,12 +48,3 @@ def run(args):
         f"Preset written: {Path(args.output).resolve()} "
         f"({metadata['parameter_count']:,} parameters, test loss {test['loss']:.2f})"
     )
-
-
-def main(argv=None):
-    """`python -m pipelines.preset [options]`, the same as `keras-vae preset`."""
-    return cli.main(["preset", *(sys.argv[1:] if argv is None else argv)])
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,6 +1,6 @@
 """Trains a VAE preset on an image dataset and writes a run folder.
 
-    python -m pipelines.train --config pipelines/configs/default.toml --run-dir runs/default
+    keras-vae train --config pipelines/configs/default.toml --run-dir runs/default
 
 The run folder holds `model.keras`, `history.csv`, `history.json` (per-epoch
 losses, test metrics, timing and the config), TensorBoard logs in
@@ -54,8 +54,6 @@ from keras_vae.run import (
     build_model,
     build_optimizer,
 )
-
-from . import cli
 
 
 def train(config, run_dir, overwrite=False, fresh=False, verbose=1):
@@ -304,7 +302,11 @@ def run(args):
     """`keras-vae train`: trains as `args.run_config` says and prints where the run is."""
     config = args.run_config
     started = time.perf_counter()
-    summary = train(config, args.run_dir, overwrite=args.overwrite, fresh=args.fresh)
+    # Keras' progress bar redraws one line: in a log file, one line per epoch reads better.
+    verbose = 1 if sys.stdout.isatty() else 2
+    summary = train(
+        config, args.run_dir, overwrite=args.overwrite, fresh=args.fresh, verbose=verbose
+    )
     run_dir = Path(args.run_dir).resolve()
     test = summary["test"]
     parts = f"reconstruction {test['reconstruction_loss']:.2f}"
@@ -319,15 +321,6 @@ def run(args):
     )
 
 
-def main(argv=None):
-    """`python -m pipelines.train [options]`, the same as `keras-vae train`."""
-    return cli.main(["train", *(sys.argv[1:] if argv is None else argv)])
-
-
 def _rate(summary):
     rate = summary["train_examples_per_second"]
     return f" ({rate:.0f} training examples/s)" if rate else ""
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,12 +1,17 @@
 """The `keras-vae` command: help, refusals before any work, one-line errors."""
 
 import argparse
+import os
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from pipelines.cli import JOBS, build_parser, main
+
+ROOT = Path(__file__).resolve().parent.parent
 
 # Loads the command line and prints one job's help, reporting what it imported.
 HELP_PROBE = """
@@ -76,7 +81,7 @@ def test_bad_training_settings_are_refused_in_one_line_before_anything_is_writte
 
 
 def test_a_failing_job_prints_one_line_and_debug_shows_the_traceback(tmp_path):
-    command = [sys.executable, "-m", "pipelines.export", "--run-dir", str(tmp_path / "nowhere"),
+    command = [sys.executable, "-m", "pipelines", "export", "--run-dir", str(tmp_path / "nowhere"),
                "--output-dir", str(tmp_path / "exported")]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert done.returncode == 1
@@ -94,3 +99,36 @@ def test_serve_hands_its_arguments_to_the_inference_server(capsys):
     assert stop.value.code == 0
     text = capsys.readouterr().out
     assert text.startswith("usage: keras-vae serve") and "--max-batch-rows" in text
+
+
+# What TensorFlow, Keras and setuptools print that a normal run must not show.
+NOISE = ("absl::InitializeLog", "Could not find cuda drivers", "cuInit", "cpu_feature_guard",
+         "shuffle=True", "retracing", "is deprecated", "Traceback")  # fmt: skip
+
+
+@pytest.mark.slow
+def test_a_logged_run_has_no_start_up_noise_and_no_progress_bar_redraws(toy_idx_data, tmp_path):
+    env = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
+    run_dir = tmp_path / "run"
+    data = [f"--{key.replace('_', '-')}={value}" for key, value in toy_idx_data.items()]
+    jobs = [
+        ["train", "--run-dir", str(run_dir), "--preset", "keras_io_mnist", "--epochs", "2",
+         "--max-train-examples", "256", "--max-test-examples", "64", "--batch-size", "32", *data],
+        ["evaluate", "--run-dir", str(run_dir), "--k", "10", "--iwae-examples", "64"],
+        ["export", "--run-dir", str(run_dir), "--output-dir", str(tmp_path / "exported")],
+    ]  # fmt: skip
+    outputs = {}
+    for job in jobs:
+        done = subprocess.run([sys.executable, "-m", "pipelines", *job], env=env,
+                              cwd=ROOT, capture_output=True, text=True, timeout=600)  # fmt: skip
+        assert done.returncode == 0, done.stderr[-3000:]
+        noisy = [line for line in done.stderr.splitlines() if any(n in line for n in NOISE)]
+        assert not noisy, f"{job[0]} printed {noisy}"
+        assert "\r" not in done.stdout and "\b" not in done.stdout
+        outputs[job[0]] = done.stdout
+    # One line per epoch, and each long evaluation step says when it starts and ends.
+    assert re.search(r"^Epoch 2/2$", outputs["train"], re.M)
+    assert len(re.findall(r" - loss: ", outputs["train"])) == 2
+    assert "IWAE estimate, k=10, on 64 images ..." in outputs["evaluate"]
+    assert outputs["evaluate"].count("done in") == 4
+    assert outputs["export"].startswith("Exporting ")

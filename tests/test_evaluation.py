@@ -137,3 +137,12 @@ def test_losses_on_fixed_images_repeat_and_leave_the_noise_state_alone(small_tra
     mean, log_var = vae.encode(images)
     kl = -0.5 * np.sum(1 + log_var - mean**2 - np.exp(log_var), axis=1)
     assert first["kl_loss"] == pytest.approx(kl.mean(), rel=1e-5)
+
+
+def test_the_iwae_estimate_reports_its_progress_batch_by_batch():
+    model, x, _ = ppca_model()
+    calls = []
+    importance_weighted_log_likelihood(
+        model, x[:50], k=10, batch_size=16, progress=lambda done, total: calls.append(done)
+    )
+    assert calls == [16, 32, 48, 50]

@@ -78,7 +78,7 @@ def test_benchmark_cli_writes_json_and_markdown_that_agree(
     python, _ = serving_venv
     output, markdown = tmp_path / "bench.json", tmp_path / "bench.md"
     command = [
-        sys.executable, "-m", "pipelines.benchmark",
+        sys.executable, "-m", "pipelines", "benchmark",
         "--run-dir", str(run_dir), "--bundle", str(bundle),
         "--data-dir", fashion_mnist_data_dir, "--max-train-examples", "1024",
         "--rounds", "2", "--steps", "4", "--steps-per-execution", "2", "--no-xla",

@@ -22,14 +22,14 @@ def test_export_of_a_real_run(real_run, real_bundle, tmp_path):
 
 @pytest.mark.parametrize("name", ["", ".", "..", "a/b"])
 def test_a_bundle_name_that_is_not_one_folder_is_refused(name, tmp_path, capsys):
-    from pipelines.export import main
+    from pipelines.cli import main
 
     exported = tmp_path / "exported"
     exported.mkdir()
     (exported / "README.md").write_text("kept")
     (exported / "other").mkdir()
     with pytest.raises(SystemExit) as stop:
-        main(["--run-dir", str(tmp_path / "nowhere"), "--output-dir", str(exported),
+        main(["export", "--run-dir", str(tmp_path / "nowhere"), "--output-dir", str(exported),
               "--name", name, "--overwrite"])  # fmt: skip
     assert stop.value.code == 2
     assert "Expected the bundle name to be one folder name" in capsys.readouterr().err

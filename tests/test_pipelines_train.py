@@ -9,7 +9,8 @@ import tensorflow as tf
 
 from keras_vae.run import RunError
 from keras_vae.run_config import RunConfig
-from pipelines.train import execution_steps, main, train
+from pipelines.cli import main
+from pipelines.train import execution_steps, train
 
 
 @pytest.mark.slow
@@ -91,9 +92,9 @@ def test_the_cli_parses_flags_over_the_config_file(tmp_path, capsys):
     path = tmp_path / "config.toml"
     path.write_text('preset = "mlp_28"\nepochs = 3\n')
     with pytest.raises(SystemExit):
-        main(["--epochs", "three"])
+        main(["train", "--epochs", "three"])
     with pytest.raises(SystemExit) as stop:
-        main(["--config", str(path), "--epochs", "0", "--run-dir", str(tmp_path / "run")])
+        main(["train", "--config", str(path), "--epochs", "0", "--run-dir", str(tmp_path / "run")])
     assert stop.value.code == 2
     assert "Expected epochs to be a positive integer" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["config.toml"]

@@ -45,7 +45,7 @@ def test_a_run_killed_mid_training_and_at_its_end_resumes_where_it_stopped(toy_i
     config = RunConfig(preset="keras_io_mnist", epochs=12, batch_size=32,
                        max_test_examples=64, **toy_idx_data)  # fmt: skip
     run_dir = tmp_path / "killed"
-    command = [sys.executable, "-m", "pipelines.train", "--run-dir", str(run_dir)] + [
+    command = [sys.executable, "-m", "pipelines", "train", "--run-dir", str(run_dir)] + [
         f"--{key.replace('_', '-')}={value}"
         for key, value in config.to_dict().items()
         if value is not None and not isinstance(value, bool)

@@ -1,3 +1,5 @@
+import warnings
+
 import keras
 import numpy as np
 import pytest
@@ -260,3 +262,31 @@ def test_a_second_fit_after_a_failed_first_one_trains():
     history = vae.fit(prototype_images(32), batch_size=16, epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"][0])
     assert int(vae.optimizer.iterations) == 2
+
+
+def test_calls_on_batches_of_many_sizes_trace_no_more_functions(caplog):
+    images = prototype_images(40)
+    with caplog.at_level("WARNING", logger="tensorflow"):
+        # Several models in turn, as the evaluation job uses a VAE and an autoencoder.
+        for seed in range(3):
+            vae = small_vae(seed=seed)
+            for n in (1, 5, 16, 2, 24, 7, 3, 9):
+                vae.sample(n, seed=0)
+                vae.reconstruct(images[:n])
+                vae.interpolate(images[0], images[1])
+    assert not [r for r in caplog.records if "retracing" in r.getMessage()]
+    # The batched path gives what one call on all the images gives.
+    np.testing.assert_allclose(vae.encode(images, batch_size=7)[0], vae.encoder(images)[0],
+                               atol=1e-6)  # fmt: skip
+    with pytest.raises(ValueError, match="batch_size"):
+        vae.encode(images, batch_size=0)
+
+
+def test_fit_on_a_dataset_does_not_warn_that_shuffle_is_ignored():
+    vae = small_vae()
+    vae.compile(optimizer="adam")
+    dataset = tf.data.Dataset.from_tensor_slices(prototype_images(32)).batch(16)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        vae.fit(dataset, epochs=1, verbose=0)
+    assert not [w for w in caught if "shuffle" in str(w.message)]
