@@ -8,7 +8,7 @@ import tensorflow as tf
 from keras_vae.run_config import STRATEGIES
 
 
-def choose_strategy(name="auto"):
+def choose_strategy(name: str = "auto") -> tf.distribute.Strategy:
     """Returns the `tf.distribute` strategy to train under.
 
     `"auto"` picks `MultiWorkerMirroredStrategy` when `TF_CONFIG` names a

@@ -14,6 +14,10 @@ from keras_vae.distribute import global_batch_position
 from keras_vae.preset_folders import ARCHITECTURE_ARGUMENTS
 from keras_vae.presets import PRESETS, PRETRAINED
 
+# What the user methods take: arrays (or nested lists), or tf.data datasets of them.
+ArrayLike = np.ndarray | list
+ArrayOrDataset = np.ndarray | list | tf.data.Dataset
+
 
 class EncoderDecoder(keras.Model):
     """An encoder to q(z|x), a latent code made from it, and a decoder to p(x|z).
@@ -42,7 +46,13 @@ class EncoderDecoder(keras.Model):
     # Per-example terms that `latent_code` adds to the reported loss, by metric name.
     CODE_METRICS = ()
 
-    def __init__(self, encoder, decoder, likelihood="bernoulli", **kwargs):
+    def __init__(
+        self,
+        encoder: keras.Model,
+        decoder: keras.Model,
+        likelihood: str | likelihoods.Likelihood = "bernoulli",
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.image_shape, self.latent_dim = _check_pair(encoder, decoder)
         self.encoder = encoder
@@ -54,7 +64,9 @@ class EncoderDecoder(keras.Model):
         self.built = True
 
     @classmethod
-    def from_preset(cls, preset, load_weights=None, **kwargs):
+    def from_preset(
+        cls, preset: str | os.PathLike, load_weights: bool | None = None, **kwargs
+    ) -> "EncoderDecoder":
         """Builds a model from a named preset or a preset folder, KerasHub-style.
 
         Named presets are in `keras_vae.presets.PRESETS`; those listed in
@@ -119,7 +131,13 @@ class EncoderDecoder(keras.Model):
             **kwargs,
         )
 
-    def save_to_preset(self, preset_dir, description="", evaluation=None, overwrite=False):
+    def save_to_preset(
+        self,
+        preset_dir: str | os.PathLike,
+        description: str = "",
+        evaluation: dict | None = None,
+        overwrite: bool = False,
+    ) -> dict:
         """Writes the model as a preset folder: config, weights, metadata and a model card.
 
         `from_preset(preset_dir)` loads it back. The folder is built beside
@@ -141,7 +159,7 @@ class EncoderDecoder(keras.Model):
     def metrics(self):
         return [self.loss_tracker, self.reconstruction_tracker, *self.code_trackers]
 
-    def compile(self, optimizer="rmsprop", loss=None, metrics=None, **kwargs):
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None, **kwargs) -> None:
         """Configures the model for training: the loss (the negative ELBO) is built in.
 
         Args:
@@ -190,7 +208,7 @@ class EncoderDecoder(keras.Model):
         _refuse_empty(x, "evaluate")
         return super().evaluate(x, *args, **kwargs)
 
-    def latent_code(self, mean, log_var, training):
+    def latent_code(self, mean, log_var, training: bool | None):
         """Makes the code `z` from q(z|x); the one method a subclass defines.
 
         Args:
@@ -352,7 +370,9 @@ class EncoderDecoder(keras.Model):
             results = {name: ops.reshape(value, (1,)) for name, value in results.items()}
         return results
 
-    def encode(self, images, batch_size=256):
+    def encode(
+        self, images: ArrayOrDataset, batch_size: int = 256
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Returns the posterior mean and log-variance of each image.
 
         Args:
@@ -368,7 +388,7 @@ class EncoderDecoder(keras.Model):
         mean, log_var = _predict(self.encoder, images, batch_size)
         return mean, log_var
 
-    def decode(self, z, batch_size=256):
+    def decode(self, z: ArrayOrDataset, batch_size: int = 256) -> np.ndarray:
         """Returns the mean image of p(x|z) for each latent vector.
 
         Args:
@@ -388,7 +408,7 @@ class EncoderDecoder(keras.Model):
         (params,) = _predict(self.decoder, z, batch_size)
         return ops.convert_to_numpy(self.likelihood(params))
 
-    def sample(self, n, seed=None):
+    def sample(self, n: int, seed: int | None = None) -> np.ndarray:
         """Decodes `n` latent vectors drawn from the prior N(0, I).
 
         Args:
@@ -405,7 +425,7 @@ class EncoderDecoder(keras.Model):
         z = keras.random.normal((int(n), self.latent_dim), seed=seed)
         return self.decode(ops.convert_to_numpy(z))
 
-    def reconstruct(self, images):
+    def reconstruct(self, images: ArrayOrDataset) -> np.ndarray:
         """Decodes the posterior mean of each image.
 
         Args:
@@ -418,7 +438,7 @@ class EncoderDecoder(keras.Model):
         mean, _ = self.encode(images)
         return self.decode(mean)
 
-    def interpolate(self, image_a, image_b, steps=8):
+    def interpolate(self, image_a: ArrayLike, image_b: ArrayLike, steps: int = 8) -> np.ndarray:
         """Decodes evenly spaced points between the posterior means of two images.
 
         Args:
@@ -449,15 +469,15 @@ class EncoderDecoder(keras.Model):
 
     def export(
         self,
-        filepath,
-        format="bundle",
+        filepath: str | os.PathLike,
+        format: str = "bundle",
         verbose=None,
         input_signature=None,
-        test_images=None,
-        overwrite=False,
-        variants=(),
+        test_images: ArrayLike | None = None,
+        overwrite: bool = False,
+        variants: tuple[str, ...] | list[str] = (),
         **kwargs,
-    ):
+    ) -> dict:
         """Exports the decoder and encoder as a verified bundle (SavedModel and ONNX).
 
         Keras' own formats would trace `call`, which samples when training;

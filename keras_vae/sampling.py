@@ -10,7 +10,7 @@ from keras_vae.distribute import global_batch_position
 _SEED_STATE = "seed_generator_state"
 
 
-def gaussian_kl_divergence(mean, log_var, per_dimension=False):
+def gaussian_kl_divergence(mean, log_var, per_dimension: bool = False):
     """KL(N(mean, exp(log_var)) ‖ N(0, I)) in nats.
 
     Args:
@@ -53,7 +53,9 @@ class Sampling(keras.layers.Layer):
         The sample `z`, of shape `(batch, latent_dim)`.
     """
 
-    def __init__(self, beta=1.0, seed=None, free_bits=0.0, **kwargs):
+    def __init__(
+        self, beta: float = 1.0, seed: int | None = None, free_bits: float = 0.0, **kwargs
+    ):
         super().__init__(**kwargs)
         for name, value in (("beta", beta), ("free_bits", free_bits)):
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:

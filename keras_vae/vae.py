@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from keras_vae.encoder_decoder import EncoderDecoder
+from keras_vae.likelihoods import Likelihood
 from keras_vae.sampling import Sampling, gaussian_kl_divergence
 
 
@@ -56,12 +57,12 @@ class VAE(EncoderDecoder):
 
     def __init__(
         self,
-        encoder,
-        decoder,
-        likelihood="bernoulli",
-        beta=1.0,
-        seed=None,
-        free_bits=0.0,
+        encoder: keras.Model,
+        decoder: keras.Model,
+        likelihood: str | Likelihood = "bernoulli",
+        beta: float = 1.0,
+        seed: int | None = None,
+        free_bits: float = 0.0,
         **kwargs,
     ):
         super().__init__(encoder, decoder, likelihood, **kwargs)

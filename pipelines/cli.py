@@ -273,6 +273,7 @@ def _start_tensorflow(job_module):
     TensorFlow's start-up notices; every other line it writes is kept."""
     # Level 1 drops TensorFlow's C++ INFO lines (the CPU feature notice).
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+    terminal = sys.stderr.isatty()
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as captured:
@@ -282,7 +283,7 @@ def _start_tensorflow(job_module):
             import tensorflow as tf
 
             tf.config.list_physical_devices()
-            if "tensorflow_datasets" in sys.modules and not sys.stderr.isatty():
+            if "tensorflow_datasets" in sys.modules and not terminal:
                 # Its progress bars redraw one line: unreadable in a log file.
                 sys.modules["tensorflow_datasets"].disable_progress_bar()
         finally:

@@ -26,7 +26,14 @@ class ExportedVAE:
             shares the cores (a server's event loop), it takes their time.
     """
 
-    def __init__(self, directory, variant=None, threads=None, version=None, spinning=True):
+    def __init__(
+        self,
+        directory: str | os.PathLike,
+        variant: str | None = None,
+        threads: int | None = None,
+        version: int | None = None,
+        spinning: bool = True,
+    ):
         if threads is not None and (
             isinstance(threads, bool) or not isinstance(threads, int) or threads < 1
         ):
@@ -70,7 +77,7 @@ class ExportedVAE:
             {"mean": latent, "log_var": latent},
         )
 
-    def decode(self, z):
+    def decode(self, z: np.ndarray) -> np.ndarray:
         """Returns the mean image of p(x|z) for each latent vector.
 
         Args:
@@ -82,7 +89,7 @@ class ExportedVAE:
         z = _as_float32("z", z, (self.latent_dim,), "latent vectors")
         return self._decoder.run(["image"], {"z": z})[0]
 
-    def sample(self, n, seed=None):
+    def sample(self, n: int, seed: int | None = None) -> np.ndarray:
         """Decodes `n` latent vectors drawn from the prior N(0, I).
 
         Args:
@@ -97,7 +104,7 @@ class ExportedVAE:
         z = np.random.default_rng(seed).standard_normal((n, self.latent_dim))
         return self.decode(z)
 
-    def encode(self, images):
+    def encode(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Returns the posterior mean and log-variance of each image.
 
         Args:

@@ -196,20 +196,20 @@ def shard_by_data(dataset):
 
 
 def load_images(
-    name="fashion_mnist",
-    split="train",
-    batch_size=128,
-    binarize=False,
-    shuffle=False,
-    seed=None,
-    drop_remainder=False,
-    with_labels=False,
-    max_examples=None,
-    in_memory=True,
-    start_epoch=None,
-    data_dir=None,
-    idx_dir=None,
-):
+    name: str = "fashion_mnist",
+    split: str = "train",
+    batch_size: int = 128,
+    binarize: bool = False,
+    shuffle: bool = False,
+    seed: int | None = None,
+    drop_remainder: bool = False,
+    with_labels: bool = False,
+    max_examples: int | None = None,
+    in_memory: bool = True,
+    start_epoch: int | None = None,
+    data_dir: str | None = None,
+    idx_dir: str | None = None,
+) -> tf.data.Dataset:
     """Loads an image dataset as a batched `tf.data.Dataset` of floats in [0, 1].
 
     The pipeline holds the decoded images in memory (or streams them from the
