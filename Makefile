@@ -9,13 +9,13 @@ FASHION_MNIST_DIR := /usr/share/datasets/fashion-mnist
 RUN_DIR := runs/default
 AE_RUN_DIR := runs/default-autoencoder
 
-.PHONY: run test bench serve pretrained install bench-deps inference-deps data fashion-mnist-files node-deps train train-autoencoder export evaluate lint clean
+.PHONY: run test bench serve web web-deps pretrained install bench-deps inference-deps data fashion-mnist-files node-deps train train-autoencoder export evaluate lint clean
 
 run: export evaluate
 	@echo "Done. Run folder: $(abspath $(RUN_DIR)); report: $(abspath $(RUN_DIR))/report.md;" \
 	  "export bundle: $(abspath exported/default)."
 
-test: install bench-deps fashion-mnist-files node-deps
+test: install bench-deps fashion-mnist-files node-deps web-deps
 	$(PY) -m pytest
 
 # Training and inference speed against the references and the CPU's peak; uses
@@ -110,6 +110,28 @@ export: train
 pretrained: train
 	$(KERAS_VAE) preset --run-dir $(RUN_DIR) \
 	  --output keras_vae/pretrained/fashion_mnist_conv --overwrite
+
+# The browser explorer's packages and the browser its tests drive: onnxruntime-web from
+# npm, Debian's chromium and chromedriver (the tests download no browser).
+WEB_EXAMPLE := examples/web
+web-deps: $(WEB_EXAMPLE)/node_modules/.installed
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+	  SUDO=; [ "$$(id -u)" = 0 ] || SUDO="sudo -n"; \
+	  echo "Installing Debian's chromium and chromium-driver ..."; \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null; }
+
+$(WEB_EXAMPLE)/node_modules/.installed: $(WEB_EXAMPLE)/package.json $(WEB_EXAMPLE)/package-lock.json
+	@command -v npm >/dev/null || { \
+	  SUDO=; [ "$$(id -u)" = 0 ] || SUDO="sudo -n"; \
+	  echo "Installing Debian's nodejs and npm ..."; \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq nodejs npm >/dev/null; }
+	cd $(WEB_EXAMPLE) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# The latent-space explorer on exported/default, in the browser at http://127.0.0.1:8000/.
+web: web-deps
+	@[ -d exported/default ] || $(MAKE) export
+	$(PYTHON) $(WEB_EXAMPLE)/serve.py exported/default --port 8000
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -1,0 +1,306 @@
+// The latent-space explorer: loads a keras-vae export bundle and runs its ONNX decoder and
+// encoder in the browser with onnxruntime-web.
+//
+// The bundle is served at ./bundle/ (or ?bundle=URL), onnxruntime-web's files at ./ort/.
+// Every model file is checked against the sha256 in manifest.json before it is used.
+// window.kerasVae exposes decode/encode for scripts and tests.
+
+// The bundle format this reader knows: keras_vae_inference/bundle.py defines it.
+const FORMAT = "keras-vae-bundle";
+const FORMAT_VERSION = 2;
+const SCALE = 6; // screen pixels per image pixel
+
+class BundleError extends Error {}
+
+const $ = (id) => document.getElementById(id);
+
+function bundleBase() {
+  const given = new URLSearchParams(location.search).get("bundle") || "bundle/";
+  return new URL(given.endsWith("/") ? given : `${given}/`, location.href);
+}
+
+async function fetchOk(url, what) {
+  let response;
+  try {
+    response = await fetch(url);
+  } catch (error) {
+    throw new BundleError(`Could not fetch ${what} (${url}): ${error.message}.`);
+  }
+  if (!response.ok) {
+    throw new BundleError(`Could not fetch ${what} (${url}): HTTP ${response.status}.`);
+  }
+  return response;
+}
+
+async function readManifest(base) {
+  const response = await fetchOk(new URL("manifest.json", base), "the bundle's manifest.json");
+  let manifest;
+  try {
+    manifest = await response.json();
+  } catch {
+    throw new BundleError("The bundle's manifest.json is not valid JSON. Export the model again.");
+  }
+  if (manifest.format !== FORMAT) {
+    throw new BundleError(`Expected a ${FORMAT} bundle. Received: format ${manifest.format}.`);
+  }
+  if (manifest.format_version !== FORMAT_VERSION) {
+    throw new BundleError(
+      `Expected bundle format version ${FORMAT_VERSION}. Received: version ` +
+        `${manifest.format_version}. Export the model again with this keras-vae.`,
+    );
+  }
+  return manifest;
+}
+
+function hex(buffer) {
+  return [...new Uint8Array(buffer)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+async function checkedBytes(base, manifest, file) {
+  const entry = manifest.files[file];
+  if (!entry) throw new BundleError(`manifest.json does not list ${file}. Export the model again.`);
+  const bytes = await (await fetchOk(new URL(file, base), file)).arrayBuffer();
+  const digest = hex(await crypto.subtle.digest("SHA-256", bytes));
+  if (digest !== entry.sha256) {
+    throw new BundleError(
+      `${file} does not match the sha256 in manifest.json (expected ${entry.sha256.slice(0, 12)}…, ` +
+        `received ${digest.slice(0, 12)}…): the file was changed or damaged. Export the model again.`,
+    );
+  }
+  return new Uint8Array(bytes);
+}
+
+// WebGPU where the browser has an adapter, else WebAssembly (threaded when the page is
+// cross-origin isolated). Each backend has its own onnxruntime-web entry: the wasm one
+// loads half the WebAssembly.
+async function loadRuntime() {
+  const adapter = navigator.gpu ? await navigator.gpu.requestAdapter().catch(() => null) : null;
+  const backend = adapter ? "webgpu" : "wasm";
+  const ort = await import(backend === "webgpu" ? "./ort/ort.webgpu.min.mjs" : "./ort/ort.wasm.min.mjs");
+  ort.env.wasm.wasmPaths = new URL("ort/", location.href).href;
+  ort.env.wasm.numThreads = self.crossOriginIsolated ? Math.min(4, navigator.hardwareConcurrency) : 1;
+  return { ort, backend };
+}
+
+async function loadBundle() {
+  const started = performance.now();
+  const base = bundleBase();
+  const manifest = await readManifest(base);
+  const entry = manifest.versions[String(manifest.latest_version)];
+  const { ort, backend } = await loadRuntime();
+  const sessions = {};
+  for (const part of ["decoder", "encoder"]) {
+    const bytes = await checkedBytes(base, manifest, entry.onnx[part]);
+    sessions[part] = await ort.InferenceSession.create(bytes, { executionProviders: [backend] });
+  }
+  const [height, width, channels] = manifest.model.image_shape;
+  const vae = {
+    manifest,
+    backend,
+    threads: ort.env.wasm.numThreads,
+    latentDim: manifest.model.latent_dim,
+    imageShape: [height, width, channels],
+    loadMs: performance.now() - started,
+    // z: Float32Array of n * latent_dim numbers; returns n images [H, W, C], flattened.
+    async decode(z, n) {
+      const input = new ort.Tensor("float32", Float32Array.from(z), [n, vae.latentDim]);
+      const outputs = await sessions.decoder.run({ z: input });
+      return outputs.image.data;
+    },
+    // images: Float32Array of n images [H, W, C] in [0, 1]; returns the posterior's mean and
+    // log-variance, each n * latent_dim numbers.
+    async encode(images, n) {
+      const input = new ort.Tensor("float32", Float32Array.from(images), [n, height, width, channels]);
+      const outputs = await sessions.encoder.run({ images: input });
+      return { mean: outputs.mean.data, logVar: outputs.log_var.data };
+    },
+  };
+  return vae;
+}
+
+// N(0, I) draws from a seeded generator (mulberry32 and Box-Muller), as examples/node.
+function priorLatents(count, latentDim, seed, temperature) {
+  let state = seed >>> 0;
+  const uniform = () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return (((t ^ (t >>> 14)) >>> 0) + 0.5) / 4294967296;
+  };
+  const normal = () => Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform());
+  return Float32Array.from({ length: count * latentDim }, () => temperature * normal());
+}
+
+// Draws n images [H, W, C] (values in [0, 1]) on a canvas, `columns` per row, each image
+// pixel `scale` screen pixels wide.
+function drawImages(canvas, data, n, [height, width, channels], columns = n, scale = SCALE) {
+  const rows = Math.ceil(n / columns);
+  canvas.width = columns * width * scale;
+  canvas.height = rows * height * scale;
+  const pixels = new ImageData(columns * width, rows * height);
+  for (let i = 0; i < n; i++) {
+    const [top, left] = [Math.floor(i / columns) * height, (i % columns) * width];
+    for (let y = 0; y < height; y++) {
+      for (let x = 0; x < width; x++) {
+        const source = ((i * height + y) * width + x) * channels;
+        const target = ((top + y) * columns * width + left + x) * 4;
+        for (let c = 0; c < 3; c++) {
+          pixels.data[target + c] = 255 * data[source + (channels === 1 ? 0 : c)];
+        }
+        pixels.data[target + 3] = 255;
+      }
+    }
+  }
+  const context = canvas.getContext("2d");
+  context.imageSmoothingEnabled = false;
+  const full = new OffscreenCanvas(pixels.width, pixels.height);
+  full.getContext("2d").putImageData(pixels, 0, 0);
+  context.drawImage(full, 0, 0, canvas.width, canvas.height);
+}
+
+// An image file as one image [H, W, C] in [0, 1], resized to the model's shape.
+async function imageFromFile(file, [height, width, channels]) {
+  const bitmap = await createImageBitmap(file);
+  const canvas = new OffscreenCanvas(width, height);
+  const context = canvas.getContext("2d");
+  context.drawImage(bitmap, 0, 0, width, height);
+  const rgba = context.getImageData(0, 0, width, height).data;
+  const image = new Float32Array(height * width * channels);
+  for (let p = 0; p < height * width; p++) {
+    const [r, g, b] = [rgba[4 * p], rgba[4 * p + 1], rgba[4 * p + 2]];
+    if (channels === 1) image[p] = (0.299 * r + 0.587 * g + 0.114 * b) / 255;
+    else for (let c = 0; c < channels; c++) image[p * channels + c] = rgba[4 * p + c] / 255;
+  }
+  return image;
+}
+
+function showCard(vae) {
+  const { manifest } = vae;
+  const training = manifest.versions[String(manifest.latest_version)].training || {};
+  const test = training.test_metrics || {};
+  const rows = [
+    ["Images", `${vae.imageShape.join("×")}, ${manifest.model.likelihood} likelihood`],
+    ["Latent dimensions", vae.latentDim],
+    ["Trained on", [training.dataset, training.binarized ? "binarised" : ""].filter(Boolean).join(", ")],
+    ["Preset, epochs", [training.preset, training.epochs].filter((v) => v !== undefined).join(", ")],
+    [
+      "Test loss",
+      test.loss === undefined
+        ? "not recorded"
+        : `${test.loss.toFixed(2)} = ${test.reconstruction_loss.toFixed(2)} reconstruction + ` +
+          `${(test.kl_loss ?? 0).toFixed(2)} KL (${training.units || "nats per example"})`,
+    ],
+    ["Version", `${manifest.latest_version} of ${Object.keys(manifest.versions).join(", ")}`],
+    ["Runs on", `onnxruntime-web, ${vae.backend}, ${vae.threads} thread(s)`],
+  ];
+  $("card").replaceChildren(
+    ...rows.flatMap(([term, value]) => {
+      const [dt, dd] = [document.createElement("dt"), document.createElement("dd")];
+      dt.textContent = term;
+      dd.textContent = String(value || "unknown");
+      return [dt, dd];
+    }),
+  );
+}
+
+// Runs `task` at most once at a time; a request made meanwhile runs once it ends, with the
+// latest state, so dragging a slider never queues a backlog of decodes.
+function latest(task) {
+  let running = false;
+  let again = false;
+  return async function run() {
+    if (running) {
+      again = true;
+      return;
+    }
+    running = true;
+    try {
+      await task();
+    } finally {
+      running = false;
+      if (again) {
+        again = false;
+        run();
+      }
+    }
+  };
+}
+
+function setUp(vae) {
+  showCard(vae);
+  const sample = async () => {
+    const temperature = Number($("temperature").value);
+    const z = priorLatents(16, vae.latentDim, Number($("seed").value), temperature);
+    drawImages($("samples"), await vae.decode(z, 16), 16, vae.imageShape, 4, SCALE / 2);
+  };
+  $("temperature").addEventListener("input", () => {
+    $("temperature-value").value = Number($("temperature").value).toFixed(1);
+  });
+  $("prior").addEventListener("submit", (event) => {
+    event.preventDefault();
+    sample().catch(showError);
+  });
+
+  const z = new Float32Array(vae.latentDim);
+  const decodeSliders = latest(async () => {
+    drawImages($("decoded"), await vae.decode(z, 1), 1, vae.imageShape);
+  });
+  const sliders = Array.from({ length: vae.latentDim }, (_, i) => {
+    const label = document.createElement("label");
+    const slider = Object.assign(document.createElement("input"), {
+      type: "range", min: "-3", max: "3", step: "0.05", value: "0", id: `z${i}`,
+    });
+    label.htmlFor = slider.id;
+    label.textContent = `z${i + 1}`;
+    slider.addEventListener("input", () => {
+      z[i] = Number(slider.value);
+      decodeSliders().catch(showError);
+    });
+    $("sliders").append(label, slider);
+    return slider;
+  });
+  const setSliders = (values) => {
+    values.forEach((value, i) => {
+      z[i] = value;
+      sliders[i].value = String(value);
+    });
+    return decodeSliders();
+  };
+  $("zero").addEventListener("click", () => setSliders(new Float32Array(vae.latentDim)).catch(showError));
+
+  $("image-file").addEventListener("change", async () => {
+    const file = $("image-file").files[0];
+    if (!file) return;
+    try {
+      const image = await imageFromFile(file, vae.imageShape);
+      drawImages($("input"), image, 1, vae.imageShape);
+      const { mean } = await vae.encode(image, 1);
+      drawImages($("reconstruction"), await vae.decode(mean, 1), 1, vae.imageShape);
+      $("code").textContent = `Posterior mean: [${[...mean].map((v) => v.toFixed(2)).join(", ")}]`;
+      await setSliders(mean);
+    } catch (error) {
+      showError(error);
+    }
+  });
+  return Promise.all([sample(), decodeSliders()]);
+}
+
+function showError(error) {
+  const message = error instanceof BundleError ? error.message : `Unexpected error: ${error.message || error}`;
+  $("status").textContent = "";
+  $("error").textContent = message;
+  $("error").hidden = false;
+}
+
+const ready = loadBundle().then(async (vae) => {
+  await setUp(vae);
+  document.querySelector("main").hidden = false;
+  $("status").textContent = `Loaded in ${Math.round(vae.loadMs)} ms (${vae.backend}).`;
+  return vae;
+});
+ready.catch((error) => {
+  document.querySelector("main").hidden = true;
+  showError(error);
+});
+window.kerasVae = { ready };

@@ -1,0 +1,149 @@
+"""The browser explorer (examples/web), in a real headless Chromium.
+
+The page and a bundle are served from 127.0.0.1 by examples/web/serve.py; Selenium
+drives Debian's chromium through its chromedriver (`make web-deps` installs both):
+no browser download.
+"""
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import onnxruntime
+import pytest
+
+from pipelines.benchmarks.serving import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVER = ROOT / "examples" / "web" / "serve.py"
+CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+# Waits for the page, then runs `body` with `vae`; its value (or error) is the result.
+SCRIPT = """
+const done = arguments[arguments.length - 1];
+const args = arguments;
+window.kerasVae.ready
+  .then(async (vae) => { %s })
+  .then((value) => done({ ok: true, value }), (error) => done({ ok: false, error: String(error) }));
+"""
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    missing = [str(path) for path in (CHROMIUM, CHROMEDRIVER) if not path.is_file()]
+    assert not missing, f"{missing} missing: run `make web-deps` (Debian's chromium)."
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage"):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    driver.set_script_timeout(120)
+    driver.set_window_size(1200, 1600)
+    yield driver
+    driver.quit()
+
+
+def serve(bundle, log_path):
+    """Starts serve.py for `bundle` on a free port; returns (process, base URL) once it answers."""
+    port = free_port()
+    with open(log_path, "w") as log:
+        process = subprocess.Popen([sys.executable, str(SERVER), str(bundle), "--port", str(port)],
+                                   stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(url + "bundle/manifest.json", timeout=5):
+                return process, url
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise RuntimeError(f"serve.py did not start: {log_path.read_text()}") from None
+            time.sleep(0.1)
+
+
+def run_in_page(browser, url, body, *args):
+    browser.get(url)
+    result = browser.execute_async_script(SCRIPT % body, *args)
+    return result
+
+
+@pytest.fixture()
+def served_bundle(exported_bundle, tmp_path):
+    """A copy of the small bundle, served: (folder, URL). Tests may damage the copy."""
+    source, _ = exported_bundle
+    bundle = tmp_path / "bundle"
+    shutil.copytree(source, bundle)
+    process, url = serve(bundle, tmp_path / "server.log")
+    yield bundle, url
+    process.kill()
+    process.wait()
+
+
+def test_the_page_decodes_and_encodes_like_python_onnxruntime(browser, served_bundle, tmp_path):
+    bundle, url = served_bundle
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    latent_dim, shape = manifest["model"]["latent_dim"], manifest["model"]["image_shape"]
+    rng = np.random.default_rng(0)
+    z = rng.standard_normal((5, latent_dim)).astype("float32")
+    images = rng.random((4, *shape)).astype("float32")
+    result = run_in_page(
+        browser, url,
+        """const decoded = await vae.decode(args[0], 5);
+           const { mean, logVar } = await vae.encode(args[1], 4);
+           return { decoded: [...decoded], mean: [...mean], logVar: [...logVar],
+                    backend: vae.backend, card: document.getElementById("card").textContent };""",
+        z.ravel().tolist(), images.ravel().tolist(),
+    )  # fmt: skip
+    assert result["ok"], result
+    value = result["value"]
+    decoder = onnxruntime.InferenceSession(str(bundle / "decoder" / "1" / "model.onnx"))
+    encoder = onnxruntime.InferenceSession(str(bundle / "encoder" / "1" / "model.onnx"))
+    (expected,) = decoder.run(["image"], {"z": z})
+    mean, log_var = encoder.run(["mean", "log_var"], {"images": images})
+    np.testing.assert_allclose(np.reshape(value["decoded"], expected.shape), expected, atol=1e-5)
+    np.testing.assert_allclose(np.reshape(value["mean"], mean.shape), mean, atol=1e-5)
+    np.testing.assert_allclose(np.reshape(value["logVar"], log_var.shape), log_var, atol=1e-5)
+    # Headless Chromium without a GPU has no WebGPU adapter: the page falls back to wasm.
+    assert value["backend"] in ("wasm", "webgpu")
+    assert f"Latent dimensions{latent_dim}" in value["card"]
+    browser.save_screenshot(str(tmp_path / "explorer.png"))
+    assert (tmp_path / "explorer.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def damage_decoder(bundle):
+    path = bundle / "decoder" / "1" / "model.onnx"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def old_format(bundle):
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    manifest["format_version"] = 1
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (damage_decoder, "decoder/1/model.onnx does not match the sha256 in manifest.json"),
+        (old_format, "Expected bundle format version 2. Received: version 1"),
+        (lambda b: (b / "encoder" / "1" / "model.onnx").unlink(), "HTTP 404"),
+    ],
+)
+def test_a_bundle_the_page_cannot_use_is_named_on_the_page(browser, served_bundle, damage, message):
+    bundle, url = served_bundle
+    damage(bundle)
+    result = run_in_page(browser, url, "return true;")
+    assert not result["ok"]
+    error = browser.find_element("id", "error")
+    assert error.is_displayed() and message in error.text
+    assert not browser.find_element("tag name", "main").is_displayed()
