@@ -55,6 +55,7 @@ def export_bundle(
     metadata=None,
     seed=0,
     tolerance=TOLERANCE,
+    explorer=None,
 ):
     """Exports `model`'s decoder and encoder as the next version of a bundle.
 
@@ -70,6 +71,8 @@ def export_bundle(
         metadata: dict stored in the version's entry under `"training"`.
         seed: seed of the latent vectors used to verify the decoder.
         tolerance: largest absolute difference accepted between runtimes.
+        explorer: `None`, or the browser explorer's data for this version, as
+            `keras_vae.explorer_data.explorer_data` makes it.
 
     Returns:
         The manifest, as a dict.
@@ -85,6 +88,11 @@ def export_bundle(
     unknown = sorted(set(variants) - set(VARIANTS))
     if unknown:
         raise ValueError(f"Expected variants among {list(VARIANTS)}. Received: {unknown}.")
+    if explorer is not None and not {"pixels", "codes", "plane"} <= set(explorer):
+        raise ValueError(
+            "Expected `explorer` to be made by keras_vae.explorer_data.explorer_data. "
+            f"Received: a {type(explorer).__name__}."
+        )
     test_images = np.asarray(test_images, dtype="float32")
     if test_images.ndim != 4 or test_images.shape[1:] != model.image_shape:
         raise ValueError(
@@ -99,7 +107,9 @@ def export_bundle(
         if previous is not None:
             # Hard links: the older versions' files are never written again.
             shutil.copytree(directory, work, copy_function=os.link, dirs_exist_ok=True)
-        manifest = _build(model, work, previous, test_images, variants, metadata, seed, tolerance)
+        manifest = _build(
+            model, work, previous, test_images, variants, metadata, seed, tolerance, explorer
+        )
         replace_directory(work, directory)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
@@ -131,7 +141,7 @@ def _existing_manifest(directory, model):
     return manifest
 
 
-def _build(model, work, previous, test_images, variants, metadata, seed, tolerance):
+def _build(model, work, previous, test_images, variants, metadata, seed, tolerance, explorer):
     version = previous["latest_version"] + 1 if previous else 1
     decode, encode = decode_function(model), encode_function(model)
     description, signatures = _model_description(model), _signatures(model)
@@ -181,10 +191,13 @@ def _build(model, work, previous, test_images, variants, metadata, seed, toleran
         "onnx": {part: bundle.onnx_file(part, version) for part in bundle.PARTS},
         "savedmodel": {part: bundle.savedmodel_dir(part, version) for part in bundle.PARTS},
         "variants": {name: _make_variant(name, work, version, z, reference) for name in variants},
+        "explorer": None if explorer is None else bundle.explorer_file(version),
         "parity": parity,
         "training": metadata or {},
         "packages": packages,
     }
+    if explorer is not None:
+        write_bytes_atomically(work / bundle.explorer_file(version), json.dumps(explorer).encode())
     manifest = {
         "format": bundle.FORMAT,
         "format_version": bundle.FORMAT_VERSION,

@@ -11,8 +11,12 @@ of `exported/<name>/` (version 1 of a new bundle, or of a replaced one with
 import time
 from pathlib import Path
 
+from keras_vae.explorer_data import explorer_data
 from keras_vae.export import export_bundle
 from keras_vae.run import load_run
+
+# Test images the browser explorer ships with each version.
+EXPLORER_IMAGES = 48
 
 
 def export_run(run_dir, bundle_dir, overwrite=False, variants=()):
@@ -39,13 +43,21 @@ def export_run(run_dir, bundle_dir, overwrite=False, variants=()):
         "test_set": run.summary.get("test_set"),
         "units": run.summary["units"],
     }
+    test = run.data.test_set
+    # The browser explorer shows grey-level test images (the binarised ones are what
+    # the model saw, but noisier to look at) and moves in the plane of the test codes.
+    originals, labels = run.data.source.arrays("test", max_examples=EXPLORER_IMAGES)
+    explorer = explorer_data(
+        run.model, originals, labels, test.class_names, plane_images=test.images[:2000]
+    )
     return export_bundle(
         run.model,
         bundle_dir,
-        run.data.test_set.images[:64],
+        test.images[:64],
         overwrite=overwrite,
         variants=variants,
         metadata=metadata,
+        explorer=explorer,
     )
 
 

@@ -17,6 +17,7 @@ import numpy as np
 import onnxruntime
 import pytest
 
+from keras_vae_inference import verify_bundle
 from pipelines.benchmarks.serving import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -75,10 +76,25 @@ def run_in_page(browser, url, body, *args):
     return result
 
 
-@pytest.fixture()
-def served_bundle(exported_bundle, tmp_path):
-    """A copy of the small bundle, served: (folder, URL). Tests may damage the copy."""
-    source, _ = exported_bundle
+@pytest.fixture(scope="module")
+def explorer_bundle(small_trained_vae, tmp_path_factory):
+    """The small VAE exported with the explorer's data: 6 test images, two classes."""
+    from keras_vae.explorer_data import explorer_data
+    from keras_vae.export import export_bundle
+
+    vae, images = small_trained_vae
+    directory = tmp_path_factory.mktemp("explorer") / "small"
+    data = explorer_data(vae, images[:6], [0, 1, 0, 1, 0, 1], ["left", "right"], images)
+    export_bundle(vae, directory, images[:32], explorer=data)
+    return directory
+
+
+@pytest.fixture(params=["exported_bundle", "explorer_bundle"])
+def served_bundle(request, tmp_path):
+    """A copy of a small bundle (without, then with, the explorer's data), served:
+    (folder, URL). Tests may damage the copy."""
+    source = request.getfixturevalue(request.param)
+    source = source[0] if isinstance(source, tuple) else source
     bundle = tmp_path / "bundle"
     shutil.copytree(source, bundle)
     process, url = serve(bundle, tmp_path / "server.log")
@@ -147,3 +163,40 @@ def test_a_bundle_the_page_cannot_use_is_named_on_the_page(browser, served_bundl
     error = browser.find_element("id", "error")
     assert error.is_displayed() and message in error.text
     assert not browser.find_element("tag name", "main").is_displayed()
+
+
+def test_the_explorer_interpolates_between_shipped_test_images_like_python(
+    browser, explorer_bundle, tmp_path
+):
+    process, url = serve(explorer_bundle, tmp_path / "server.log")
+    try:
+        result = run_in_page(
+            browser, url,
+            """const { explorer } = vae;
+               const path = await vae.interpolate(explorer.codes[0], explorer.codes[1], 8);
+               return { path: [...path], codes: explorer.codes.map((c) => [...c]),
+                        images: [...explorer.images],
+                        buttons: document.querySelectorAll("#gallery button").length,
+                        pressed: document.querySelectorAll('#gallery [aria-pressed="true"]').length,
+                        plane: !document.getElementById("plane").hidden };""",
+        )  # fmt: skip
+    finally:
+        process.kill()
+        process.wait()
+    assert result["ok"], result
+    value = result["value"]
+    manifest = json.loads((explorer_bundle / "manifest.json").read_text())
+    shape = manifest["model"]["image_shape"]
+    decoder = onnxruntime.InferenceSession(str(explorer_bundle / "decoder" / "1" / "model.onnx"))
+    encoder = onnxruntime.InferenceSession(str(explorer_bundle / "encoder" / "1" / "model.onnx"))
+    images = np.reshape(value["images"], (6, *shape)).astype("float32")
+    (mean,) = encoder.run(["mean"], {"images": images})
+    np.testing.assert_allclose(value["codes"], mean, atol=1e-5)
+    weights = np.linspace(0, 1, 8, dtype="float32")[:, None]
+    path = (1 - weights) * mean[0] + weights * mean[1]
+    (expected,) = decoder.run(["image"], {"z": path})
+    np.testing.assert_allclose(np.reshape(value["path"], expected.shape), expected, atol=1e-5)
+    assert (value["buttons"], value["pressed"], value["plane"]) == (6, 2, True)
+    # The data lies in the decoder's version folder, listed and hashed like every file.
+    assert manifest["versions"]["1"]["explorer"] == "decoder/1/explorer.json"
+    assert verify_bundle(explorer_bundle) == manifest

@@ -93,8 +93,12 @@ async function loadBundle() {
     const bytes = await checkedBytes(base, manifest, entry.onnx[part]);
     sessions[part] = await ort.InferenceSession.create(bytes, { executionProviders: [backend] });
   }
+  const explorer = entry.explorer
+    ? readExplorer(JSON.parse(new TextDecoder().decode(await checkedBytes(base, manifest, entry.explorer))))
+    : null;
   const [height, width, channels] = manifest.model.image_shape;
   const vae = {
+    explorer,
     manifest,
     backend,
     threads: ort.env.wasm.numThreads,
@@ -114,8 +118,38 @@ async function loadBundle() {
       const outputs = await sessions.encoder.run({ images: input });
       return { mean: outputs.mean.data, logVar: outputs.log_var.data };
     },
+    // The images decoded at `steps` evenly spaced points from code a to code b, ends included.
+    async interpolate(a, b, steps) {
+      const path = new Float32Array(steps * vae.latentDim);
+      for (let s = 0; s < steps; s++) {
+        const w = s / (steps - 1);
+        for (let i = 0; i < vae.latentDim; i++) path[s * vae.latentDim + i] = (1 - w) * a[i] + w * b[i];
+      }
+      return vae.decode(path, steps);
+    },
   };
   return vae;
+}
+
+// The explorer data of a bundle version (keras_vae/explorer_data.py writes it).
+function readExplorer(data) {
+  const bytes = Uint8Array.from(atob(data.pixels), (c) => c.charCodeAt(0));
+  return {
+    count: data.count,
+    images: Float32Array.from(bytes, (b) => b / 255),
+    labels: data.labels,
+    classNames: data.class_names,
+    codes: data.codes.map((code) => Float32Array.from(code)),
+    plane: data.plane,
+  };
+}
+
+// The plane to move in: the bundle's, else the first two latent axes.
+function planeOf(vae) {
+  if (vae.explorer?.plane) return vae.explorer.plane;
+  if (vae.latentDim < 2) return null;
+  const axis = (k) => Array.from({ length: vae.latentDim }, (_, i) => (i === k ? 1 : 0));
+  return { center: new Array(vae.latentDim).fill(0), directions: [axis(0), axis(1)], scales: [1, 1] };
 }
 
 // N(0, I) draws from a seeded generator (mulberry32 and Box-Muller), as examples/node.
@@ -227,6 +261,99 @@ function latest(task) {
   };
 }
 
+// The latent plane: a canvas that shows the test codes and where z is, and sets z on a
+// click or the arrow keys. Coordinates are in standard deviations of the codes, ±3.
+function setUpPlane(vae, plane, setZ) {
+  const canvas = $("plane");
+  const extent = 3;
+  const toCanvas = (u, v) => [((u + extent) / (2 * extent)) * canvas.width, ((extent - v) / (2 * extent)) * canvas.height];
+  const project = (z) =>
+    plane.directions.map((d, k) => d.reduce((sum, dk, i) => sum + dk * (z[i] - plane.center[i]), 0) / plane.scales[k]);
+  let position = [0, 0];
+  const draw = () => {
+    const context = canvas.getContext("2d");
+    context.clearRect(0, 0, canvas.width, canvas.height);
+    context.strokeStyle = "#ccc";
+    context.beginPath();
+    context.moveTo(canvas.width / 2, 0);
+    context.lineTo(canvas.width / 2, canvas.height);
+    context.moveTo(0, canvas.height / 2);
+    context.lineTo(canvas.width, canvas.height / 2);
+    context.stroke();
+    context.fillStyle = "#888";
+    for (const code of vae.explorer?.codes || []) {
+      const [x, y] = toCanvas(...project(code));
+      context.fillRect(x - 2, y - 2, 4, 4);
+    }
+    const [x, y] = toCanvas(...position);
+    context.strokeStyle = "#c00";
+    context.lineWidth = 2;
+    context.strokeRect(x - 5, y - 5, 10, 10);
+    context.lineWidth = 1;
+  };
+  const moveTo = (u, v) => {
+    position = [Math.max(-extent, Math.min(extent, u)), Math.max(-extent, Math.min(extent, v))];
+    const z = Float32Array.from(plane.center, (c, i) =>
+      c + plane.directions.reduce((sum, d, k) => sum + position[k] * plane.scales[k] * d[i], 0));
+    draw();
+    setZ(z, false);
+  };
+  canvas.addEventListener("click", (event) => {
+    const box = canvas.getBoundingClientRect();
+    const u = ((event.clientX - box.left) / box.width) * 2 * extent - extent;
+    const v = extent - ((event.clientY - box.top) / box.height) * 2 * extent;
+    moveTo(u, v);
+  });
+  canvas.addEventListener("keydown", (event) => {
+    const steps = { ArrowLeft: [-0.1, 0], ArrowRight: [0.1, 0], ArrowUp: [0, 0.1], ArrowDown: [0, -0.1] };
+    if (!(event.key in steps)) return;
+    event.preventDefault();
+    moveTo(position[0] + steps[event.key][0], position[1] + steps[event.key][1]);
+  });
+  draw();
+  // Where z is, after the sliders or an encoded image moved it.
+  return (z) => {
+    position = project(z);
+    draw();
+  };
+}
+
+// Test images to pick two of; the strip shows the decoded path between their codes.
+function setUpGallery(vae) {
+  const { explorer } = vae;
+  const size = vae.imageShape[0] * vae.imageShape[1] * vae.imageShape[2];
+  const picked = [];
+  const show = async () => {
+    if (picked.length < 2) return;
+    const [a, b] = picked.map((i) => explorer.codes[i]);
+    drawImages($("interpolation"), await vae.interpolate(a, b, 8), 8, vae.imageShape, 8, SCALE / 2);
+  };
+  const buttons = explorer.codes.map((_, i) => {
+    const button = document.createElement("button");
+    const name = explorer.classNames && explorer.labels ? explorer.classNames[explorer.labels[i]] : "";
+    button.type = "button";
+    button.setAttribute("aria-pressed", "false");
+    button.setAttribute("aria-label", `test image ${i + 1}${name ? `: ${name}` : ""}`);
+    button.title = name;
+    const thumbnail = document.createElement("canvas");
+    drawImages(thumbnail, explorer.images.subarray(i * size, (i + 1) * size), 1, vae.imageShape, 1, 2);
+    button.append(thumbnail);
+    button.addEventListener("click", () => {
+      picked.push(i);
+      if (picked.length > 2) picked.shift();
+      buttons.forEach((other, j) => other.setAttribute("aria-pressed", String(picked.includes(j))));
+      show().catch(showError);
+    });
+    $("gallery").append(button);
+    return button;
+  });
+  $("gallery-section").hidden = false;
+  // Start with the first image and the first of another class.
+  const other = explorer.labels ? explorer.labels.findIndex((label) => label !== explorer.labels[0]) : -1;
+  buttons[0].click();
+  buttons[Math.max(other, 1) % buttons.length].click();
+}
+
 function setUp(vae) {
   showCard(vae);
   const sample = async () => {
@@ -260,14 +387,23 @@ function setUp(vae) {
     $("sliders").append(label, slider);
     return slider;
   });
-  const setSliders = (values) => {
+  let showOnPlane = () => {};
+  const setSliders = (values, fromSliders = true) => {
     values.forEach((value, i) => {
       z[i] = value;
       sliders[i].value = String(value);
     });
-    return decodeSliders();
+    if (fromSliders) showOnPlane(z);
+    return decodeSliders().catch(showError);
   };
-  $("zero").addEventListener("click", () => setSliders(new Float32Array(vae.latentDim)).catch(showError));
+  sliders.forEach((slider) => slider.addEventListener("input", () => showOnPlane(z)));
+  const plane = planeOf(vae);
+  if (plane) showOnPlane = setUpPlane(vae, plane, setSliders);
+  else $("plane").hidden = true;
+  if (vae.explorer) setUpGallery(vae);
+  $("zero").addEventListener("click", () => setSliders(new Float32Array(vae.latentDim)));
+  // Start where the test codes are centred.
+  if (plane) plane.center.forEach((value, i) => { z[i] = value; sliders[i].value = String(value); });
 
   $("image-file").addEventListener("change", async () => {
     const file = $("image-file").files[0];

@@ -9,6 +9,8 @@ a Triton model repository; each export adds the next integer version:
     decoder/config.pbtxt          Triton model configuration (onnxruntime backend)
     decoder/<version>/model.onnx  z [batch, latent_dim] -> image [batch, H, W, C]
     decoder/<version>/model.float16.onnx   optional smaller decoder
+    decoder/<version>/explorer.json   optional: test images, their codes and a latent plane
+                                  for the browser explorer (examples/web)
     decoder/<version>/saved_model.pb, variables/   the decoder as a TensorFlow SavedModel
     encoder/config.pbtxt
     encoder/<version>/model.onnx  images [batch, H, W, C] -> mean, log_var [batch, latent_dim]
@@ -43,6 +45,15 @@ def savedmodel_dir(part, version):
 def onnx_file(part, version):
     """The ONNX file of one version of a part, relative to the bundle."""
     return f"{savedmodel_dir(part, version)}/model.onnx"
+
+
+def explorer_file(version):
+    """The browser explorer's data of one version, relative to the bundle.
+
+    It lies in the decoder's version folder, where TensorFlow Serving and Triton
+    ignore it; a top-level folder would be taken for a model by Triton.
+    """
+    return f"{savedmodel_dir('decoder', version)}/explorer.json"
 
 
 # The smaller decoders an export may add. int8 was dropped: onnxruntime has no
