@@ -24,6 +24,7 @@ from keras_vae.run import RunError, load_run
 from keras_vae.versions import package_versions
 
 from . import cli
+from .benchmarks.browser import benchmark_browser
 from .benchmarks.flops import vae_flops
 from .benchmarks.hardware import (
     cpu_features,
@@ -85,6 +86,11 @@ def run(args):
         results["inference_flops"] = vae_flops(run.model)
         print(f"Decoder inference, {args.threads} threads:", flush=True)
         results["decoder_inference"] = benchmark_decoder(run.model, Path(args.bundle), args.threads)
+        if not args.skip_browser:
+            print("Decoder inference in headless Chromium (the explorer page):", flush=True)
+            log = Path(args.output).with_suffix(".browser.log")
+            rows, results["browser"] = benchmark_browser(run.model, Path(args.bundle), log)
+            results["decoder_inference"] += rows
         print("onnxruntime against the SavedModel at batch 1024:", flush=True)
         results["large_batch"] = large_batch_study(Path(args.bundle), args.threads)
     if not args.skip_serving:

@@ -178,6 +178,9 @@ def _benchmark(parser):
         "--serve-seconds", type=positive_int, default=5, help="seconds per client count"
     )
     parser.add_argument("--skip-serving", action="store_true", help="no serving figures")
+    parser.add_argument(
+        "--skip-browser", action="store_true", help="no decoder figures from headless Chromium"
+    )
     parser.add_argument("--output", default="runs/benchmark.json", help="where the JSON goes")
     parser.add_argument("--markdown", help="where the Markdown table goes (optional)")
 

@@ -116,12 +116,19 @@ def test_benchmark_cli_writes_json_and_markdown_that_agree(
     assert f"| {training_gflops:.1f} |" in page
 
     rows = {(row["runtime"], row["batch"]): row for row in results["decoder_inference"]}
+    browser = results["browser"]
+    web = f"onnxruntime-web, Chromium ({browser['backend']}, {browser['threads']} threads)"
     runtimes = {runtime for runtime, _ in rows}
     assert runtimes == {
         "keras call", "keras predict", "savedmodel",
-        "onnxruntime float32", "onnxruntime float16",
+        "onnxruntime float32", "onnxruntime float16", web,
     }  # fmt: skip
     assert {batch for _, batch in rows} == {1, 64, 1024}
+    # The browser decodes batches of 1 and 64 like Keras, and its load time is reported.
+    assert [batch for runtime, batch in rows if runtime == web] == [1, 64]
+    for batch in (1, 64):
+        assert rows[(web, batch)]["max_abs_error_vs_keras"] < 1e-4
+    assert browser["load_ms"] > 0 and f"{browser['load_ms']:.0f} ms" in page
     # Other code paths to the same float32 decoder agree with Keras' call closely.
     for runtime in ("keras predict", "savedmodel", "onnxruntime float32"):
         assert rows[(runtime, 1024)]["max_abs_error_vs_keras"] < 1e-4, runtime

@@ -2,78 +2,24 @@
 
 The page and a bundle are served from 127.0.0.1 by examples/web/serve.py; Selenium
 drives Debian's chromium through its chromedriver (`make web-deps` installs both):
-no browser download.
+no browser download. The helpers are the benchmark's (pipelines/benchmarks/browser.py).
 """
 
 import json
 import shutil
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
 
 import numpy as np
 import onnxruntime
 import pytest
 
 from keras_vae_inference import verify_bundle
-from pipelines.benchmarks.serving import free_port
-
-ROOT = Path(__file__).resolve().parent.parent
-SERVER = ROOT / "examples" / "web" / "serve.py"
-CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
-# Waits for the page, then runs `body` with `vae`; its value (or error) is the result.
-SCRIPT = """
-const done = arguments[arguments.length - 1];
-const args = arguments;
-window.kerasVae.ready
-  .then(async (vae) => { %s })
-  .then((value) => done({ ok: true, value }), (error) => done({ ok: false, error: String(error) }));
-"""
+from pipelines.benchmarks.browser import headless_chromium, run_in_page, serving_explorer
 
 
 @pytest.fixture(scope="module")
 def browser():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    missing = [str(path) for path in (CHROMIUM, CHROMEDRIVER) if not path.is_file()]
-    assert not missing, f"{missing} missing: run `make web-deps` (Debian's chromium)."
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage"):
-        options.add_argument(argument)
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    driver.set_script_timeout(120)
-    driver.set_window_size(1200, 1600)
-    yield driver
-    driver.quit()
-
-
-def serve(bundle, log_path):
-    """Starts serve.py for `bundle` on a free port; returns (process, base URL) once it answers."""
-    port = free_port()
-    with open(log_path, "w") as log:
-        process = subprocess.Popen([sys.executable, str(SERVER), str(bundle), "--port", str(port)],
-                                   stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with urllib.request.urlopen(url + "bundle/manifest.json", timeout=5):
-                return process, url
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                raise RuntimeError(f"serve.py did not start: {log_path.read_text()}") from None
-            time.sleep(0.1)
-
-
-def run_in_page(browser, url, body, *args):
-    browser.get(url)
-    result = browser.execute_async_script(SCRIPT % body, *args)
-    return result
+    with headless_chromium() as driver:
+        yield driver
 
 
 @pytest.fixture(scope="module")
@@ -97,10 +43,8 @@ def served_bundle(request, tmp_path):
     source = source[0] if isinstance(source, tuple) else source
     bundle = tmp_path / "bundle"
     shutil.copytree(source, bundle)
-    process, url = serve(bundle, tmp_path / "server.log")
-    yield bundle, url
-    process.kill()
-    process.wait()
+    with serving_explorer(bundle, tmp_path / "server.log") as url:
+        yield bundle, url
 
 
 def test_the_page_decodes_and_encodes_like_python_onnxruntime(browser, served_bundle, tmp_path):
@@ -168,8 +112,7 @@ def test_a_bundle_the_page_cannot_use_is_named_on_the_page(browser, served_bundl
 def test_the_explorer_interpolates_between_shipped_test_images_like_python(
     browser, explorer_bundle, tmp_path
 ):
-    process, url = serve(explorer_bundle, tmp_path / "server.log")
-    try:
+    with serving_explorer(explorer_bundle, tmp_path / "server.log") as url:
         result = run_in_page(
             browser, url,
             """const { explorer } = vae;
@@ -180,9 +123,6 @@ def test_the_explorer_interpolates_between_shipped_test_images_like_python(
                         pressed: document.querySelectorAll('#gallery [aria-pressed="true"]').length,
                         plane: !document.getElementById("plane").hidden };""",
         )  # fmt: skip
-    finally:
-        process.kill()
-        process.wait()
     assert result["ok"], result
     value = result["value"]
     manifest = json.loads((explorer_bundle / "manifest.json").read_text())

@@ -99,6 +99,15 @@ def markdown_report(results):
         lines += _inference_table(
             results["decoder_inference"], results["inference_flops"], ceilings
         )
+        if "browser" in results:
+            browser = results["browser"]
+            lines += [
+                "",
+                f"The onnxruntime-web rows run in the explorer page (examples/web) in headless "
+                f"Chromium, {browser['backend']} with {browser['threads']} threads; the page "
+                f"loaded the runtime and checked and loaded both networks in "
+                f"{browser['load_ms']:.0f} ms.",
+            ]
         lines.append("")
     if "large_batch" in results:
         lines += [

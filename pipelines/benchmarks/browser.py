@@ -1,0 +1,148 @@
+"""The decoder in a browser: the explorer page (examples/web) in headless Chromium.
+
+Debian's `chromium` and its `chromedriver` (`make web-deps`) are driven by
+Selenium; nothing is downloaded. The page and the bundle are served from
+127.0.0.1 by examples/web/serve.py, with the headers that let onnxruntime-web
+use two WebAssembly threads.
+"""
+
+import contextlib
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+
+from .serving import free_port
+
+EXPLORER = Path(__file__).resolve().parents[2] / "examples" / "web"
+CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+# Runs `body` (JavaScript, with `vae` and `args`) once the page has loaded the bundle.
+_IN_PAGE = """
+const done = arguments[arguments.length - 1];
+const args = arguments;
+window.kerasVae.ready
+  .then(async (vae) => { %s })
+  .then((value) => done({ ok: true, value }), (error) => done({ ok: false, error: String(error) }));
+"""
+# Times vae.decode on one batch in the page: warm-up calls, then at least 0.5 s and 5 calls.
+_TIME_DECODE = """
+const [z, n] = args;
+const output = await vae.decode(z, n);
+await vae.decode(z, n);
+const times = [];
+const started = performance.now();
+while (times.length < 200 && (times.length < 5 || performance.now() - started < 500)) {
+  const begin = performance.now();
+  await vae.decode(z, n);
+  times.push(performance.now() - begin);
+}
+return { times, output: [...output], backend: vae.backend, threads: vae.threads,
+         loadMs: vae.loadMs };
+"""
+
+
+@contextlib.contextmanager
+def headless_chromium():
+    """Debian's Chromium, headless, under Selenium; yields the WebDriver."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    missing = [str(path) for path in (CHROMIUM, CHROMEDRIVER) if not path.is_file()]
+    if missing:
+        raise RuntimeError(f"{', '.join(missing)} missing: run `make web-deps`.")
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage"):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    driver.set_script_timeout(300)
+    driver.set_window_size(1200, 1600)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+@contextlib.contextmanager
+def serving_explorer(bundle, log_path, timeout=30):
+    """Serves the explorer page and `bundle` on a free port; yields the page's URL."""
+    if not (EXPLORER / "node_modules" / "onnxruntime-web").is_dir():
+        raise RuntimeError(f"onnxruntime-web is missing from {EXPLORER}: run `make web-deps`.")
+    port = free_port()
+    command = [sys.executable, str(EXPLORER / "serve.py"), str(bundle), "--port", str(port)]
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with urllib.request.urlopen(url + "bundle/manifest.json", timeout=5):
+                    break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"The explorer's server did not start: {Path(log_path).read_text()}"
+                    ) from None
+                time.sleep(0.1)
+        yield url
+    finally:
+        process.kill()
+        process.wait()
+
+
+def run_in_page(driver, url, body, *args):
+    """Opens `url` and runs `body` there once the bundle is loaded.
+
+    Returns:
+        `{"ok": True, "value": ...}`, or `{"ok": False, "error": ...}` when the
+        page could not load the bundle or `body` failed.
+    """
+    driver.get(url)
+    return driver.execute_async_script(_IN_PAGE % body, *args)
+
+
+def benchmark_browser(model, bundle_dir, log_path, batch_sizes=(1, 64)):
+    """Times the bundle's decoder in the explorer page, in headless Chromium.
+
+    Returns:
+        Rows like `benchmark_decoder`'s (runtime, batch, timing, error against
+        the Keras model), and the page's load time, backend and threads.
+    """
+    rows, page = [], {}
+    with serving_explorer(bundle_dir, log_path) as url, headless_chromium() as driver:
+        for batch in batch_sizes:
+            z = np.random.default_rng(batch).standard_normal((batch, model.latent_dim))
+            z = z.astype("float32")
+            result = run_in_page(driver, url, _TIME_DECODE, z.ravel().tolist(), batch)
+            if not result["ok"]:
+                raise RuntimeError(f"The explorer page failed: {result['error']}")
+            value = result["value"]
+            expected = model.likelihood(model.decoder(z, training=False)).numpy()
+            times = value["times"]
+            deciles = np.percentile(times, [10, 50, 90])
+            page = {key: value[key] for key in ("backend", "threads")}
+            page.setdefault("load_ms", value["loadMs"])
+            row = {
+                "runtime": f"onnxruntime-web, Chromium ({value['backend']}, "
+                f"{value['threads']} threads)",
+                "batch": batch,
+                "median_ms": float(deciles[1]),
+                "p10_ms": float(deciles[0]),
+                "p90_ms": float(deciles[2]),
+                "calls": len(times),
+                "examples_per_second": batch / float(deciles[1]) * 1e3,
+                "max_abs_error_vs_keras": float(
+                    np.max(np.abs(np.reshape(value["output"], expected.shape) - expected))
+                ),
+            }
+            rows.append(row)
+            print(
+                f"  batch {batch:5d}  {row['runtime']:22s} {row['median_ms']:9.3f} ms "
+                f"(p10 {row['p10_ms']:.3f}, p90 {row['p90_ms']:.3f})",
+                flush=True,
+            )
+    return rows, page
