@@ -13,7 +13,12 @@ import onnxruntime
 import pytest
 
 from keras_vae_inference import verify_bundle
-from pipelines.benchmarks.browser import headless_chromium, run_in_page, serving_explorer
+from pipelines.benchmarks.browser import (
+    headless_chromium,
+    run_in_open_page,
+    run_in_page,
+    serving_explorer,
+)
 
 
 @pytest.fixture(scope="module")
@@ -140,3 +145,43 @@ def test_the_explorer_interpolates_between_shipped_test_images_like_python(
     # The data lies in the decoder's version folder, listed and hashed like every file.
     assert manifest["versions"]["1"]["explorer"] == "decoder/1/explorer.json"
     assert verify_bundle(explorer_bundle) == manifest
+
+
+def test_an_image_file_and_a_drawing_are_encoded_like_python(browser, explorer_bundle, tmp_path):
+    from PIL import Image
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    manifest = json.loads((explorer_bundle / "manifest.json").read_text())
+    height, width, _ = manifest["model"]["image_shape"]
+    pixels = np.random.default_rng(3).integers(0, 256, (height, width), dtype="uint8")
+    Image.fromarray(pixels, mode="L").save(tmp_path / "picture.png")
+    wait_for_encoding = """
+        for (let i = 0; i < 400 && vae.lastEncoding === window.seenEncoding; i++) {
+          await new Promise((resolve) => setTimeout(resolve, 25));
+        }
+        window.seenEncoding = vae.lastEncoding;
+        return { image: [...vae.lastEncoding.image], mean: [...vae.lastEncoding.mean] };"""
+    encoder = onnxruntime.InferenceSession(str(explorer_bundle / "encoder" / "1" / "model.onnx"))
+    with serving_explorer(explorer_bundle, tmp_path / "server.log") as url:
+        assert run_in_page(browser, url, "return true;")["ok"]
+        browser.find_element("id", "image-file").send_keys(str(tmp_path / "picture.png"))
+        from_file = run_in_open_page(browser, wait_for_encoding)
+        # "Clear", a stroke across the input canvas, then "Encode the drawing".
+        browser.find_element("id", "clear-drawing").click()
+        canvas = browser.find_element("id", "input")
+        browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", canvas)
+        third = canvas.size["width"] // 3
+        stroke = ActionChains(browser).move_to_element_with_offset(canvas, -third, -third)
+        stroke.click_and_hold().move_by_offset(2 * third, 2 * third).release().perform()
+        browser.find_element("id", "encode-drawing").click()
+        drawn = run_in_open_page(browser, wait_for_encoding)
+    image = np.reshape(from_file["value"]["image"], (1, height, width, 1)).astype("float32")
+    np.testing.assert_allclose(image[0, ..., 0], pixels / 255, atol=1e-6)
+    for result in (from_file, drawn):
+        assert result["ok"], result
+        page_image = np.reshape(result["value"]["image"], (1, height, width, 1)).astype("float32")
+        (mean,) = encoder.run(["mean"], {"images": page_image})
+        np.testing.assert_allclose(result["value"]["mean"], mean[0], atol=1e-5)
+    # The stroke is light on dark: some pixels of the drawing are lit, the corners are not.
+    drawing = np.reshape(drawn["value"]["image"], (height, width))
+    assert drawing.max() > 0.5 and drawing[0, -1] == 0 and drawing[-1, 0] == 0

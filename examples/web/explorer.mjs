@@ -193,12 +193,12 @@ function drawImages(canvas, data, n, [height, width, channels], columns = n, sca
   context.drawImage(full, 0, 0, canvas.width, canvas.height);
 }
 
-// An image file as one image [H, W, C] in [0, 1], resized to the model's shape.
-async function imageFromFile(file, [height, width, channels]) {
-  const bitmap = await createImageBitmap(file);
+// A picture (an image file's bitmap, a canvas) as one image [H, W, C] in [0, 1], resized
+// to the model's shape.
+function imageFrom(picture, [height, width, channels]) {
   const canvas = new OffscreenCanvas(width, height);
   const context = canvas.getContext("2d");
-  context.drawImage(bitmap, 0, 0, width, height);
+  context.drawImage(picture, 0, 0, width, height);
   const rgba = context.getImageData(0, 0, width, height).data;
   const image = new Float32Array(height * width * channels);
   for (let p = 0; p < height * width; p++) {
@@ -405,21 +405,70 @@ function setUp(vae) {
   // Start where the test codes are centred.
   if (plane) plane.center.forEach((value, i) => { z[i] = value; sliders[i].value = String(value); });
 
-  $("image-file").addEventListener("change", async () => {
-    const file = $("image-file").files[0];
-    if (!file) return;
-    try {
-      const image = await imageFromFile(file, vae.imageShape);
-      drawImages($("input"), image, 1, vae.imageShape);
-      const { mean } = await vae.encode(image, 1);
-      drawImages($("reconstruction"), await vae.decode(mean, 1), 1, vae.imageShape);
-      $("code").textContent = `Posterior mean: [${[...mean].map((v) => v.toFixed(2)).join(", ")}]`;
-      await setSliders(mean);
-    } catch (error) {
-      showError(error);
-    }
+  const encodePicture = async (picture, redraw = true) => {
+    const image = imageFrom(picture, vae.imageShape);
+    if (redraw) drawImages($("input"), image, 1, vae.imageShape);
+    const { mean } = await vae.encode(image, 1);
+    vae.lastEncoding = { image, mean }; // for scripts: what the page encoded last
+    drawImages($("reconstruction"), await vae.decode(mean, 1), 1, vae.imageShape);
+    $("code").textContent = `Posterior mean: [${[...mean].map((v) => v.toFixed(2)).join(", ")}]`;
+    await setSliders(mean);
+  };
+  const encodeFile = (file) =>
+    createImageBitmap(file)
+      .then((bitmap) => encodePicture(bitmap))
+      .catch(() => showNote(`Could not read ${file.name} as an image.`));
+  $("image-file").addEventListener("change", () => {
+    if ($("image-file").files[0]) encodeFile($("image-file").files[0]);
   });
+  setUpDrawing($("input"), encodeFile);
+  $("encode-drawing").addEventListener("click", () => encodePicture($("input"), false).catch(showError));
+  $("clear-drawing").addEventListener("click", () => clearCanvas($("input")));
   return Promise.all([sample(), decodeSliders()]);
+}
+
+function clearCanvas(canvas) {
+  const context = canvas.getContext("2d");
+  context.fillStyle = "#000";
+  context.fillRect(0, 0, canvas.width, canvas.height);
+}
+
+// The input canvas: draw on it with a pointer, or drop an image file on it.
+function setUpDrawing(canvas, encodeFile) {
+  clearCanvas(canvas);
+  let last = null;
+  const point = (event) => {
+    const box = canvas.getBoundingClientRect();
+    return [((event.clientX - box.left) / box.width) * canvas.width,
+            ((event.clientY - box.top) / box.height) * canvas.height];
+  };
+  canvas.addEventListener("pointerdown", (event) => {
+    canvas.setPointerCapture(event.pointerId);
+    last = point(event);
+  });
+  canvas.addEventListener("pointermove", (event) => {
+    if (!last) return;
+    const context = canvas.getContext("2d");
+    const next = point(event);
+    Object.assign(context, { strokeStyle: "#fff", lineWidth: canvas.width / 10, lineCap: "round" });
+    context.beginPath();
+    context.moveTo(...last);
+    context.lineTo(...next);
+    context.stroke();
+    last = next;
+  });
+  canvas.addEventListener("pointerup", () => (last = null));
+  canvas.addEventListener("dragover", (event) => event.preventDefault());
+  canvas.addEventListener("drop", (event) => {
+    event.preventDefault();
+    const file = event.dataTransfer.files[0];
+    if (file) encodeFile(file);
+  });
+}
+
+// A message about the user's input (not the bundle), in the status line.
+function showNote(message) {
+  $("status").textContent = message;
 }
 
 function showError(error) {

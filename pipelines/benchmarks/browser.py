@@ -102,6 +102,11 @@ def run_in_page(driver, url, body, *args):
         page could not load the bundle or `body` failed.
     """
     driver.get(url)
+    return run_in_open_page(driver, body, *args)
+
+
+def run_in_open_page(driver, body, *args):
+    """Runs `body` in the page `driver` shows, as `run_in_page` does, without reloading it."""
     return driver.execute_async_script(_IN_PAGE % body, *args)
 
 
