@@ -79,6 +79,8 @@ async function loadRuntime() {
   const ort = await import(backend === "webgpu" ? "./ort/ort.webgpu.min.mjs" : "./ort/ort.wasm.min.mjs");
   ort.env.wasm.wasmPaths = new URL("ort/", location.href).href;
   ort.env.wasm.numThreads = self.crossOriginIsolated ? Math.min(4, navigator.hardwareConcurrency) : 1;
+  // Inference in onnxruntime-web's worker: the page stays responsive while it decodes.
+  ort.env.wasm.proxy = true;
   return { ort, backend };
 }
 
