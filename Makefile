@@ -9,11 +9,11 @@ FASHION_MNIST_DIR := /usr/share/datasets/fashion-mnist
 RUN_DIR := runs/default
 AE_RUN_DIR := runs/default-autoencoder
 
-.PHONY: run test bench serve web web-deps pretrained install bench-deps inference-deps data fashion-mnist-files node-deps train train-autoencoder export evaluate lint clean
+.PHONY: run test bench serve web web-deps export-autoencoder pretrained install bench-deps inference-deps data fashion-mnist-files node-deps train train-autoencoder export evaluate lint clean
 
-run: export evaluate
+run: export export-autoencoder evaluate
 	@echo "Done. Run folder: $(abspath $(RUN_DIR)); report: $(abspath $(RUN_DIR))/report.md;" \
-	  "export bundle: $(abspath exported/default)."
+	  "export bundle: $(abspath exported/default); in a browser: make web."
 
 test: install bench-deps fashion-mnist-files node-deps web-deps
 	$(PY) -m pytest
@@ -105,6 +105,10 @@ evaluate: train train-autoencoder
 export: train
 	$(KERAS_VAE) export --run-dir $(RUN_DIR) --name default --overwrite --variants float16
 
+# The autoencoder baseline's bundle: the browser explorer interpolates with it beside the VAE.
+export-autoencoder: train-autoencoder
+	$(KERAS_VAE) export --run-dir $(AE_RUN_DIR) --name default-autoencoder --overwrite
+
 # The trained default preset the package ships (keras_vae/pretrained/), from a fresh
 # default run; commit the folder it writes.
 pretrained: train
@@ -128,10 +132,12 @@ $(WEB_EXAMPLE)/node_modules/.installed: $(WEB_EXAMPLE)/package.json $(WEB_EXAMPL
 	cd $(WEB_EXAMPLE) && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-# The latent-space explorer on exported/default, in the browser at http://127.0.0.1:8000/.
+# The latent-space explorer on exported/default (beside the autoencoder's bundle when
+# make run made it), in the browser at the address it prints.
 web: web-deps
 	@[ -d exported/default ] || $(MAKE) export
-	$(PYTHON) $(WEB_EXAMPLE)/serve.py exported/default --port 8000
+	$(PYTHON) $(WEB_EXAMPLE)/serve.py exported/default --port 8000 \
+	  $$([ -d exported/default-autoencoder ] && echo --compare exported/default-autoencoder)
 
 lint: install
 	$(VENV)/bin/ruff check .

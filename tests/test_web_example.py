@@ -185,3 +185,55 @@ def test_an_image_file_and_a_drawing_are_encoded_like_python(browser, explorer_b
     # The stroke is light on dark: some pixels of the drawing are lit, the corners are not.
     drawing = np.reshape(drawn["value"]["image"], (height, width))
     assert drawing.max() > 0.5 and drawing[0, -1] == 0 and drawing[-1, 0] == 0
+
+
+@pytest.fixture(scope="module")
+def autoencoder_bundle(small_trained_vae, tmp_path_factory):
+    """An autoencoder of the same network and data, exported with the same test images."""
+    import keras
+
+    from keras_vae import Autoencoder, architectures
+    from keras_vae.explorer_data import explorer_data
+    from keras_vae.export import export_bundle
+
+    _, images = small_trained_vae
+    keras.utils.set_random_seed(1)
+    shape = images.shape[1:]
+    autoencoder = Autoencoder(
+        architectures.conv_encoder(shape, 3, filters=(4, 8), hidden_units=(16,)),
+        architectures.conv_decoder(shape, 3, filters=(8, 4), start_channels=8),
+    )
+    autoencoder.compile(optimizer="adam")
+    autoencoder.fit(images, epochs=1, batch_size=32, verbose=0)
+    directory = tmp_path_factory.mktemp("autoencoder") / "small-autoencoder"
+    data = explorer_data(autoencoder, images[:6], [0, 1, 0, 1, 0, 1], ["left", "right"], images)
+    export_bundle(autoencoder, directory, images[:32], explorer=data)
+    return directory
+
+
+def test_a_second_bundle_interpolates_beside_the_first(
+    browser, explorer_bundle, autoencoder_bundle, exported_bundle, tmp_path
+):
+    body = """const other = vae.compare;
+        const path = await other.interpolate(other.explorer.codes[0], other.explorer.codes[1], 8);
+        return { path: [...path], name: other.name,
+                 shown: !document.getElementById("compare-figure").hidden };"""
+    with serving_explorer(explorer_bundle, tmp_path / "a.log", compare=autoencoder_bundle) as url:
+        result = run_in_page(browser, url, body)
+    assert result["ok"], result
+    value = result["value"]
+    manifest = json.loads((autoencoder_bundle / "manifest.json").read_text())
+    assert value["shown"] and value["name"] == manifest["versions"]["1"]["model"]["name"]
+    explorer = json.loads((autoencoder_bundle / "decoder" / "1" / "explorer.json").read_text())
+    codes = np.array(explorer["codes"], dtype="float32")
+    weights = np.linspace(0, 1, 8, dtype="float32")[:, None]
+    decoder = onnxruntime.InferenceSession(str(autoencoder_bundle / "decoder/1/model.onnx"))
+    (expected,) = decoder.run(["image"], {"z": (1 - weights) * codes[0] + weights * codes[1]})
+    np.testing.assert_allclose(np.reshape(value["path"], expected.shape), expected, atol=1e-5)
+    # A bundle without the same test images is left out, and the page says why.
+    source, _ = exported_bundle
+    with serving_explorer(explorer_bundle, tmp_path / "b.log", compare=source) as url:
+        result = run_in_page(browser, url, "return vae.compare;")
+    assert result["ok"] and result["value"] is None
+    note = browser.find_element("id", "compare-note").text
+    assert "does not ship the same test images" in note

@@ -1,7 +1,8 @@
 // The latent-space explorer: loads a keras-vae export bundle and runs its ONNX decoder and
 // encoder in the browser with onnxruntime-web.
 //
-// The bundle is served at ./bundle/ (or ?bundle=URL), onnxruntime-web's files at ./ort/.
+// The bundle is served at ./bundle/ (or ?bundle=URL), onnxruntime-web's files at ./ort/;
+// ?compare=URL names a second bundle (an autoencoder, say) to interpolate beside it.
 // Every model file is checked against the sha256 in manifest.json before it is used.
 // window.kerasVae exposes decode/encode for scripts and tests.
 
@@ -14,8 +15,10 @@ class BundleError extends Error {}
 
 const $ = (id) => document.getElementById(id);
 
-function bundleBase() {
-  const given = new URLSearchParams(location.search).get("bundle") || "bundle/";
+// The URL of the bundle named by the page's query parameter `name`, or of `fallback`.
+function bundleBase(name, fallback) {
+  const given = new URLSearchParams(location.search).get(name) || fallback;
+  if (!given) return null;
   return new URL(given.endsWith("/") ? given : `${given}/`, location.href);
 }
 
@@ -84,12 +87,9 @@ async function loadRuntime() {
   return { ort, backend };
 }
 
-async function loadBundle() {
-  const started = performance.now();
-  const base = bundleBase();
+async function loadBundle(base, { ort, backend }) {
   const manifest = await readManifest(base);
   const entry = manifest.versions[String(manifest.latest_version)];
-  const { ort, backend } = await loadRuntime();
   const sessions = {};
   for (const part of ["decoder", "encoder"]) {
     const bytes = await checkedBytes(base, manifest, entry.onnx[part]);
@@ -102,11 +102,11 @@ async function loadBundle() {
   const vae = {
     explorer,
     manifest,
+    name: entry.model.name,
     backend,
     threads: ort.env.wasm.numThreads,
     latentDim: manifest.model.latent_dim,
     imageShape: [height, width, channels],
-    loadMs: performance.now() - started,
     // z: Float32Array of n * latent_dim numbers; returns n images [H, W, C], flattened.
     async decode(z, n) {
       const input = new ort.Tensor("float32", Float32Array.from(z), [n, vae.latentDim]);
@@ -325,11 +325,20 @@ function setUpGallery(vae) {
   const { explorer } = vae;
   const size = vae.imageShape[0] * vae.imageShape[1] * vae.imageShape[2];
   const picked = [];
+  const { compare } = vae;
   const show = async () => {
     if (picked.length < 2) return;
-    const [a, b] = picked.map((i) => explorer.codes[i]);
-    drawImages($("interpolation"), await vae.interpolate(a, b, 8), 8, vae.imageShape, 8, SCALE / 2);
+    for (const [model, canvas] of [[vae, "interpolation"], [compare, "interpolation-compare"]]) {
+      if (!model) continue;
+      const [a, b] = picked.map((i) => model.explorer.codes[i]);
+      drawImages($(canvas), await model.interpolate(a, b, 8), 8, model.imageShape, 8, SCALE / 2);
+    }
   };
+  $("interpolation-caption").textContent = vae.name;
+  if (compare) {
+    $("compare-figure").hidden = false;
+    $("interpolation-compare-caption").textContent = compare.name;
+  }
   const buttons = explorer.codes.map((_, i) => {
     const button = document.createElement("button");
     const name = explorer.classNames && explorer.labels ? explorer.classNames[explorer.labels[i]] : "";
@@ -480,12 +489,33 @@ function showError(error) {
   $("error").hidden = false;
 }
 
-const ready = loadBundle().then(async (vae) => {
+// The second bundle, if it can interpolate the same test images; else null, said why.
+async function loadComparison(vae, runtime) {
+  const base = bundleBase("compare", null);
+  if (!base) return null;
+  try {
+    const other = await loadBundle(base, runtime);
+    const same = other.explorer && vae.explorer && other.explorer.count === vae.explorer.count &&
+      other.imageShape.join() === vae.imageShape.join();
+    if (!same) throw new BundleError("it does not ship the same test images (explorer.json).");
+    return other;
+  } catch (error) {
+    $("compare-note").textContent = `The comparison bundle is not shown: ${error.message}`;
+    return null;
+  }
+}
+
+const ready = (async () => {
+  const started = performance.now();
+  const runtime = await loadRuntime();
+  const vae = await loadBundle(bundleBase("bundle", "bundle/"), runtime);
+  vae.compare = await loadComparison(vae, runtime);
+  vae.loadMs = performance.now() - started;
   await setUp(vae);
   document.querySelector("main").hidden = false;
   $("status").textContent = `Loaded in ${Math.round(vae.loadMs)} ms (${vae.backend}).`;
   return vae;
-});
+})();
 ready.catch((error) => {
   document.querySelector("main").hidden = true;
   showError(error);

@@ -67,20 +67,24 @@ def headless_chromium():
 
 
 @contextlib.contextmanager
-def serving_explorer(bundle, log_path, timeout=30):
-    """Serves the explorer page and `bundle` on a free port; yields the page's URL."""
+def serving_explorer(bundle, log_path, compare=None, timeout=30):
+    """Serves the explorer page and `bundle` (and a `compare` bundle) on a free port;
+    yields the page's URL."""
     if not (EXPLORER / "node_modules" / "onnxruntime-web").is_dir():
         raise RuntimeError(f"onnxruntime-web is missing from {EXPLORER}: run `make web-deps`.")
     port = free_port()
     command = [sys.executable, str(EXPLORER / "serve.py"), str(bundle), "--port", str(port)]
+    if compare is not None:
+        command += ["--compare", str(compare)]
     with open(log_path, "w") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
+    url = f"http://127.0.0.1:{port}/" + ("?compare=compare/" if compare is not None else "")
     try:
         deadline = time.monotonic() + timeout
         while True:
             try:
-                with urllib.request.urlopen(url + "bundle/manifest.json", timeout=5):
+                manifest = f"http://127.0.0.1:{port}/bundle/manifest.json"
+                with urllib.request.urlopen(manifest, timeout=5):
                     break
             except OSError:
                 if process.poll() is not None or time.monotonic() > deadline:
