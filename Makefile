@@ -21,7 +21,7 @@ test: install bench-deps fashion-mnist-files node-deps web-deps
 # Training and inference speed against the references and the CPU's peak; uses
 # the trained default run and its export, making them first if missing (both
 # folders appear only when complete).
-bench: bench-deps inference-deps data
+bench: bench-deps inference-deps node-deps web-deps data
 	@[ -d $(RUN_DIR) ] && [ -d exported/default ] || $(MAKE) export
 	$(KERAS_VAE) benchmark --run-dir $(RUN_DIR) --bundle exported/default \
 	  --serve-command $(INFERENCE_VENV)/bin/keras-vae-serve \

@@ -32,6 +32,7 @@ from .benchmarks.hardware import (
     nominal_peak_gflops,
 )
 from .benchmarks.inference import benchmark_decoder, large_batch_study
+from .benchmarks.node import benchmark_node
 from .benchmarks.report import markdown_report
 from .benchmarks.serving import benchmark_serving
 from .benchmarks.training import benchmark_training, build_contenders
@@ -86,6 +87,8 @@ def run(args):
         results["inference_flops"] = vae_flops(run.model)
         print(f"Decoder inference, {args.threads} threads:", flush=True)
         results["decoder_inference"] = benchmark_decoder(run.model, Path(args.bundle), args.threads)
+        print("Decoder inference in Node.js (examples/node):", flush=True)
+        results["decoder_inference"] += benchmark_node(run.model, Path(args.bundle), args.threads)
         if not args.skip_browser:
             print("Decoder inference in headless Chromium (the explorer page):", flush=True)
             log = Path(args.output).with_suffix(".browser.log")

@@ -108,3 +108,24 @@ def test_node_decodes_prior_samples_without_a_latents_file(node, exported_bundle
     node_images = np.array(decoded["data"], np.float32).reshape(decoded["shape"])
     np.testing.assert_allclose(node_images, ExportedVAE(directory).decode(z), atol=1e-5)
     assert picture.is_file()
+
+
+def test_node_times_its_decoder_and_checks_its_options(node, exported_bundle, tmp_path):
+    directory, _ = exported_bundle
+    latents = tmp_path / "latents.json"
+    latents.write_text(json.dumps([[0.5, -1.0, 0.0]] * 4))
+    base = [node, "decode.mjs", str(directory), str(latents), str(tmp_path / "x.png")]
+
+    def run(*options):
+        return subprocess.run([*base, *options], cwd=EXAMPLE, capture_output=True, text=True,
+                              timeout=120)  # fmt: skip
+
+    timed = run("--timings", str(tmp_path / "t.json"), "--threads", "1")
+    assert timed.returncode == 0, timed.stderr
+    times = json.loads((tmp_path / "t.json").read_text())["times"]
+    assert len(times) >= 5 and all(t > 0 for t in times)
+    for options, message in ((["--threads", "0"], "--threads expects a positive integer"),
+                             (["--speed", "1"], "unknown option"),
+                             (["--values"], "missing value")):  # fmt: skip
+        result = run(*options)
+        assert result.returncode == 1 and message in result.stderr, result.stderr

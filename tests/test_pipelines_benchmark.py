@@ -121,13 +121,14 @@ def test_benchmark_cli_writes_json_and_markdown_that_agree(
     runtimes = {runtime for runtime, _ in rows}
     assert runtimes == {
         "keras call", "keras predict", "savedmodel",
-        "onnxruntime float32", "onnxruntime float16", web,
+        "onnxruntime float32", "onnxruntime float16", "onnxruntime-node", web,
     }  # fmt: skip
     assert {batch for _, batch in rows} == {1, 64, 1024}
     # The browser decodes batches of 1 and 64 like Keras, and its load time is reported.
-    assert [batch for runtime, batch in rows if runtime == web] == [1, 64]
-    for batch in (1, 64):
-        assert rows[(web, batch)]["max_abs_error_vs_keras"] < 1e-4
+    for runtime in (web, "onnxruntime-node"):
+        assert [batch for name, batch in rows if name == runtime] == [1, 64]
+        for batch in (1, 64):
+            assert rows[(runtime, batch)]["max_abs_error_vs_keras"] < 1e-4
     assert browser["load_ms"] > 0 and f"{browser['load_ms']:.0f} ms" in page
     # Other code paths to the same float32 decoder agree with Keras' call closely.
     for runtime in ("keras predict", "savedmodel", "onnxruntime float32"):

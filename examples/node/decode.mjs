@@ -1,11 +1,14 @@
 // Decodes latent vectors with a keras-vae export bundle in Node.js and writes a PNG grid.
 //
-//   node decode.mjs BUNDLE_DIR LATENTS.json OUT.png [--values OUT.json]
-//   node decode.mjs BUNDLE_DIR --prior N OUT.png [--values OUT.json]
+//   node decode.mjs BUNDLE_DIR LATENTS.json OUT.png [--values OUT.json] [--timings OUT.json]
+//   node decode.mjs BUNDLE_DIR --prior N OUT.png [...] [--threads N]
 //
 // LATENTS.json holds an array of latent vectors (arrays of latent_dim numbers);
 // --prior N draws N vectors from N(0, I) instead (seeded: the same on every run).
 // --values also writes the decoded images as JSON: {"shape": [...], "data": [...]}.
+// --timings times the decode again after two warm-up calls (at least 0.5 s and 5 calls)
+// and writes the milliseconds per call as JSON: {"times": [...]}; --threads sets
+// onnxruntime's intra-op threads (default: its own choice).
 import { createHash } from "node:crypto";
 import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import path from "node:path";
@@ -96,6 +99,20 @@ function toPng(data, [n, height, width, channels]) {
   return PNG.sync.write(png);
 }
 
+// Milliseconds per call of `run`, after two warm-up calls: at least 0.5 s and 5 calls.
+async function timeCalls(run) {
+  await run();
+  await run();
+  const times = [];
+  const started = performance.now();
+  while (times.length < 200 && (times.length < 5 || performance.now() - started < 500)) {
+    const begin = performance.now();
+    await run();
+    times.push(performance.now() - begin);
+  }
+  return times;
+}
+
 async function main() {
   const args = process.argv.slice(2);
   const prior = args[1] === "--prior" ? args[2] : undefined;
@@ -107,7 +124,17 @@ async function main() {
       "usage: node decode.mjs BUNDLE_DIR (LATENTS.json | --prior N) OUT.png [--values OUT.json]",
     );
   }
-  const valuesFile = rest[0] === "--values" ? rest[1] : undefined;
+  const options = {};
+  for (let i = 0; i < rest.length; i += 2) {
+    if (!["--values", "--timings", "--threads"].includes(rest[i]) || rest[i + 1] === undefined) {
+      fail(`unknown option or missing value: ${rest.slice(i, i + 2).join(" ")}`);
+    }
+    options[rest[i].slice(2)] = rest[i + 1];
+  }
+  const threads = options.threads === undefined ? undefined : Number(options.threads);
+  if (threads !== undefined && !(Number.isInteger(threads) && threads > 0)) {
+    fail(`--threads expects a positive integer, got ${options.threads}`);
+  }
 
   const manifest = readManifest(bundle);
   const { latent_dim: latentDim, image_shape: imageShape } = manifest.model;
@@ -122,15 +149,21 @@ async function main() {
   // The latest version, as TensorFlow Serving and Triton would serve it.
   const latest = manifest.versions[String(manifest.latest_version)];
   const model = checkedModelBytes(bundle, manifest, latest.onnx.decoder);
-  const session = await ort.InferenceSession.create(model, { graphOptimizationLevel: "all" });
+  const session = await ort.InferenceSession.create(model, {
+    graphOptimizationLevel: "all",
+    ...(threads && { intraOpNumThreads: threads }),
+  });
 
   const z = new ort.Tensor("float32", Float32Array.from(latents.flat()), [latents.length, latentDim]);
   const { image } = await session.run({ z });
   const shape = [latents.length, ...imageShape];
 
   writeAtomically(outFile, toPng(image.data, shape));
-  if (valuesFile) {
-    writeAtomically(valuesFile, JSON.stringify({ shape, data: Array.from(image.data) }));
+  if (options.values) {
+    writeAtomically(options.values, JSON.stringify({ shape, data: Array.from(image.data) }));
+  }
+  if (options.timings) {
+    writeAtomically(options.timings, JSON.stringify({ times: await timeCalls(() => session.run({ z })) }));
   }
   console.log(`Decoded ${latents.length} latent vectors to ${outFile}`);
 }

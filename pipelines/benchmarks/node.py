@@ -1,0 +1,65 @@
+"""The decoder in Node.js: examples/node/decode.mjs on onnxruntime-node.
+
+`make node-deps` installs its packages. The script decodes the same latent
+vectors as the Python runtimes and times its `session.run` after warm-up.
+"""
+
+import json
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "node"
+
+
+def benchmark_node(model, bundle_dir, threads, batch_sizes=(1, 64)):
+    """Times the bundle's decoder in Node.js with onnxruntime-node.
+
+    Returns:
+        Rows like `benchmark_decoder`'s: runtime, batch, timing, error against Keras.
+    """
+    node = shutil.which("node")
+    if node is None or not (EXAMPLE / "node_modules" / "onnxruntime-node").is_dir():
+        raise RuntimeError("Node.js or the example's packages are missing: run `make node-deps`.")
+    rows = []
+    with tempfile.TemporaryDirectory() as scratch:
+        scratch = Path(scratch)
+        for batch in batch_sizes:
+            z = np.random.default_rng(batch).standard_normal((batch, model.latent_dim))
+            z = z.astype("float32")
+            (scratch / "z.json").write_text(json.dumps(z.tolist()))
+            files = {name: str(scratch / name) for name in ("z.json", "out.png", "values.json")}
+            command = [
+                node, "decode.mjs", str(Path(bundle_dir).resolve()), files["z.json"],
+                files["out.png"], "--values", files["values.json"],
+                "--timings", str(scratch / "times.json"), "--threads", str(threads),
+            ]  # fmt: skip
+            done = subprocess.run(command, cwd=EXAMPLE, capture_output=True, text=True, timeout=600)
+            if done.returncode != 0:
+                raise RuntimeError(f"decode.mjs failed: {done.stderr.strip()}")
+            values = json.loads((scratch / "values.json").read_text())
+            times = json.loads((scratch / "times.json").read_text())["times"]
+            expected = model.likelihood(model.decoder(z, training=False)).numpy()
+            p10, median, p90 = np.percentile(times, [10, 50, 90])
+            row = {
+                "runtime": "onnxruntime-node",
+                "batch": batch,
+                "median_ms": float(median),
+                "p10_ms": float(p10),
+                "p90_ms": float(p90),
+                "calls": len(times),
+                "examples_per_second": batch / float(median) * 1e3,
+                "max_abs_error_vs_keras": float(
+                    np.max(np.abs(np.reshape(values["data"], expected.shape) - expected))
+                ),
+            }
+            rows.append(row)
+            print(
+                f"  batch {batch:5d}  {row['runtime']:22s} {median:9.3f} ms "
+                f"(p10 {p10:.3f}, p90 {p90:.3f})",
+                flush=True,
+            )
+    return rows
