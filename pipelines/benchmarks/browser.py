@@ -13,8 +13,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-import numpy as np
-
+from .inference import benchmark_latents, decoder_row, keras_images, summarize_times
 from .serving import free_port
 
 EXPLORER = Path(__file__).resolve().parents[2] / "examples" / "web"
@@ -124,34 +123,15 @@ def benchmark_browser(model, bundle_dir, log_path, batch_sizes=(1, 64)):
     rows, page = [], {}
     with serving_explorer(bundle_dir, log_path) as url, headless_chromium() as driver:
         for batch in batch_sizes:
-            z = np.random.default_rng(batch).standard_normal((batch, model.latent_dim))
-            z = z.astype("float32")
+            z = benchmark_latents(model, batch)
             result = run_in_page(driver, url, _TIME_DECODE, z.ravel().tolist(), batch)
             if not result["ok"]:
                 raise RuntimeError(f"The explorer page failed: {result['error']}")
             value = result["value"]
-            expected = model.likelihood(model.decoder(z, training=False)).numpy()
-            times = value["times"]
-            deciles = np.percentile(times, [10, 50, 90])
-            page = {key: value[key] for key in ("backend", "threads")}
-            page.setdefault("load_ms", value["loadMs"])
-            row = {
-                "runtime": f"onnxruntime-web, Chromium ({value['backend']}, "
-                f"{value['threads']} threads)",
-                "batch": batch,
-                "median_ms": float(deciles[1]),
-                "p10_ms": float(deciles[0]),
-                "p90_ms": float(deciles[2]),
-                "calls": len(times),
-                "examples_per_second": batch / float(deciles[1]) * 1e3,
-                "max_abs_error_vs_keras": float(
-                    np.max(np.abs(np.reshape(value["output"], expected.shape) - expected))
-                ),
-            }
-            rows.append(row)
-            print(
-                f"  batch {batch:5d}  {row['runtime']:22s} {row['median_ms']:9.3f} ms "
-                f"(p10 {row['p10_ms']:.3f}, p90 {row['p90_ms']:.3f})",
-                flush=True,
-            )
+            page = {"backend": value["backend"], "threads": value["threads"],
+                    "load_ms": page.get("load_ms", value["loadMs"])}  # fmt: skip
+            runtime = f"onnxruntime-web, Chromium ({value['backend']}, {value['threads']} threads)"
+            expected = keras_images(model, z)
+            timing = summarize_times(value["times"])
+            rows.append(decoder_row(runtime, batch, timing, value["output"], expected))
     return rows, page

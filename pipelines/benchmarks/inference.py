@@ -41,6 +41,11 @@ def time_calls(function, min_seconds=0.5, min_repeats=5, max_repeats=200):
         begin = time.perf_counter()
         function()
         times.append((time.perf_counter() - begin) * 1e3)
+    return summarize_times(times)
+
+
+def summarize_times(times):
+    """The median, 10th and 90th percentile and count of call times in milliseconds."""
     deciles = statistics.quantiles(times, n=10) if len(times) > 1 else times * 9
     return {
         "median_ms": statistics.median(times),
@@ -58,7 +63,7 @@ def decoder_runners(model, bundle_dir, threads):
         {f"onnxruntime {name}": info["file"] for name, info in latest["variants"].items()}
     )
     runners = {
-        "keras call": lambda z: model.likelihood(model.decoder(z, training=False)).numpy(),
+        "keras call": lambda z: keras_images(model, z),
         "keras predict": lambda z: model.decode(z, batch_size=len(z)),
         "savedmodel": lambda z: serving(z=tf.constant(z))["image"].numpy(),
     }
@@ -97,29 +102,52 @@ def _onnx_session(path, threads, level=None, profile=None):
 def benchmark_decoder(model, bundle_dir, threads, batch_sizes=BATCH_SIZES):
     """Times every decoder runtime at every batch size; returns a list of rows."""
     runners = decoder_runners(model, bundle_dir, threads)
-    reference = runners["keras call"]
     rows = []
     for batch in batch_sizes:
-        z = np.random.default_rng(batch).standard_normal((batch, model.latent_dim))
-        z = z.astype("float32")
-        expected = reference(z)
+        z = benchmark_latents(model, batch)
+        expected = runners["keras call"](z)
         for name, run in runners.items():
             timing = time_calls(lambda run=run, z=z: run(z))
-            row = {
-                "runtime": name,
-                "batch": batch,
-                **timing,
-                "examples_per_second": batch / timing["median_ms"] * 1e3,
-                "max_abs_error_vs_keras": float(np.max(np.abs(run(z) - expected))),
-            }
-            rows.append(row)
-            print(
-                f"  batch {batch:5d}  {name:22s} {timing['median_ms']:9.3f} ms "
-                f"(p10 {timing['p10_ms']:.3f}, p90 {timing['p90_ms']:.3f})  "
-                f"{row['examples_per_second']:10.0f} ex/s",
-                flush=True,
-            )
+            rows.append(decoder_row(name, batch, timing, run(z), expected))
     return rows
+
+
+def benchmark_latents(model, batch):
+    """The latent vectors every runtime decodes at batch size `batch`."""
+    z = np.random.default_rng(batch).standard_normal((batch, model.latent_dim))
+    return z.astype("float32")
+
+
+def keras_images(model, z):
+    """The Keras model's decoded images for `z`: what every runtime is compared with."""
+    return model.likelihood(model.decoder(z, training=False)).numpy()
+
+
+def decoder_row(runtime, batch, timing, output, expected):
+    """One row of the decoder table, printed as it is made.
+
+    Args:
+        runtime: the runtime's name.
+        batch: the batch size.
+        timing: `time_calls`' or `summarize_times`' dict.
+        output: the images the runtime decoded (any shape holding them).
+        expected: the Keras model's images for the same latent vectors.
+    """
+    error = np.max(np.abs(np.reshape(output, expected.shape) - expected))
+    row = {
+        "runtime": runtime,
+        "batch": batch,
+        **timing,
+        "examples_per_second": batch / timing["median_ms"] * 1e3,
+        "max_abs_error_vs_keras": float(error),
+    }
+    print(
+        f"  batch {batch:5d}  {runtime:22s} {timing['median_ms']:9.3f} ms "
+        f"(p10 {timing['p10_ms']:.3f}, p90 {timing['p90_ms']:.3f})  "
+        f"{row['examples_per_second']:10.0f} ex/s",
+        flush=True,
+    )
+    return row
 
 
 def large_batch_study(bundle_dir, threads, batch=1024, rounds=7, chunks=(16, 64)):

@@ -10,7 +10,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-import numpy as np
+from .inference import benchmark_latents, decoder_row, keras_images, summarize_times
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "node"
 
@@ -28,8 +28,7 @@ def benchmark_node(model, bundle_dir, threads, batch_sizes=(1, 64)):
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
         for batch in batch_sizes:
-            z = np.random.default_rng(batch).standard_normal((batch, model.latent_dim))
-            z = z.astype("float32")
+            z = benchmark_latents(model, batch)
             (scratch / "z.json").write_text(json.dumps(z.tolist()))
             files = {name: str(scratch / name) for name in ("z.json", "out.png", "values.json")}
             command = [
@@ -41,25 +40,7 @@ def benchmark_node(model, bundle_dir, threads, batch_sizes=(1, 64)):
             if done.returncode != 0:
                 raise RuntimeError(f"decode.mjs failed: {done.stderr.strip()}")
             values = json.loads((scratch / "values.json").read_text())
-            times = json.loads((scratch / "times.json").read_text())["times"]
-            expected = model.likelihood(model.decoder(z, training=False)).numpy()
-            p10, median, p90 = np.percentile(times, [10, 50, 90])
-            row = {
-                "runtime": "onnxruntime-node",
-                "batch": batch,
-                "median_ms": float(median),
-                "p10_ms": float(p10),
-                "p90_ms": float(p90),
-                "calls": len(times),
-                "examples_per_second": batch / float(median) * 1e3,
-                "max_abs_error_vs_keras": float(
-                    np.max(np.abs(np.reshape(values["data"], expected.shape) - expected))
-                ),
-            }
-            rows.append(row)
-            print(
-                f"  batch {batch:5d}  {row['runtime']:22s} {median:9.3f} ms "
-                f"(p10 {p10:.3f}, p90 {p90:.3f})",
-                flush=True,
-            )
+            timing = summarize_times(json.loads((scratch / "times.json").read_text())["times"])
+            expected = keras_images(model, z)
+            rows.append(decoder_row("onnxruntime-node", batch, timing, values["data"], expected))
     return rows
