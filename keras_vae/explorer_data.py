@@ -41,8 +41,7 @@ def explorer_data(model, images, labels=None, class_names=None, plane_images=Non
         )
     pixels = np.round(np.clip(images, 0.0, 1.0) * 255).astype("uint8")
     codes, _ = model.encode(pixels.astype("float32") / 255)
-    plane_source = images if plane_images is None else np.asarray(plane_images, "float32")
-    plane_codes = codes if plane_images is None else model.encode(plane_source)[0]
+    plane_codes = codes if plane_images is None else model.encode(plane_images)[0]
     return {
         "count": len(images),
         "shape": list(model.image_shape),

@@ -393,28 +393,31 @@ function setUp(vae) {
     label.textContent = `z${i + 1}`;
     slider.addEventListener("input", () => {
       z[i] = Number(slider.value);
+      showOnPlane(z);
       decodeSliders().catch(showError);
     });
     $("sliders").append(label, slider);
     return slider;
   });
   let showOnPlane = () => {};
-  const setSliders = (values, fromSliders = true) => {
+  const setZ = (values) =>
     values.forEach((value, i) => {
       z[i] = value;
       sliders[i].value = String(value);
     });
-    if (fromSliders) showOnPlane(z);
+  // Sets z and decodes it; the plane, which moved z itself, passes movePlaneMarker false.
+  const setSliders = (values, movePlaneMarker = true) => {
+    setZ(values);
+    if (movePlaneMarker) showOnPlane(z);
     return decodeSliders().catch(showError);
   };
-  sliders.forEach((slider) => slider.addEventListener("input", () => showOnPlane(z)));
   const plane = planeOf(vae);
   if (plane) showOnPlane = setUpPlane(vae, plane, setSliders);
   else $("plane").hidden = true;
   if (vae.explorer) setUpGallery(vae);
   $("zero").addEventListener("click", () => setSliders(new Float32Array(vae.latentDim)));
   // Start where the test codes are centred.
-  if (plane) plane.center.forEach((value, i) => { z[i] = value; sliders[i].value = String(value); });
+  if (plane) setZ(plane.center);
 
   const encodePicture = async (picture, redraw = true) => {
     const image = imageFrom(picture, vae.imageShape);
@@ -426,9 +429,10 @@ function setUp(vae) {
     await setSliders(mean);
   };
   const encodeFile = (file) =>
-    createImageBitmap(file)
-      .then((bitmap) => encodePicture(bitmap))
-      .catch(() => showNote(`Could not read ${file.name} as an image.`));
+    createImageBitmap(file).then(
+      (bitmap) => encodePicture(bitmap).catch(showError),
+      () => showNote(`Could not read ${file.name} as an image.`),
+    );
   $("image-file").addEventListener("change", () => {
     if ($("image-file").files[0]) encodeFile($("image-file").files[0]);
   });
