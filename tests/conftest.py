@@ -103,29 +103,51 @@ def exported_bundle(small_trained_vae, tmp_path_factory):
     return directory, manifest
 
 
-@pytest.fixture(scope="session")
-def inference_venv(tmp_path_factory):
-    """The keras-vae-inference wheel, built from inference/ and installed alone into a fresh
-    virtual environment: (environment's python, wheel path)."""
+def wheel_in_fresh_venv(source, folder, name, install_timeout=600):
+    """Builds the wheel of the project at `source` and installs it, with its
+    dependencies, into a fresh virtual environment in `folder`.
+
+    Returns:
+        `(the environment's bin folder, wheel path)`.
+    """
     import subprocess
     import sys
-    from pathlib import Path
 
-    folder = tmp_path_factory.mktemp("inference-dist")
-    source = Path(__file__).resolve().parent.parent / "inference"
     pip_quiet = ["--quiet", "--disable-pip-version-check"]
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", *pip_quiet, "--no-deps", str(source),
          "--wheel-dir", str(folder / "wheels")],
         check=True, timeout=600,
     )  # fmt: skip
-    (wheel,) = (folder / "wheels").glob("keras_vae_inference-*.whl")
+    (wheel,) = (folder / "wheels").glob(f"{name}-*.whl")
     subprocess.run([sys.executable, "-m", "venv", str(folder / "venv")], check=True, timeout=300)
-    python = folder / "venv" / "bin" / "python"
-    subprocess.run(
-        [python, "-m", "pip", "install", *pip_quiet, str(wheel)], check=True, timeout=600
-    )
-    return python, wheel
+    bin_folder = folder / "venv" / "bin"
+    subprocess.run([bin_folder / "pip", "install", *pip_quiet, str(wheel)], check=True,
+                   timeout=install_timeout)  # fmt: skip
+    return bin_folder, wheel
+
+
+@pytest.fixture(scope="session")
+def inference_venv(tmp_path_factory):
+    """The keras-vae-inference wheel, built from inference/ and installed alone into a fresh
+    virtual environment: (environment's python, wheel path)."""
+    from pathlib import Path
+
+    source = Path(__file__).resolve().parent.parent / "inference"
+    folder = tmp_path_factory.mktemp("inference-dist")
+    bin_folder, wheel = wheel_in_fresh_venv(source, folder, "keras_vae_inference")
+    return bin_folder / "python", wheel
+
+
+@pytest.fixture(scope="session")
+def keras_vae_venv(tmp_path_factory):
+    """The keras-vae wheel installed with its dependencies into a fresh virtual
+    environment: (the environment's bin folder, wheel path)."""
+    from pathlib import Path
+
+    source = Path(__file__).resolve().parent.parent
+    folder = tmp_path_factory.mktemp("keras-vae-dist")
+    return wheel_in_fresh_venv(source, folder, "keras_vae", install_timeout=1200)
 
 
 @pytest.fixture(scope="session")

@@ -2,32 +2,9 @@
 
 import json
 import subprocess
-import sys
 import zipfile
-from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parent.parent
-PIP_QUIET = ["--quiet", "--disable-pip-version-check"]
-
-
-@pytest.fixture(scope="session")
-def keras_vae_venv(tmp_path_factory):
-    """The keras-vae wheel installed with its dependencies into a fresh virtual
-    environment: (the environment's bin folder, wheel path)."""
-    folder = tmp_path_factory.mktemp("keras-vae-dist")
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", *PIP_QUIET, "--no-deps", str(ROOT),
-         "--wheel-dir", str(folder / "wheels")],
-        check=True, timeout=600,
-    )  # fmt: skip
-    (wheel,) = (folder / "wheels").glob("keras_vae-*.whl")
-    subprocess.run([sys.executable, "-m", "venv", str(folder / "venv")], check=True, timeout=300)
-    bin_folder = folder / "venv" / "bin"
-    subprocess.run([bin_folder / "pip", "install", *PIP_QUIET, str(wheel)], check=True,
-                   timeout=1200)  # fmt: skip
-    return bin_folder, wheel
 
 
 def test_the_wheel_installs_no_generic_top_level_name(keras_vae_venv):
