@@ -16,6 +16,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "VAE": "keras_vae.vae",
     "Autoencoder": "keras_vae.autoencoder",
+    "ConditionalVAE": "keras_vae.conditional_vae",
     "ImageLogger": "keras_vae.callbacks",
     "KLAnnealing": "keras_vae.callbacks",
     "Bernoulli": "keras_vae.likelihoods",
@@ -30,6 +31,7 @@ __all__ = [
     "VAE",
     "Autoencoder",
     "Bernoulli",
+    "ConditionalVAE",
     "Gaussian",
     "ImageLogger",
     "KLAnnealing",
@@ -45,6 +47,7 @@ if TYPE_CHECKING:
     from keras_vae import architectures, likelihoods, presets
     from keras_vae.autoencoder import Autoencoder
     from keras_vae.callbacks import ImageLogger, KLAnnealing
+    from keras_vae.conditional_vae import ConditionalVAE
     from keras_vae.distribute import choose_strategy
     from keras_vae.likelihoods import Bernoulli, Gaussian
     from keras_vae.sampling import Sampling, gaussian_kl_divergence

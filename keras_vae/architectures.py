@@ -191,3 +191,42 @@ ARCHITECTURES = {
     "conv": (conv_encoder, conv_decoder),
     "mlp": (mlp_encoder, mlp_decoder),
 }
+
+
+def conditional_networks(architecture, input_shape, latent_dim, num_classes, encoder=None,
+                         decoder=None):  # fmt: skip
+    """An encoder and a decoder that also take a one-hot label, as in the classic CVAE.
+
+    The encoder sees the label as `num_classes` extra image channels (each
+    constant over the image), the decoder as `num_classes` extra latent inputs;
+    inside, they are the architecture's own networks.
+
+    Args:
+        architecture: a key of `ARCHITECTURES`, e.g. `"conv"`.
+        input_shape: `(height, width, channels)` of the images.
+        latent_dim: size of the latent space.
+        num_classes: number of classes of the label.
+        encoder: keyword arguments of the encoder builder, or `None`.
+        decoder: keyword arguments of the decoder builder, or `None`.
+
+    Returns:
+        A pair of `keras.Model`s: `[images, labels] -> [mean, log_var]` and
+        `[z, labels] -> per-pixel parameters`.
+    """
+    height, width, channels = _check_shape(input_shape)
+    _check_positive("num_classes", num_classes)
+    build_encoder, build_decoder = ARCHITECTURES[architecture]
+    images = keras.Input(input_shape, name="images")
+    labels = keras.Input((num_classes,), name="labels")
+    label_maps = layers.UpSampling2D((height, width))(layers.Reshape((1, 1, num_classes))(labels))
+    body = build_encoder((height, width, channels + num_classes), latent_dim, **(encoder or {}))
+    conditional_encoder = keras.Model(
+        [images, labels], body(layers.Concatenate()([images, label_maps])), name="encoder"
+    )
+    z = keras.Input((latent_dim,), name="z")
+    decoder_labels = keras.Input((num_classes,), name="labels")
+    body = build_decoder(input_shape, latent_dim + num_classes, **(decoder or {}))
+    conditional_decoder = keras.Model(
+        [z, decoder_labels], body(layers.Concatenate()([z, decoder_labels])), name="decoder"
+    )
+    return conditional_encoder, conditional_decoder

@@ -128,14 +128,17 @@ class ImageLogger(keras.callbacks.Callback):
     Args:
         log_dir: TensorBoard log folder (images go to its `images` subfolder).
         test_images: array `(n, H, W, C)` to reconstruct.
-        samples: number of prior samples to show.
+        test_labels: their labels `(n,)`, which a conditional model needs, or `None`.
+        samples: number of prior samples to show (of the classes in turn, for a
+            conditional model).
         seed: seed of the latent vectors.
     """
 
-    def __init__(self, log_dir, test_images, samples=16, seed=0):
+    def __init__(self, log_dir, test_images, test_labels=None, samples=16, seed=0):
         super().__init__()
         self.log_dir = str(log_dir)
         self.test_images = np.asarray(test_images, dtype="float32")
+        self.test_labels = test_labels
         self.samples = samples
         self.seed = seed
         self._writer = None
@@ -149,12 +152,16 @@ class ImageLogger(keras.callbacks.Callback):
         )
 
     def on_epoch_end(self, epoch, logs=None):
-        reconstructions = self.model.reconstruct(self.test_images)
+        conditional = self.model.num_classes is not None
+        labels = self.test_labels if conditional else None
+        sample_labels = np.arange(self.samples) % self.model.num_classes if conditional else None
+        reconstructions = self.model.reconstruct(self.test_images, labels)
         pairs = np.stack([self.test_images, reconstructions], axis=1)
         pairs = pairs.reshape((-1,) + self.test_images.shape[1:])
         columns = 2 * min(8, len(self.test_images))
         with self._writer.as_default(step=epoch):
-            tf.summary.image("samples", image_grid(self.model.decode(self._z), 4)[None], step=epoch)
+            samples = self.model.decode(self._z, sample_labels)
+            tf.summary.image("samples", image_grid(samples, 4)[None], step=epoch)
             tf.summary.image("reconstructions", image_grid(pairs, columns)[None], step=epoch)
         self._writer.flush()
 

@@ -45,6 +45,8 @@ class EncoderDecoder(keras.Model):
 
     # Per-example terms that `latent_code` adds to the reported loss, by metric name.
     CODE_METRICS = ()
+    # Classes of the label both networks also take; `None`: not conditional.
+    num_classes = None
 
     def __init__(
         self,
@@ -225,19 +227,44 @@ class EncoderDecoder(keras.Model):
         raise NotImplementedError
 
     def call(self, inputs, training=None, sample=None):
-        images = self._check_images(inputs)
+        images, labels = self._split_inputs(inputs)
+        images = self._check_images(images)
         if sample is None:
             sample = bool(training)
         if sample:
-            _, _, params, _, _ = self._forward(images, training)
+            _, _, params, _, _ = self._forward(images, labels, training)
         else:
             # Like Keras' noise layers, deterministic outside training: z is
             # the posterior mean, so `predict` gives the same images each time.
-            mean, _ = self.encoder(images, training=training)
-            params = ops.cast(self.decoder(mean, training=training), "float32")
+            mean, _ = self.encoder(self.network_inputs(images, labels), training=training)
+            params = self.decoder(self.network_inputs(mean, labels), training=training)
+            params = ops.cast(params, "float32")
         return self.likelihood(params)
 
-    def _forward(self, images, training):
+    def network_inputs(self, values, labels):
+        """What the encoder (given images) or the decoder (given `z`) takes.
+
+        Args:
+            values: images or latent vectors.
+            labels: `None`; a conditional model's one-hot labels `(batch, num_classes)`.
+
+        Returns:
+            `values`, or `[values, labels]` for a conditional model.
+        """
+        if labels is not None:
+            raise ValueError(
+                f"{type(self).__name__} is not conditioned on labels; ConditionalVAE is. "
+                "Received: labels."
+            )
+        return values
+
+    def _split_inputs(self, data):
+        """`(images, labels)` from what `call` or a step gets: images alone, or
+        `(images,)`, `(images, labels)` or `(images, labels, sample_weight)`;
+        the labels are `None` unless the model is conditional."""
+        return _images_of(data), None
+
+    def _forward(self, images, labels, training):
         """Runs encoder, latent code and decoder.
 
         Keras keeps `add_loss` values on the layer object, which all replicas of
@@ -250,13 +277,14 @@ class EncoderDecoder(keras.Model):
             outputs in float32, the penalty added to the optimised loss, and
             the code's reported terms.
         """
-        mean, log_var = self.encoder(images, training=training)
+        mean, log_var = self.encoder(self.network_inputs(images, labels), training=training)
         # Under mixed precision the code, its loss terms and the likelihood stay in float32.
         mean, log_var = ops.cast(mean, "float32"), ops.cast(log_var, "float32")
         penalty = ops.sum(self.encoder.losses)
         z, code_penalty, terms = self.latent_code(mean, log_var, training)
         penalty += code_penalty
-        params = ops.cast(self.decoder(z, training=training), "float32")
+        params = ops.cast(self.decoder(self.network_inputs(z, labels), training=training),
+                          "float32")  # fmt: skip
         penalty += ops.sum(self.decoder.losses)
         return mean, log_var, params, penalty, terms
 
@@ -287,11 +315,19 @@ class EncoderDecoder(keras.Model):
         self.reconstruction_tracker.update_state(reconstruction)
         self.loss_tracker.update_state(loss)
 
-    def _checks(self, images, where):
+    def _checks(self, images, labels, where):
         """The input checks, as a context: ops made inside it run only once the
         batch passed, so a bad batch stops the step before any state changes."""
-        checks = [self._check_finite(images, where), self._check_support(images, where)]
+        checks = [
+            self._check_finite(images, where),
+            self._check_support(images, where),
+            self._check_labels(labels, where),
+        ]
         return tf.control_dependencies([check for check in checks if check is not None])
+
+    def _check_labels(self, labels, where):
+        """Fails the step if labels are out of range; a conditional model's check."""
+        return None
 
     def _check_finite(self, images, where):
         """Fails the step, naming the bad examples, if the batch holds NaN or inf."""
@@ -329,10 +365,12 @@ class EncoderDecoder(keras.Model):
         )
 
     def train_step(self, data):
-        images = self._check_images(_images_of(data))
-        with self._checks(images, ["in the batch of training step", self.optimizer.iterations + 1]):
+        images, labels = self._split_inputs(data)
+        images = self._check_images(images)
+        where = ["in the batch of training step", self.optimizer.iterations + 1]
+        with self._checks(images, labels, where):
             with tf.GradientTape() as tape:
-                _, _, params, penalty, terms = self._forward(images, training=True)
+                _, _, params, penalty, terms = self._forward(images, labels, training=True)
                 reconstruction = self.likelihood.negative_log_likelihood(images, params)
                 local_size = ops.shape(images)[0]
                 _, global_size = global_batch_position(local_size)
@@ -355,9 +393,10 @@ class EncoderDecoder(keras.Model):
         return self._results()
 
     def test_step(self, data):
-        images = self._check_images(_images_of(data))
-        with self._checks(images, ["in an evaluation batch"]):
-            _, _, params, _, terms = self._forward(images, training=False)
+        images, labels = self._split_inputs(data)
+        images = self._check_images(images)
+        with self._checks(images, labels, ["in an evaluation batch"]):
+            _, _, params, _, terms = self._forward(images, labels, training=False)
             reconstruction = self.likelihood.negative_log_likelihood(images, params)
             self._update_metrics(reconstruction, terms)
         return self._results()
@@ -371,49 +410,62 @@ class EncoderDecoder(keras.Model):
         return results
 
     def encode(
-        self, images: ArrayOrDataset, batch_size: int = 256
+        self, images: ArrayOrDataset, labels: ArrayLike | None = None, batch_size: int = 256
     ) -> tuple[np.ndarray, np.ndarray]:
         """Returns the posterior mean and log-variance of each image.
 
         Args:
             images: array of shape `(n, H, W, C)` in [0, 1], or a `tf.data.Dataset`
                 of such images (batched or not, alone or as `(images, labels)`).
+            labels: a conditional model's labels, see `ConditionalVAE`.
             batch_size: images per forward pass.
 
         Returns:
             A tuple `(mean, log_var)` of NumPy arrays of shape `(n, latent_dim)`.
         """
-        images = _as_finite_array("images", images, item_rank=3)
+        images, labels = self._user_inputs(images, labels, "images", item_rank=3)
         self._check_images(images)
-        mean, log_var = _predict(self.encoder, images, batch_size)
+        inputs = self.network_inputs(images, labels)
+        mean, log_var = _predict(self.encoder, inputs, batch_size)
         return mean, log_var
 
-    def decode(self, z: ArrayOrDataset, batch_size: int = 256) -> np.ndarray:
+    def decode(
+        self, z: ArrayOrDataset, labels: ArrayLike | None = None, batch_size: int = 256
+    ) -> np.ndarray:
         """Returns the mean image of p(x|z) for each latent vector.
 
         Args:
             z: array of shape `(n, latent_dim)`, or a `tf.data.Dataset` of latent
                 vectors (batched or not).
+            labels: a conditional model's labels, see `ConditionalVAE`.
             batch_size: latent vectors per forward pass.
 
         Returns:
             A NumPy array of shape `(n, H, W, C)` in [0, 1].
         """
-        z = _as_finite_array("z", z, item_rank=1)
+        z, labels = self._user_inputs(z, labels, "z", item_rank=1)
         if z.ndim != 2 or z.shape[1] != self.latent_dim:
             raise ValueError(
                 f"{self.name} expects latent vectors of shape (n, {self.latent_dim}). "
                 f"Received: shape {z.shape}."
             )
-        (params,) = _predict(self.decoder, z, batch_size)
+        (params,) = _predict(self.decoder, self.network_inputs(z, labels), batch_size)
         return ops.convert_to_numpy(self.likelihood(params))
 
-    def sample(self, n: int, seed: int | None = None) -> np.ndarray:
+    def _user_inputs(self, values, labels, name, item_rank):
+        """`values` as a finite float32 array and `labels` as the networks take them."""
+        if labels is not None:
+            self.network_inputs(None, labels)  # refused by an unconditional model
+        return _as_finite_array(name, values, item_rank), None
+
+    def sample(self, n: int, seed: int | None = None, labels: ArrayLike | None = None
+               ) -> np.ndarray:  # fmt: skip
         """Decodes `n` latent vectors drawn from the prior N(0, I).
 
         Args:
             n: number of images.
             seed: int for a repeatable draw, or `None`.
+            labels: a conditional model's labels, see `ConditionalVAE`.
 
         Returns:
             A NumPy array of shape `(n, H, W, C)` in [0, 1].
@@ -423,20 +475,22 @@ class EncoderDecoder(keras.Model):
         if n == 0:
             return np.zeros((0, *self.image_shape), "float32")
         z = keras.random.normal((int(n), self.latent_dim), seed=seed)
-        return self.decode(ops.convert_to_numpy(z))
+        return self.decode(ops.convert_to_numpy(z), labels)
 
-    def reconstruct(self, images: ArrayOrDataset) -> np.ndarray:
+    def reconstruct(self, images: ArrayOrDataset, labels: ArrayLike | None = None
+                    ) -> np.ndarray:  # fmt: skip
         """Decodes the posterior mean of each image.
 
         Args:
             images: array of shape `(n, H, W, C)` in [0, 1], or a `tf.data.Dataset`
                 of them, as `encode` takes.
+            labels: a conditional model's labels, see `ConditionalVAE`.
 
         Returns:
             A NumPy array of shape `(n, H, W, C)`.
         """
-        mean, _ = self.encode(images)
-        return self.decode(mean)
+        mean, _ = self.encode(images, labels)
+        return self.decode(mean, labels)
 
     def interpolate(self, image_a: ArrayLike, image_b: ArrayLike, steps: int = 8) -> np.ndarray:
         """Decodes evenly spaced points between the posterior means of two images.
@@ -510,7 +564,9 @@ class EncoderDecoder(keras.Model):
         from keras_vae.export import export_bundle
 
         if test_images is None:
-            test_images = self.sample(64, seed=0)
+            labels = None if self.num_classes is None else np.arange(64) % self.num_classes
+            test_images = self.sample(64, seed=0, labels=labels)
+            kwargs.setdefault("test_labels", labels)
         return export_bundle(
             self, filepath, test_images, overwrite=overwrite, variants=variants, **kwargs
         )
@@ -536,7 +592,8 @@ _INFERENCE_CALLS = weakref.WeakKeyDictionary()
 
 
 def _predict(network, values, batch_size):
-    """`network`'s outputs for `values`, batch by batch, as a list of NumPy arrays.
+    """`network`'s outputs for `values` (an array, or a list of arrays for a
+    network of several inputs), batch by batch, as a list of NumPy arrays.
 
     One function, traced once for any batch size, serves every call; `predict`
     makes and traces new functions, and TensorFlow warns of retracing when
@@ -551,13 +608,15 @@ def _predict(network, values, batch_size):
         # A weak reference: the function must not keep its network alive.
         reference = weakref.ref(network)
         call = tf.function(
-            lambda batch: reference()(batch, training=False),
-            input_signature=[tf.TensorSpec(network.inputs[0].shape, "float32")],
-        )
+            lambda *batch: reference()(list(batch) if len(batch) > 1 else batch[0],
+                                       training=False),
+            input_signature=[tf.TensorSpec(spec.shape, "float32") for spec in network.inputs],
+        )  # fmt: skip
         _INFERENCE_CALLS[network] = call
+    values = values if isinstance(values, list) else [values]
     parts = [
-        tf.nest.flatten(call(tf.constant(values[start : start + batch_size])))
-        for start in range(0, len(values), batch_size)
+        tf.nest.flatten(call(*(tf.constant(part[start : start + batch_size]) for part in values)))
+        for start in range(0, len(values[0]), batch_size)
     ]
     return [np.concatenate([ops.convert_to_numpy(part[i]) for part in parts])
             for i in range(len(parts[0]))]  # fmt: skip
@@ -613,8 +672,9 @@ def _check_pair(encoder, decoder):
             f"(batch, latent_dim). Received: output shapes {outputs}."
         )
     latent_dim = outputs[0][-1]
-    image_shape = tuple(encoder.input_shape[1:])
-    if tuple(decoder.input_shape[1:]) != (latent_dim,):
+    # A conditional model's networks take a second input, the one-hot label.
+    image_shape = tuple(encoder.inputs[0].shape[1:])
+    if tuple(decoder.inputs[0].shape[1:]) != (latent_dim,):
         raise ValueError(
             f"Expected the decoder to take latent vectors of shape (batch, {latent_dim}), "
             f"as the encoder outputs. Received: decoder input shape {decoder.input_shape}."

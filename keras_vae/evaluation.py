@@ -24,7 +24,14 @@ def _log_normal(z, mean, log_var):
 
 
 def importance_weighted_log_likelihood(
-    model, images, k=1000, batch_size=None, max_decodes_per_call=8192, seed=0, progress=None
+    model,
+    images,
+    k=1000,
+    batch_size=None,
+    max_decodes_per_call=8192,
+    seed=0,
+    progress=None,
+    labels=None,
 ):
     """Estimates log p(x) of each image with the k-sample importance-weighted bound.
 
@@ -43,6 +50,8 @@ def importance_weighted_log_likelihood(
         seed: int, seed of the samples.
         progress: `None`, or a function called with `(images done, images)`
             after each batch.
+        labels: the images' labels `(n,)`, which a conditional model needs
+            (the estimate is then of log p(x|y)), or `None`.
 
     Returns:
         A float64 NumPy array of shape `(n,)`: the estimate of log p(x) in nats.
@@ -50,13 +59,18 @@ def importance_weighted_log_likelihood(
     if not isinstance(k, int) or k < 1:
         raise ValueError(f"Expected `k` to be a positive integer. Received: k={k!r}")
     images = np.asarray(images, dtype="float32")
+    conditional = model.num_classes is not None
+    one_hot = model.one_hot_labels(labels, len(images)) if conditional else images[:, :0, 0, 0]
     chunk = min(k, max_decodes_per_call)
     batch_size = batch_size or max(1, max_decodes_per_call // chunk)
     seed_generator = keras.random.SeedGenerator(seed)
     estimate_batch = _compile_estimator(model, k, chunk, seed_generator)
     estimates = []
     for start in range(0, len(images), batch_size):
-        estimates.append(estimate_batch(tf.constant(images[start : start + batch_size])).numpy())
+        part = slice(start, start + batch_size)
+        estimates.append(
+            estimate_batch(tf.constant(images[part]), tf.constant(one_hot[part])).numpy()
+        )
         if progress is not None:
             progress(min(start + batch_size, len(images)), len(images))
     return np.concatenate(estimates).astype("float64")
@@ -65,16 +79,23 @@ def importance_weighted_log_likelihood(
 def _compile_estimator(model, k, chunk, seed_generator):
     latent_dim = model.latent_dim
 
+    def conditioned(values, one_hot):
+        # An unconditional model gets no labels (`one_hot` is then empty).
+        return values if model.num_classes is None else model.network_inputs(values, one_hot)
+
     @tf.function(reduce_retracing=True)
-    def estimate(images):
+    def estimate(images, one_hot):
         batch = ops.shape(images)[0]
-        mean, log_var = model.encoder(images, training=False)
+        mean, log_var = model.encoder(conditioned(images, one_hot), training=False)
         repeated = ops.repeat(images, chunk, axis=0)
         chunk_estimates = []
         for size in [chunk] * (k // chunk) + ([k % chunk] if k % chunk else []):
             noise = keras.random.normal((batch, size, latent_dim), seed=seed_generator)
             z = mean[:, None, :] + ops.exp(0.5 * log_var)[:, None, :] * noise
-            params = model.decoder(ops.reshape(z, (-1, latent_dim)), training=False)
+            flat = ops.reshape(z, (-1, latent_dim))
+            params = model.decoder(
+                conditioned(flat, ops.repeat(one_hot, size, axis=0)), training=False
+            )
             targets = repeated if size == chunk else ops.repeat(images, size, axis=0)
             log_likelihood = -ops.reshape(
                 model.likelihood.negative_log_likelihood(targets, params), (batch, size)
@@ -88,7 +109,7 @@ def _compile_estimator(model, k, chunk, seed_generator):
     return estimate
 
 
-def evaluate_losses(model, images, seed=0, batch_size=1000):
+def evaluate_losses(model, images, labels=None, seed=0, batch_size=1000):
     """The model's losses on `images`, with the sampling noise fixed by `seed`.
 
     `model.evaluate` draws the noise of a VAE's samples from the model's own
@@ -100,6 +121,7 @@ def evaluate_losses(model, images, seed=0, batch_size=1000):
     Args:
         model: a `keras_vae.VAE` or `keras_vae.Autoencoder`.
         images: array `(n, H, W, C)`, preprocessed as for training.
+        labels: their labels `(n,)`, which a conditional model needs, or `None`.
         seed: int, seed of the sampling noise.
         batch_size: images per evaluation step.
 
@@ -113,7 +135,7 @@ def evaluate_losses(model, images, seed=0, batch_size=1000):
     if state is not None:
         state.assign(np.array([seed, 0], dtype=kept.dtype))
     try:
-        results = model.evaluate(images, batch_size=batch_size, verbose=0, return_dict=True)
+        results = model.evaluate(images, labels, batch_size=batch_size, verbose=0, return_dict=True)
     finally:
         if state is not None:
             state.assign(kept)

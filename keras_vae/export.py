@@ -56,11 +56,15 @@ def export_bundle(
     seed=0,
     tolerance=TOLERANCE,
     explorer=None,
+    test_labels=None,
 ):
     """Exports `model`'s decoder and encoder as the next version of a bundle.
 
+    A conditional model's decoder takes `z` and `labels`, its encoder
+    `images` and `labels`: float32 one-hot rows `[batch, num_classes]`.
+
     Args:
-        model: a trained `keras_vae.VAE`.
+        model: a trained `keras_vae.VAE` or `keras_vae.ConditionalVAE`.
         directory: the bundle folder. If it holds a bundle, the export becomes
             its next version; the model must then have the same latent size,
             image shape and likelihood as the versions already there.
@@ -73,6 +77,7 @@ def export_bundle(
         tolerance: largest absolute difference accepted between runtimes.
         explorer: `None`, or the browser explorer's data for this version, as
             `keras_vae.explorer_data.explorer_data` makes it.
+        test_labels: the labels `(n,)` of `test_images`, for a conditional model.
 
     Returns:
         The manifest, as a dict.
@@ -99,6 +104,13 @@ def export_bundle(
             f"Expected test images of shape (n, {', '.join(map(str, model.image_shape))}). "
             f"Received: {test_images.shape}."
         )
+    conditional = model.num_classes is not None
+    if conditional:
+        test_labels = model.one_hot_labels(test_labels, len(test_images))
+    elif test_labels is not None:
+        raise ValueError(f"{type(model).__name__} is not conditional. Received: test_labels.")
+    if explorer is not None and conditional:
+        raise ValueError("The browser explorer does not show conditional models yet.")
     recover_directory(directory)
     previous = None if overwrite else _existing_manifest(directory, model)
     remove_stale_temporaries(directory)
@@ -108,8 +120,9 @@ def export_bundle(
             # Hard links: the older versions' files are never written again.
             shutil.copytree(directory, work, copy_function=os.link, dirs_exist_ok=True)
         manifest = _build(
-            model, work, previous, test_images, variants, metadata, seed, tolerance, explorer
-        )
+            model, work, previous, (test_images, test_labels), variants, metadata, seed,
+            tolerance, explorer,
+        )  # fmt: skip
         replace_directory(work, directory)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
@@ -128,9 +141,9 @@ def _existing_manifest(directory, model):
             f"{error} To replace {directory} and its versions, pass overwrite=True (--overwrite)."
         ) from None
     description = _model_description(model)
-    shared = ("latent_dim", "image_shape", "likelihood")
+    shared = ("latent_dim", "image_shape", "likelihood", "num_classes")
     theirs = {key: (manifest.get("model") or {}).get(key) for key in shared}
-    ours = {key: description[key] for key in shared}
+    ours = {key: description.get(key) for key in shared}
     if theirs != ours:
         raise ValueError(
             f"Expected a model with {theirs}, like the versions already in {directory}, "
@@ -141,7 +154,7 @@ def _existing_manifest(directory, model):
     return manifest
 
 
-def _build(model, work, previous, test_images, variants, metadata, seed, tolerance, explorer):
+def _build(model, work, previous, test_set, variants, metadata, seed, tolerance, explorer):
     version = previous["latest_version"] + 1 if previous else 1
     decode, encode = decode_function(model), encode_function(model)
     description, signatures = _model_description(model), _signatures(model)
@@ -170,10 +183,16 @@ def _build(model, work, previous, test_images, variants, metadata, seed, toleran
         )
         write_bytes_atomically(work / bundle.triton_config(part), config.encode())
     z = np.random.default_rng(seed).standard_normal((64, model.latent_dim)).astype("float32")
+    test_images, test_labels = test_set
+    decoder_feeds, encoder_feeds = {"z": z}, {"images": test_images}
+    if model.num_classes is not None:
+        decoder_feeds["labels"] = model.one_hot_labels(np.arange(len(z)) % model.num_classes,
+                                                       len(z))  # fmt: skip
+        encoder_feeds["labels"] = test_labels
     parity = {
         "tolerance": tolerance,
-        "decoder": _compare(decode, work, "decoder", version, {"z": z}),
-        "encoder": _compare(encode, work, "encoder", version, {"images": test_images}),
+        "decoder": _compare(decode, work, "decoder", version, decoder_feeds),
+        "encoder": _compare(encode, work, "encoder", version, encoder_feeds),
         "decoder_inputs": f"{len(z)} latent vectors from N(0, I), seed {seed}",
         "encoder_inputs": f"{len(test_images)} test images",
     }
@@ -184,13 +203,15 @@ def _build(model, work, previous, test_images, variants, metadata, seed, toleran
                 f"The exported {part} differs from the Keras model by up to {worst:.3g} "
                 f"(tolerance {tolerance:g}): {parity[part]}. Nothing was written."
             )
-    reference = _run_onnx(work / bundle.onnx_file("decoder", version), {"z": z})["image"]
+    reference = _run_onnx(work / bundle.onnx_file("decoder", version), decoder_feeds)["image"]
     entry = {
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "model": {"name": model.name, "parameters": description["parameters"]},
         "onnx": {part: bundle.onnx_file(part, version) for part in bundle.PARTS},
         "savedmodel": {part: bundle.savedmodel_dir(part, version) for part in bundle.PARTS},
-        "variants": {name: _make_variant(name, work, version, z, reference) for name in variants},
+        "variants": {
+            name: _make_variant(name, work, version, decoder_feeds, reference) for name in variants
+        },
         "explorer": None if explorer is None else bundle.explorer_file(version),
         "parity": parity,
         "training": metadata or {},
@@ -201,7 +222,11 @@ def _build(model, work, previous, test_images, variants, metadata, seed, toleran
     manifest = {
         "format": bundle.FORMAT,
         "format_version": bundle.FORMAT_VERSION,
-        "model": {key: description[key] for key in ("latent_dim", "image_shape", "likelihood")},
+        "model": {
+            key: description[key]
+            for key in ("latent_dim", "image_shape", "likelihood", "num_classes")
+            if key in description
+        },
         **signatures,
         "onnx": {"opset": OPSET, "converter": "tf2onnx"},
         "latest_version": version,
@@ -223,6 +248,7 @@ def _model_description(model):
         "latent_dim": model.latent_dim,
         "image_shape": list(model.image_shape),
         "likelihood": likelihood.distribution,
+        **({} if model.num_classes is None else {"num_classes": model.num_classes}),
         "parameters": {
             "encoder": model.encoder.count_params(),
             "decoder": model.decoder.count_params(),
@@ -234,6 +260,16 @@ def _signatures(model):
     """The manifest's `decoder` and `encoder` entries: files, inputs and outputs."""
     latent, images = ["batch", model.latent_dim], ["batch", *model.image_shape]
     mean_meaning = f"mean of p(x|z): {model.likelihood.mean_meaning}"
+    labels = []
+    if model.num_classes is not None:
+        labels = [
+            _spec(
+                "labels",
+                ["batch", model.num_classes],
+                [0.0, 1.0],
+                "one-hot class, or weights of classes that mix them",
+            )  # fmt: skip
+        ]
     return {
         part: {
             "signature": bundle.SIGNATURE,
@@ -244,12 +280,12 @@ def _signatures(model):
         for part, inputs, outputs in (
             (
                 "decoder",
-                [_spec("z", latent, "any real; the prior is N(0, I)")],
+                [_spec("z", latent, "any real; the prior is N(0, I)"), *labels],
                 [_spec("image", images, [0.0, 1.0], mean_meaning)],
             ),
             (
                 "encoder",
-                [_spec("images", images, [0.0, 1.0])],
+                [_spec("images", images, [0.0, 1.0]), *labels],
                 [
                     _spec("mean", latent, "any real", "posterior mean"),
                     _spec("log_var", latent, "any real", "posterior log-variance"),
@@ -266,15 +302,28 @@ def decode_function(model):
         model: a `keras_vae.VAE`.
 
     Returns:
-        A `tf.function` taking `z` (float32 `[batch, latent_dim]`) and returning
-        `{"image": float32 [batch, H, W, C]}`.
+        A `tf.function` taking `z` (float32 `[batch, latent_dim]`), and for a
+        conditional model `labels` (float32 `[batch, num_classes]`), and
+        returning `{"image": float32 [batch, H, W, C]}`.
     """
+    z = tf.TensorSpec([None, model.latent_dim], tf.float32, name="z")
+    if model.num_classes is None:
 
-    @tf.function(input_signature=[tf.TensorSpec([None, model.latent_dim], tf.float32, name="z")])
-    def decode(z):
-        return {"image": model.likelihood(model.decoder(z, training=False))}
+        @tf.function(input_signature=[z])
+        def decode(z):
+            return {"image": model.likelihood(model.decoder(z, training=False))}
 
-    return decode
+        return decode
+
+    @tf.function(input_signature=[z, _labels_spec(model)])
+    def decode_conditional(z, labels):
+        return {"image": model.likelihood(model.decoder([z, labels], training=False))}
+
+    return decode_conditional
+
+
+def _labels_spec(model):
+    return tf.TensorSpec([None, model.num_classes], tf.float32, name="labels")
 
 
 def encode_function(model):
@@ -288,13 +337,21 @@ def encode_function(model):
         `{"mean": ..., "log_var": ...}`, each float32 `[batch, latent_dim]`.
     """
     spec = tf.TensorSpec([None, *model.image_shape], tf.float32, name="images")
+    if model.num_classes is None:
 
-    @tf.function(input_signature=[spec])
-    def encode(images):
-        mean, log_var = model.encoder(images, training=False)
+        @tf.function(input_signature=[spec])
+        def encode(images):
+            mean, log_var = model.encoder(images, training=False)
+            return {"mean": mean, "log_var": log_var}
+
+        return encode
+
+    @tf.function(input_signature=[spec, _labels_spec(model)])
+    def encode_conditional(images, labels):
+        mean, log_var = model.encoder([images, labels], training=False)
         return {"mean": mean, "log_var": log_var}
 
-    return encode
+    return encode_conditional
 
 
 def _save_savedmodel(network, function, path):
@@ -405,7 +462,7 @@ def _run_onnx(path, feeds):
     return dict(zip(names, session.run(names, feeds), strict=True))
 
 
-def _make_variant(name, work, version, z, reference):
+def _make_variant(name, work, version, feeds, reference):
     """Writes a smaller decoder; returns its file, size and error against float32."""
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
@@ -418,7 +475,7 @@ def _make_variant(name, work, version, z, reference):
     _sort_topologically(converted.graph)
     write_bytes_atomically(path, converted.SerializeToString())
     onnx.checker.check_model(str(path), full_check=True)
-    output = _run_onnx(path, {"z": z})["image"]
+    output = _run_onnx(path, feeds)["image"]
     return {
         "file": bundle.variant_file(name, version),
         "bytes": path.stat().st_size,

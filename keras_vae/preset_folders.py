@@ -26,7 +26,7 @@ METADATA_FILE = "metadata.json"
 CARD_FILE = "README.md"
 PRETRAINED = Path(__file__).parent / "pretrained"
 # Arguments that change the networks' shapes: the saved weights no longer fit.
-ARCHITECTURE_ARGUMENTS = ("input_shape", "latent_dim", "likelihood")
+ARCHITECTURE_ARGUMENTS = ("input_shape", "latent_dim", "likelihood", "num_classes")
 
 
 def pretrained_folder(name):

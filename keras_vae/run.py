@@ -15,11 +15,13 @@ import keras
 import numpy as np
 
 from keras_vae.autoencoder import Autoencoder
-from keras_vae.data import ImageSource
+from keras_vae.conditional_vae import ConditionalVAE
+from keras_vae.data import image_source
+from keras_vae.presets import PRESETS
 from keras_vae.run_config import RunConfig
 from keras_vae.vae import VAE
 
-MODELS = {"vae": VAE, "autoencoder": Autoencoder}
+MODELS = {"vae": VAE, "autoencoder": Autoencoder, "cvae": ConditionalVAE}
 OPTIMIZERS = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD}
 # Examples per evaluation batch; the test figures do not depend on it.
 EVALUATION_BATCH_SIZE = 1000
@@ -30,11 +32,28 @@ class RunError(RuntimeError):
     """A run folder is missing, incomplete or unreadable."""
 
 
-def build_model(config):
-    """The untrained model a `RunConfig` describes: its preset with its changes."""
+def build_model(config, image_shape=None, num_classes=None):
+    """The untrained model a `RunConfig` describes: its preset with its changes.
+
+    Args:
+        config: a `RunConfig`.
+        image_shape: the data's `(height, width, channels)`, when it differs
+            from the preset's; `None` keeps the preset's.
+        num_classes: the data's number of classes, for a conditional model.
+    """
     options = {"latent_dim": config.latent_dim, "likelihood": config.likelihood}
-    if config.model == "vae":
+    preset_shape = tuple(PRESETS[config.preset]["input_shape"])
+    if image_shape is not None and tuple(image_shape) != preset_shape:
+        options["input_shape"] = tuple(image_shape)
+    if config.model in ("vae", "cvae"):
         options.update(beta=config.beta, seed=config.seed, free_bits=config.free_bits)
+    if config.model == "cvae":
+        if not num_classes:
+            raise ValueError(
+                f"A conditional VAE needs labelled data. Received: {config.dataset}, "
+                "whose images have no class names. Label a folder's images by sub-folder."
+            )
+        options["num_classes"] = num_classes
     return MODELS[config.model].from_preset(config.preset, load_weights=False, **options)
 
 
@@ -69,7 +88,15 @@ class RunData:
 
     def __init__(self, config):
         self.config = config
-        self.source = ImageSource(config.dataset, data_dir=config.data_dir, idx_dir=config.idx_dir)
+        self.source = image_source(
+            config.dataset,
+            data_dir=config.data_dir,
+            idx_dir=config.idx_dir,
+            image_size=config.image_size,
+            color_mode=config.color_mode,
+            crop_to_aspect_ratio=config.crop_to_aspect_ratio,
+            skip_unreadable=config.skip_unreadable,
+        )
 
     @functools.cached_property
     def _held_out_from(self):
@@ -120,6 +147,7 @@ class RunData:
             drop_remainder=True,
             max_examples=self.config.max_train_examples,
             start_epoch=start_epoch,
+            with_labels=True,
         )
 
     @functools.cached_property

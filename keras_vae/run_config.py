@@ -11,8 +11,10 @@ import tomllib
 
 from keras_vae.presets import PRESETS
 
-MODELS = ("vae", "autoencoder")
+MODELS = ("vae", "autoencoder", "cvae")
 KL_SCHEDULES = ("constant", "linear", "cyclical")
+# How a folder's images are read (`keras_vae.data.FolderImages`).
+COLOR_MODES = ("rgb", "grayscale")
 OPTIMIZERS = ("adam", "sgd")
 # The tf.distribute strategies `keras_vae.distribute.choose_strategy` knows.
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
@@ -25,12 +27,16 @@ CHOICES = {
     "kl_schedule": KL_SCHEDULES,
     "optimizer": OPTIMIZERS,
     "strategy": STRATEGIES,
+    "color_mode": COLOR_MODES,
 }
 # What each setting means, for the command line's help.
 FIELD_HELP = {
-    "model": "a VAE, or the plain autoencoder baseline",
+    "model": "a VAE, the plain autoencoder baseline, or a conditional VAE (cvae: labels "
+    "feed the encoder and decoder)",
     "preset": "the network, from keras_vae.presets",
-    "dataset": "a TFDS image dataset: fashion_mnist, mnist, or any other prepared one",
+    "dataset": "fashion_mnist, mnist, noto_emoji, another prepared TFDS dataset, a folder of "
+    "images (a path with a /, e.g. ./photos; labels from sub-folders) or a .npz file of "
+    "x_train, x_test (y_train, y_test)",
     "binarize": "sample binary pixels each epoch (for the Bernoulli likelihood)",
     "latent_dim": "latent dimensions (default: the preset's)",
     "likelihood": "bernoulli or gaussian (default: the preset's)",
@@ -53,6 +59,12 @@ FIELD_HELP = {
     "max_test_examples": "use only the first N test examples",
     "idx_dir": "folder of MNIST-format IDX files to read instead of TFDS' own",
     "data_dir": "TFDS data folder (default: TFDS' own)",
+    "image_size": "height and width a folder's images are resized to (default: they must "
+    "all have one size)",
+    "color_mode": "colour mode a folder's images are read in",
+    "crop_to_aspect_ratio": "crop a folder's images to image_size's aspect ratio before "
+    "resizing, rather than stretch them",
+    "skip_unreadable": "skip a folder's unreadable image files, counting them, rather than fail",
 }
 
 
@@ -92,6 +104,10 @@ class RunConfig:
     max_test_examples: int | None = None
     idx_dir: str | None = None
     data_dir: str | None = None
+    image_size: list | None = None
+    color_mode: str = "rgb"
+    crop_to_aspect_ratio: bool = False
+    skip_unreadable: bool = False
 
     @classmethod
     def field_names(cls):
@@ -164,6 +180,15 @@ class RunConfig:
                 "Expected max_train_examples to be at least batch_size, or an epoch has no "
                 f"step. Received: max_train_examples={self.max_train_examples}, "
                 f"batch_size={self.batch_size}"
+            )
+        if self.image_size is not None and not (
+            len(self.image_size) == 2
+            and all(isinstance(side, int) and not isinstance(side, bool) and side > 0
+                    for side in self.image_size)
+        ):  # fmt: skip
+            raise ValueError(
+                "Expected image_size to be [height, width], two positive integers. "
+                f"Received: {self.image_size!r}"
             )
         if self.model == "autoencoder" and self.kl_schedule != "constant":
             raise ValueError(

@@ -80,6 +80,7 @@ def _train(parser):
             settings.add_argument(
                 flag,
                 type=kind,
+                nargs=2 if field.type == list | None else None,
                 default=None,
                 choices=CHOICES.get(field.name),
                 help=text,
@@ -103,6 +104,13 @@ def _evaluate(parser):
     parser.add_argument("--k", type=positive_int, default=1000, help="importance samples per image")
     parser.add_argument(
         "--iwae-examples", type=positive_int, default=2000, help="test images for IWAE"
+    )
+    parser.add_argument(
+        "--interpolate",
+        nargs=2,
+        metavar=("FROM", "TO"),
+        help="two class names to interpolate between, e.g. 2 7 on MNIST "
+        "(default: the first test image and the first of another class)",
     )
 
 
@@ -130,7 +138,9 @@ def _preset(parser):
 
 @job("data", "prepare a dataset for offline use and print where it is")
 def _data(parser):
-    parser.add_argument("name", help="TFDS dataset name, e.g. fashion_mnist or mnist")
+    parser.add_argument(
+        "name", help="dataset name: fashion_mnist, mnist, noto_emoji or another TFDS dataset"
+    )
     parser.add_argument("--data-dir", help="TFDS data folder (default: TFDS' own)")
     parser.add_argument("--idx-dir", help="folder of MNIST-format IDX files to build it from")
 
@@ -167,6 +177,15 @@ def _benchmark(parser):
     parser.add_argument("--no-torch", action="store_true", help="leave out the PyTorch loop")
     parser.add_argument("--no-xla", action="store_true", help="leave out keras-vae with XLA")
     parser.add_argument("--skip-training", action="store_true", help="no training figures")
+    parser.add_argument(
+        "--vanilla-vae",
+        action="store_true",
+        help="also time the VanillaVAE (vanilla_vae_64) on the Noto emoji against its "
+        "PyTorch form, with where each step's time goes",
+    )
+    parser.add_argument(
+        "--vanilla-steps", type=positive_int, default=20, help="VanillaVAE steps per window"
+    )
     parser.add_argument("--skip-inference", action="store_true", help="no decoder figures")
     parser.add_argument(
         "--serve-command",
@@ -309,7 +328,11 @@ def _one_line(error):
 
 
 def _value_type(field):
-    """The type of a config field's values: `int` for `int | None`, etc."""
+    """The type of a config field's values: `int` for `int | None`, etc.
+
+    The one list field, `image_size`, holds integers."""
+    if field.type == list | None:
+        return int
     for kind in (bool, int, float):
         if field.type is kind or kind in getattr(field.type, "__args__", ()):
             return kind

@@ -42,22 +42,29 @@ def export_run(run_dir, bundle_dir, overwrite=False, variants=()):
         "test_metrics": run.summary["test"],
         "test_set": run.summary.get("test_set"),
         "units": run.summary["units"],
+        "class_names": list(run.data.test_set.class_names),
     }
     test = run.data.test_set
-    # The browser explorer shows grey-level test images (the binarised ones are what
-    # the model saw, but noisier to look at) and moves in the plane of the test codes.
-    originals, labels = run.data.source.arrays("test", max_examples=EXPLORER_IMAGES)
-    explorer = explorer_data(
-        run.model, originals, labels, test.class_names, plane_images=test.images[:2000]
-    )
+    conditional = run.model.num_classes is not None
     return export_bundle(
         run.model,
         bundle_dir,
         test.images[:64],
+        test_labels=test.labels[:64] if conditional else None,
         overwrite=overwrite,
         variants=variants,
         metadata=metadata,
-        explorer=explorer,
+        explorer=None if conditional else _explorer(run),
+    )
+
+
+def _explorer(run):
+    """The browser explorer's data: grey-level test images (the binarised ones are
+    what the model saw, but noisier to look at) and the plane of the test codes."""
+    test = run.data.test_set
+    originals, labels = run.data.source.arrays("test", max_examples=EXPLORER_IMAGES)
+    return explorer_data(
+        run.model, originals, labels, test.class_names, plane_images=test.images[:2000]
     )
 
 

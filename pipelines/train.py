@@ -35,7 +35,7 @@ from keras_vae.callbacks import (
     KLAnnealing,
     StopOnNonFiniteLoss,
 )
-from keras_vae.data.pipeline import shard_by_data
+from keras_vae.data.batching import shard_by_data
 from keras_vae.distribute import worker_role
 from keras_vae.evaluation import evaluate_losses
 from keras_vae.files import (
@@ -166,7 +166,7 @@ def _train_into(config, strategy, data, work, verbose):
     start_epoch = (backup.latest() or {"epoch": 0})["epoch"]
     steps_per_execution = _steps_per_execution(config, data.steps_per_epoch, strategy)
     with strategy.scope():
-        model = build_model(config)
+        model = build_model(config, data.source.image_shape, len(data.source.class_names))
         model.compile(
             optimizer=build_optimizer(config),
             jit_compile=config.jit_compile,
@@ -179,14 +179,20 @@ def _train_into(config, strategy, data, work, verbose):
         data.training_stream(start_epoch),
         steps_per_epoch=data.steps_per_epoch,
         validation_data=shard_by_data(
-            tf.data.Dataset.from_tensor_slices(validation.images).batch(config.batch_size)
+            tf.data.Dataset.from_tensor_slices((validation.images, validation.labels)).batch(
+                config.batch_size
+            )
         ),
         epochs=config.epochs,
         verbose=verbose,
         callbacks=_callbacks(config, data, work, backup, timer),
     )
     test_metrics = evaluate_losses(
-        model, data.test_set.images, seed=config.test_seed, batch_size=EVALUATION_BATCH_SIZE
+        model,
+        data.test_set.images,
+        data.test_set.labels,
+        seed=config.test_seed,
+        batch_size=EVALUATION_BATCH_SIZE,
     )
     model.save(work.model)
     _write_pictures(model, config, data, work)
@@ -217,23 +223,30 @@ def _callbacks(config, data, work, backup, timer):
         backup,
         StopOnNonFiniteLoss(backup),
         keras.callbacks.TensorBoard(str(work.tensorboard)),
-        ImageLogger(work.tensorboard, data.test_set.images[:8]),
+        ImageLogger(work.tensorboard, data.test_set.images[:8], data.test_set.labels[:8]),
     ]
     annealing = _kl_annealing(config, data.steps_per_epoch)
     return callbacks if annealing is None else [*callbacks, annealing]
 
 
 def _write_pictures(model, config, data, work):
-    """Samples from the prior, and test images beside their reconstructions."""
-    inputs = data.test_set.images[:24]
-    panels = [inputs, model.reconstruct(inputs)]
+    """Samples from the prior (a row per class for a conditional model), and test
+    images beside their reconstructions."""
+    inputs, labels = data.test_set.images[:24], data.test_set.labels[:24]
+    conditional = model.num_classes is not None
+    panels = [inputs, model.reconstruct(inputs, labels if conditional else None)]
     if config.binarize:
         # The grey-level originals of the binarised inputs, in the same order.
         originals, _ = data.source.arrays("test", max_examples=len(inputs))
         panels.insert(0, originals)
     grid = np.stack(panels, axis=1).reshape((-1,) + model.image_shape)
     write_png(work.reconstructions, grid, columns=6 * len(panels))
-    write_png(work.samples, model.sample(64, seed=config.seed), columns=8)
+    if conditional:
+        classes = np.repeat(np.arange(model.num_classes), 8)
+        samples = model.sample(len(classes), seed=config.seed, labels=classes)
+    else:
+        samples = model.sample(64, seed=config.seed)
+    write_png(work.samples, samples, columns=8)
 
 
 def _summary(config, strategy, model, data, backup, timer, test_metrics, work):

@@ -9,6 +9,8 @@
 // --timings times the decode again after two warm-up calls (at least 0.5 s and 5 calls)
 // and writes the milliseconds per call as JSON: {"times": [...]}; --threads sets
 // onnxruntime's intra-op threads (default: its own choice).
+// A conditional VAE's bundle (manifest.model.num_classes) needs --labels: one class
+// index per vector ("7" for all of them, or "0,1,2,..."), fed to the decoder one-hot.
 import { createHash } from "node:crypto";
 import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import path from "node:path";
@@ -76,6 +78,23 @@ function priorLatents(count, latentDim, seed = 0) {
   return Array.from({ length: count }, () => Array.from({ length: latentDim }, normal));
 }
 
+// One-hot rows [count, classes] of the classes "--labels" names: one for all, or one each.
+function oneHotLabels(text, count, classes) {
+  const indices = String(text).split(",").map(Number);
+  const all = indices.length === 1 ? Array(count).fill(indices[0]) : indices;
+  if (all.length !== count || !all.every((k) => Number.isInteger(k) && k >= 0 && k < classes)) {
+    fail(
+      `--labels expects one class index or ${count} of them, integers in [0, ${classes}), ` +
+        `got ${text}`,
+    );
+  }
+  const rows = new Float32Array(count * classes);
+  all.forEach((k, i) => {
+    rows[i * classes + k] = 1;
+  });
+  return rows;
+}
+
 // Tiles images [n, H, W, C] (values in [0, 1]) into a grid, 2 px apart on white.
 function toPng(data, [n, height, width, channels]) {
   const columns = Math.min(n, 8);
@@ -126,7 +145,7 @@ async function main() {
   }
   const options = {};
   for (let i = 0; i < rest.length; i += 2) {
-    if (!["--values", "--timings", "--threads"].includes(rest[i]) || rest[i + 1] === undefined) {
+    if (!["--values", "--timings", "--threads", "--labels"].includes(rest[i]) || rest[i + 1] === undefined) {
       fail(`unknown option or missing value: ${rest.slice(i, i + 2).join(" ")}`);
     }
     options[rest[i].slice(2)] = rest[i + 1];
@@ -137,7 +156,13 @@ async function main() {
   }
 
   const manifest = readManifest(bundle);
-  const { latent_dim: latentDim, image_shape: imageShape } = manifest.model;
+  const { latent_dim: latentDim, image_shape: imageShape, num_classes: classes } = manifest.model;
+  if (classes === undefined && options.labels !== undefined) {
+    fail("--labels is for a conditional VAE's bundle; this one takes z alone");
+  }
+  if (classes !== undefined && options.labels === undefined) {
+    fail(`this bundle is a conditional VAE of ${classes} classes: pass --labels K (or K1,K2,...)`);
+  }
   let latents;
   if (prior !== undefined) {
     const count = Number(prior);
@@ -155,7 +180,12 @@ async function main() {
   });
 
   const z = new ort.Tensor("float32", Float32Array.from(latents.flat()), [latents.length, latentDim]);
-  const { image } = await session.run({ z });
+  const feeds = { z };
+  if (classes !== undefined) {
+    const rows = oneHotLabels(options.labels, latents.length, classes);
+    feeds.labels = new ort.Tensor("float32", rows, [latents.length, classes]);
+  }
+  const { image } = await session.run(feeds);
   const shape = [latents.length, ...imageShape];
 
   writeAtomically(outFile, toPng(image.data, shape));
@@ -163,7 +193,7 @@ async function main() {
     writeAtomically(options.values, JSON.stringify({ shape, data: Array.from(image.data) }));
   }
   if (options.timings) {
-    writeAtomically(options.timings, JSON.stringify({ times: await timeCalls(() => session.run({ z })) }));
+    writeAtomically(options.timings, JSON.stringify({ times: await timeCalls(() => session.run(feeds)) }));
   }
   console.log(`Decoded ${latents.length} latent vectors to ${outFile}`);
 }

@@ -13,7 +13,9 @@ class ExportedVAE:
     """A VAE's exported decoder and encoder, run with onnxruntime.
 
     The manifest is read and the sha256 of each ONNX file checked before a
-    session is created.
+    session is created. A conditional VAE's bundle (its manifest records
+    `num_classes`) needs `labels` for `decode`, `sample` and `encode`: class
+    indices `(n,)`, or rows `(n, num_classes)` of one-hot (or mixing) weights.
 
     Args:
         directory: the bundle folder (holding `manifest.json`).
@@ -43,6 +45,7 @@ class ExportedVAE:
         self.directory = Path(directory)
         self.manifest = read_manifest(self.directory)
         self.latent_dim, self.image_shape = _model_shapes(self.directory, self.manifest)
+        self.num_classes = _num_classes(self.directory, self.manifest)
         self.version, entry = version_entry(self.directory, self.manifest, version)
         variants = entry.get("variants") or {}
         if variant is not None and variant not in variants:
@@ -67,34 +70,39 @@ class ExportedVAE:
         if not spinning:
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         latent, images = (self.latent_dim,), self.image_shape
+        labels = {} if self.num_classes is None else {"labels": (self.num_classes,)}
         self._decoder = _session(
-            self.directory / decoder_file, options, {"z": latent}, {"image": images}
+            self.directory / decoder_file, options, {"z": latent, **labels}, {"image": images}
         )
         self._encoder = _session(
             self.directory / encoder_file,
             options,
-            {"images": images},
+            {"images": images, **labels},
             {"mean": latent, "log_var": latent},
         )
 
-    def decode(self, z: np.ndarray) -> np.ndarray:
+    def decode(self, z: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
         """Returns the mean image of p(x|z) for each latent vector.
 
         Args:
             z: array `(n, latent_dim)` of real numbers (cast to float32).
+            labels: a conditional VAE's labels, `n` of them; else `None`.
 
         Returns:
             A float32 array `(n, H, W, C)` in [0, 1].
         """
         z = _as_float32("z", z, (self.latent_dim,), "latent vectors")
-        return self._decoder.run(["image"], {"z": z})[0]
+        return self._decoder.run(["image"], {"z": z, **self._label_feed(labels, len(z))})[0]
 
-    def sample(self, n: int, seed: int | None = None) -> np.ndarray:
+    def sample(
+        self, n: int, seed: int | None = None, labels: np.ndarray | None = None
+    ) -> np.ndarray:
         """Decodes `n` latent vectors drawn from the prior N(0, I).
 
         Args:
             n: number of images.
             seed: int for a repeatable draw (NumPy's default generator), or `None`.
+            labels: a conditional VAE's labels, `n` of them; else `None`.
 
         Returns:
             A float32 array `(n, H, W, C)` in [0, 1].
@@ -102,26 +110,54 @@ class ExportedVAE:
         if not isinstance(n, (int, np.integer)) or n < 1:
             raise ValueError(f"Expected `n` to be a positive integer. Received: n={n!r}")
         z = np.random.default_rng(seed).standard_normal((n, self.latent_dim))
-        return self.decode(z)
+        return self.decode(z, labels)
 
-    def encode(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def encode(
+        self, images: np.ndarray, labels: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Returns the posterior mean and log-variance of each image.
 
         Args:
             images: array `(n, H, W, C)` with values in [0, 1].
+            labels: a conditional VAE's labels, `n` of them; else `None`.
 
         Returns:
             A tuple `(mean, log_var)` of float32 arrays `(n, latent_dim)`.
         """
         images = _as_float32("images", images, self.image_shape, "images")
+        feeds = {"images": images, **self._label_feed(labels, len(images))}
         low, high = float(images.min(initial=0.0)), float(images.max(initial=0.0))
         if low < 0.0 or high > 1.0:
             raise ValueError(
                 f"`images` must hold values in [0, 1]; received values from {low:g} to "
                 f"{high:g}. Divide 8-bit images by 255."
             )
-        mean, log_var = self._encoder.run(["mean", "log_var"], {"images": images})
+        mean, log_var = self._encoder.run(["mean", "log_var"], feeds)
         return mean, log_var
+
+    def _label_feed(self, labels, n):
+        """`{"labels": one-hot rows}` for a conditional bundle; `{}` otherwise."""
+        classes = self.num_classes
+        if classes is None:
+            if labels is not None:
+                raise ValueError(
+                    "This bundle's model is not conditional: pass no labels. Received: labels."
+                )
+            return {}
+        if labels is None:
+            raise ValueError(
+                f"This bundle's model is a conditional VAE of {classes} classes: pass labels=, "
+                f"{n} class indices or one-hot rows."
+            )
+        labels = np.asarray(labels)
+        if labels.shape == (n,) and labels.dtype.kind in "iu":
+            if labels.min() < 0 or labels.max() >= classes:
+                raise ValueError(
+                    f"Expected class indices in [0, {classes}). Received: labels from "
+                    f"{labels.min()} to {labels.max()}."
+                )
+            return {"labels": np.eye(classes, dtype=np.float32)[labels]}
+        return {"labels": _as_float32("labels", labels, (classes,), "one-hot labels")}
 
 
 def _as_float32(name, values, item_shape, what):
@@ -161,6 +197,17 @@ def _model_shapes(directory, manifest):
             f"{image_shape}, which no model has. Export the model again."
         )
     return latent_dim, image_shape
+
+
+def _num_classes(directory, manifest):
+    """A conditional model's number of classes, as the manifest records it, or `None`."""
+    classes = manifest["model"].get("num_classes")
+    if classes is not None and (not isinstance(classes, int) or classes < 1):
+        raise BundleError(
+            f"The manifest of {directory} records num_classes {classes!r}, which no model "
+            "has. Export the model again."
+        )
+    return classes
 
 
 def _session(path, options, inputs, outputs):

@@ -115,7 +115,17 @@ def build_models(vae, max_batch_rows=MAX_BATCH_ROWS):
 
     Returns:
         A list of `kserve.Model`s: decoder, encoder and sampler.
+
+    Raises:
+        BundleError: the bundle is a conditional VAE's, whose networks take labels.
     """
+    if vae.num_classes is not None:
+        raise BundleError(
+            f"{vae.directory} holds a conditional VAE (its decoder takes z and labels); "
+            "keras-vae-serve serves one-input models. Serve it with Triton (decoder/"
+            "config.pbtxt lists both inputs) or TensorFlow Serving (its SavedModel "
+            "signature takes both), or call ExportedVAE.decode(z, labels)."
+        )
     latent, images = (vae.latent_dim,), vae.image_shape
 
     def sample(seeds):
