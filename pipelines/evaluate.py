@@ -30,7 +30,9 @@ from keras_vae.pictures import latent_manifold, write_gif, write_png
 from keras_vae.run import EVALUATION_BATCH_SIZE, UNITS, load_run
 
 
-def evaluate_run(run_dir, autoencoder_run=None, k=1000, iwae_examples=2000, seed=0):
+def evaluate_run(
+    run_dir, autoencoder_run=None, k=1000, iwae_examples=2000, seed=0, interpolate=None
+):
     """Computes the figures and pictures of a run; writes `report.md` and `report.json`.
 
     The negative ELBO is computed as the training summary computes it, on the
@@ -42,6 +44,9 @@ def evaluate_run(run_dir, autoencoder_run=None, k=1000, iwae_examples=2000, seed
         k: importance samples per image for the IWAE estimate.
         iwae_examples: test images the IWAE estimate uses (the first ones).
         seed: seed of the IWAE samples and of the pictures' latent vectors.
+        interpolate: `None`, or two class names: the interpolation goes from
+            the first test image of one to the first of the other (default:
+            the first test image and the first of another class).
 
     Returns:
         The report, as a dict.
@@ -50,29 +55,33 @@ def evaluate_run(run_dir, autoencoder_run=None, k=1000, iwae_examples=2000, seed
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"Expected {name} to be a positive integer. Received: {value!r}")
     run = load_run(run_dir)
-    if run.config.model != "vae":
+    if run.config.model not in ("vae", "cvae"):
         raise ValueError(
             f"Expected the run folder of a VAE. Received: {run_dir}, a {run.config.model} "
             "run; pass it as --autoencoder-run beside a VAE's run instead."
         )
     autoencoder = load_run(autoencoder_run) if autoencoder_run is not None else None
     model, images = run.model, run.data.test_set.images
+    # A conditional model is evaluated on (image, label) pairs: figures of p(x|y).
+    labels = run.data.test_set.labels if model.num_classes is not None else None
     seconds = {}
     with _timed(seconds, "negative_elbo", f"Negative ELBO on {len(images):,} test images"):
         elbo = evaluate_losses(
-            model, images, seed=run.config.test_seed, batch_size=EVALUATION_BATCH_SIZE
+            model, images, labels, seed=run.config.test_seed, batch_size=EVALUATION_BATCH_SIZE
         )
     subset = images[:iwae_examples]
     with _timed(seconds, "iwae", f"IWAE estimate, k={k}, on {len(subset):,} images"):
         log_likelihood = importance_weighted_log_likelihood(
-            model, subset, k=k, seed=seed, progress=_Progress()
-        )
+            model, subset, k=k, seed=seed, progress=_Progress(),
+            labels=None if labels is None else labels[:iwae_examples],
+        )  # fmt: skip
     with _timed(seconds, "active_units", "Active units"):
-        means, _ = model.encode(images)
+        means, _ = model.encode(images, labels)
     with _timed(seconds, "pictures", "Pictures"):
-        interpolation = _write_pictures(run, means, autoencoder, seed)
+        interpolation = _write_pictures(run, means, autoencoder, seed, interpolate)
     report = {
         **_figures(run, elbo, log_likelihood, k, means),
+        "gaussian": _gaussian_figures(model, images, labels),
         "autoencoder": _autoencoder_figures(autoencoder, run.data.test_set),
         "interpolation": interpolation,
         "seconds": seconds,
@@ -142,26 +151,51 @@ def _figures(run, elbo, log_likelihood, k, means):
     }
 
 
-def _write_pictures(run, means, autoencoder, seed):
-    """Writes the report's pictures; returns the interpolation's two class names."""
+def _gaussian_figures(model, images, labels):
+    """A Gaussian likelihood's scale, and the reconstructions' mean squared error per
+    pixel (the tutorials' "MSE", which is not a likelihood); `None` for other likelihoods."""
+    if model.likelihood.distribution != "gaussian":
+        return None
+    reconstructed = model.reconstruct(images, labels)
+    return {
+        "scale": float(np.exp(model.likelihood.log_scale.numpy())),
+        "scale_learned": model.likelihood.scale is None,
+        "reconstruction_mse_per_pixel": float(np.mean((images - reconstructed) ** 2)),
+    }
+
+
+def _write_pictures(run, means, autoencoder, seed, interpolate):
+    """Writes the report's pictures; returns the interpolation's two class names
+    (`None` for a conditional model, whose samples are a grid by class instead)."""
     model, test, pictures = run.model, run.data.test_set, run.folder.report_pictures
     pictures.mkdir(exist_ok=True)
-    write_png(pictures / "samples.png", model.sample(64, seed=seed), columns=8)
+    conditional = model.num_classes is not None
+    if conditional:
+        classes = np.repeat(np.arange(model.num_classes), 10)
+        write_png(pictures / "samples.png", model.sample(len(classes), seed, classes), columns=10)
+    else:
+        write_png(pictures / "samples.png", model.sample(64, seed=seed), columns=8)
     shown = test.images[:24]
-    pairs = np.stack([shown, model.reconstruct(shown)], axis=1)
+    reconstructed = model.reconstruct(shown, test.labels[:24] if conditional else None)
+    pairs = np.stack([shown, reconstructed], axis=1)
     write_png(pictures / "reconstructions.png", pairs.reshape((-1,) + model.image_shape), 12)
     plot_latent_space(means, test.labels, test.class_names, pictures / "latent_space.png")
     if model.latent_dim == 2:
         write_png(pictures / "manifold.png", latent_manifold(model), columns=15)
     plot_loss_curves(run.summary["history"], pictures / "loss_curves.png")
-    first, second = _two_classes(test.labels)
+    if conditional:
+        return None
+    first, second = _two_classes(test.labels, test.class_names, interpolate)
     pair = (test.images[first], test.images[second])
     panels = {"VAE": model.interpolate(*pair, steps=12)}
     if autoencoder is not None:
         panels["autoencoder"] = autoencoder.model.interpolate(*pair, steps=12)
     write_gif(pictures / "interpolation.gif", panels)
+    # The same paths as a still: one row per model.
+    write_png(pictures / "interpolation.png", np.concatenate(list(panels.values())), columns=12)
     names = test.class_names
-    return {"from": names[test.labels[first]], "to": names[test.labels[second]]}
+    return {"from": names[test.labels[first]], "to": names[test.labels[second]],
+            "rows": list(panels)}  # fmt: skip
 
 
 def _autoencoder_figures(autoencoder, test):
@@ -175,11 +209,19 @@ def _autoencoder_figures(autoencoder, test):
     }
 
 
-def _two_classes(labels):
-    """Indices of the first test image and of the first one of another class."""
-    first = int(np.argmax(labels == labels[0]))
-    second = int(np.argmax(labels != labels[0]))
-    return first, second
+def _two_classes(labels, class_names, chosen):
+    """Indices of two test images of different classes: the first of each class
+    named in `chosen`, or the first image and the first of another class."""
+    if chosen is None:
+        return 0, int(np.argmax(labels != labels[0]))
+    unknown = [name for name in chosen if name not in class_names]
+    if unknown or len(chosen) != 2 or chosen[0] == chosen[1]:
+        raise ValueError(
+            f"Expected two different class names among {list(class_names)} to interpolate "
+            f"between. Received: {list(chosen)}."
+        )
+    indices = [class_names.index(name) for name in chosen]
+    return tuple(int(np.argmax(labels == index)) for index in indices)
 
 
 def _setting(run, model):
@@ -227,6 +269,17 @@ def _figure_lines(report):
         f"**{report['active_units']} of {report['latent_dim']}**.",
         "",
     ]
+    gaussian = report["gaussian"]
+    if gaussian:
+        how = "learned" if gaussian["scale_learned"] else "fixed"
+        mse = gaussian["reconstruction_mse_per_pixel"]
+        lines += [
+            f"The nats above are negative log-densities under N(x; decoder mean, σ²) per "
+            f"pixel with the {how} σ = {gaussian['scale']:.4f} (pixels in [0, 1]). The "
+            f"reconstructions' mean squared error is {mse:.5f} per pixel (an error, not a "
+            "likelihood).",
+            "",
+        ]
     if report["autoencoder"]:
         lines += [
             f"The autoencoder with the same encoder and decoder reconstructs the test set at "
@@ -238,8 +291,9 @@ def _figure_lines(report):
 
 
 def _picture_lines(report, pictures):
+    conditional = report["interpolation"] is None
     lines = [
-        "Samples from the prior:",
+        "Samples from the prior, one row per class:" if conditional else "Samples from the prior:",
         "",
         f"![samples]({pictures}/samples.png)",
         "",
@@ -252,16 +306,23 @@ def _picture_lines(report, pictures):
     ]
     if report["latent_dim"] == 2:
         lines += ["The 2-D latent manifold:", "", f"![manifold]({pictures}/manifold.png)", ""]
-    panels = "VAE (left) and autoencoder (right)" if report["autoencoder"] else "VAE"
+    lines += [f"![loss curves]({pictures}/loss_curves.png)", ""]
+    if not conditional:
+        panels = "VAE (left) and autoencoder (right)" if report["autoencoder"] else "VAE"
+        rows = "VAE (top) and autoencoder (bottom)" if report["autoencoder"] else "VAE"
+        lines += [
+            f"Latent interpolation from a {report['interpolation']['from']} to a "
+            f"{report['interpolation']['to']}, {panels}:",
+            "",
+            f"![interpolation]({pictures}/interpolation.gif)",
+            "",
+            f"The same paths, {rows}:",
+            "",
+            f"![interpolation, still]({pictures}/interpolation.png)",
+            "",
+        ]
     return [
         *lines,
-        f"![loss curves]({pictures}/loss_curves.png)",
-        "",
-        f"Latent interpolation from a {report['interpolation']['from']} to a "
-        f"{report['interpolation']['to']}, {panels}:",
-        "",
-        f"![interpolation]({pictures}/interpolation.gif)",
-        "",
         "Time taken (s): "
         + ", ".join(f"{name} {seconds:.1f}" for name, seconds in report["seconds"].items())
         + ".",
@@ -271,7 +332,10 @@ def _picture_lines(report, pictures):
 
 def run(args):
     """`keras-vae evaluate`: evaluates the run and prints the figures."""
-    report = evaluate_run(args.run_dir, args.autoencoder_run, args.k, args.iwae_examples)
+    report = evaluate_run(
+        args.run_dir, args.autoencoder_run, args.k, args.iwae_examples,
+        interpolate=args.interpolate,
+    )  # fmt: skip
     iwae = report["iwae"]
     print(
         f"\n{report['model']} on {report['test_examples']} test images "

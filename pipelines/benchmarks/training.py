@@ -16,7 +16,7 @@ import keras
 import numpy as np
 
 import keras_vae
-from keras_vae.data import ImageSource
+from keras_vae.data import TFDSImages, image_source
 
 from .keras_io_recipe import build_keras_io_vae
 
@@ -69,13 +69,14 @@ class KerasContender:
 
 
 class TorchContender:
-    """Times windows of the PyTorch loop (`torch_vae.TorchTrainer`)."""
+    """Times windows of the PyTorch loop (`torch_vae.TorchTrainer`) on a model of
+    `torch_vae.MODELS`."""
 
-    def __init__(self, name, images, batch_size, seed):
+    def __init__(self, name, images, batch_size, seed, model="fashion_mnist_conv"):
         from .torch_vae import TorchTrainer
 
         self.name = name
-        self.trainer = TorchTrainer(images, batch_size, seed=seed)
+        self.trainer = TorchTrainer(images, batch_size, seed=seed, model=model)
         self.batch_size = batch_size
         self.steps_per_execution = 1
         self.losses = []
@@ -126,13 +127,13 @@ def build_contenders(
         with_torch: whether to include the PyTorch loop.
         xla: whether to include keras-vae with `jit_compile=True`.
         max_examples: use only the first examples of the training split.
-        data_options: more `ImageSource` arguments (`data_dir`, `idx_dir`).
+        data_options: more `TFDSImages` arguments (`data_dir`, `idx_dir`).
 
     Returns:
         A tuple `(contenders, dataset)`: the list of contenders, keras-vae's first;
         and keras-vae's training dataset.
     """
-    source = ImageSource("fashion_mnist", **(data_options or {}))
+    source = TFDSImages("fashion_mnist", **(data_options or {}))
     dataset = source.load(
         "train",
         batch_size=batch_size,
@@ -178,6 +179,120 @@ def build_contenders(
     if with_torch:
         contenders.append(TorchContender("PyTorch loop", images, batch_size, seed))
     return contenders, dataset
+
+
+def build_vanilla_contenders(batch_size=64, seed=0, with_torch=True):
+    """The VanillaVAE (`vanilla_vae_64`) in keras-vae and in its PyTorch form, on the
+    Noto emoji (64x64 RGB) as `pipelines/configs/vanilla_vae_emoji.toml` trains it.
+
+    keras-vae runs one step per call, as its training run does (an epoch of 53
+    steps has no other divisor), with synchronised BatchNorm (exact under
+    `tf.distribute`) and, as a second contender, with Keras' plain BatchNorm.
+
+    Returns:
+        A tuple `(contenders, dataset)`, as `build_contenders` returns them.
+    """
+    source = image_source("noto_emoji")
+    dataset = source.load(
+        "train", batch_size=batch_size, shuffle=True, seed=seed, drop_remainder=True,
+        start_epoch=0,
+    )  # fmt: skip
+    examples = source.num_examples("train")
+    images = np.concatenate([batch.numpy() for batch in dataset.take(examples // batch_size)])
+
+    def ours(synchronized):
+        keras.utils.set_random_seed(seed)
+        model = keras_vae.VAE.from_preset("vanilla_vae_64", load_weights=False, seed=seed)
+        if not synchronized:
+            model = keras_vae.VAE(
+                _without_synchronized_batch_norm(model.encoder),
+                _without_synchronized_batch_norm(model.decoder),
+                likelihood="gaussian",
+                seed=seed,
+            )
+        model.compile(optimizer=keras.optimizers.Adam(1e-3))
+        return model
+
+    contenders = [
+        KerasContender("keras-vae fit", ours(True), dataset, batch_size),
+        KerasContender("keras-vae fit (plain BatchNorm)", ours(False), dataset, batch_size),
+    ]
+    if with_torch:
+        contenders.append(
+            TorchContender(
+                "PyTorch loop (PyTorch-VAE's VanillaVAE)",
+                images,
+                batch_size,
+                seed,
+                model="vanilla_vae_64",
+            )  # fmt: skip
+        )
+    return contenders, dataset
+
+
+def _without_synchronized_batch_norm(network):
+    """A copy of a functional network whose BatchNormalization layers are not synchronised."""
+    config = network.get_config()
+    for layer in config["layers"]:
+        if layer["class_name"] == "BatchNormalization":
+            layer["config"]["synchronized"] = False
+    return keras.Model.from_config(config)
+
+
+def phase_seconds(contender_models, images, repeats=5):
+    """Where a training step's time goes: median seconds per batch of the encoder's
+    forward pass, the decoder's, and the whole step (forward, backward, update).
+
+    Args:
+        contender_models: dict name -> `("keras", VAE)` or `("torch", TorchTrainer)`.
+        images: one batch, float32 `(n, H, W, C)` in [0, 1].
+        repeats: timed calls per phase, after one untimed call.
+
+    Returns:
+        A dict name -> `{"encoder_forward", "decoder_forward", "step"}` in seconds.
+    """
+
+    def median_time(call):
+        call()
+        times = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            call()
+            times.append(time.perf_counter() - started)
+        return statistics.median(times)
+
+    phases = {"keras": _keras_phases, "torch": _torch_phases}
+    return {
+        name: {phase: median_time(call) for phase, call in phases[kind](model, images).items()}
+        for name, (kind, model) in contender_models.items()
+    }
+
+
+def _keras_phases(model, images):
+    import tensorflow as tf
+
+    x = tf.constant(images)
+    z = tf.random.normal((len(images), model.latent_dim))
+    encoder = tf.function(lambda: model.encoder(x, training=True))
+    decoder = tf.function(lambda: model.decoder(z, training=True))
+    return {
+        "encoder_forward": lambda: encoder()[0].numpy(),
+        "decoder_forward": lambda: decoder().numpy(),
+        "step": lambda: model.train_on_batch(images),
+    }
+
+
+def _torch_phases(trainer, images):
+    import torch
+
+    network = trainer.model
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
+    z = torch.randn(len(images), network.mean.out_features)
+    return {
+        "encoder_forward": lambda: network.encoder(x).sum().item(),
+        "decoder_forward": lambda: network.decoder(network.decoder_input(z)).sum().item(),
+        "step": trainer.step,
+    }
 
 
 def _spread(values):
