@@ -144,11 +144,11 @@ mnist-gaussian: mnist-files
 # The conditional VAE on Fashion-MNIST and on MNIST, with samples by class.
 cvae: fashion-mnist-files mnist-files
 	$(KERAS_VAE) train --config pipelines/configs/cvae_fashion_mnist.toml --run-dir runs/cvae-fashion-mnist --overwrite
-	$(KERAS_VAE) evaluate --run-dir runs/cvae-fashion-mnist
+	$(KERAS_VAE) evaluate --run-dir runs/cvae-fashion-mnist --iwae-examples 1000
 	$(KERAS_VAE) export --run-dir runs/cvae-fashion-mnist --name cvae-fashion-mnist --overwrite
 	$(KERAS_VAE) train --config pipelines/configs/cvae_fashion_mnist.toml --dataset mnist \
 	  --run-dir runs/cvae-mnist --overwrite
-	$(KERAS_VAE) evaluate --run-dir runs/cvae-mnist
+	$(KERAS_VAE) evaluate --run-dir runs/cvae-mnist --iwae-examples 1000
 
 # The trained default preset the package ships (keras_vae/pretrained/), from a fresh
 # default run; commit the folder it writes.

@@ -121,7 +121,8 @@ def evaluate_losses(model, images, labels=None, seed=0, batch_size=1000):
     Args:
         model: a `keras_vae.VAE` or `keras_vae.Autoencoder`.
         images: array `(n, H, W, C)`, preprocessed as for training.
-        labels: their labels `(n,)`, which a conditional model needs, or `None`.
+        labels: their labels `(n,)`, which a conditional model needs, or `None`;
+            an unconditional model ignores them.
         seed: int, seed of the sampling noise.
         batch_size: images per evaluation step.
 
@@ -135,7 +136,12 @@ def evaluate_losses(model, images, labels=None, seed=0, batch_size=1000):
     if state is not None:
         state.assign(np.array([seed, 0], dtype=kept.dtype))
     try:
-        results = model.evaluate(images, labels, batch_size=batch_size, verbose=0, return_dict=True)
+        # Labels only where the model takes them: Keras' build under a
+        # multi-worker strategy fails on (images, labels) batches.
+        targets = labels if model.num_classes is not None else None
+        results = model.evaluate(
+            images, targets, batch_size=batch_size, verbose=0, return_dict=True
+        )
     finally:
         if state is not None:
             state.assign(kept)

@@ -147,7 +147,9 @@ class RunData:
             drop_remainder=True,
             max_examples=self.config.max_train_examples,
             start_epoch=start_epoch,
-            with_labels=True,
+            # Labels only where the model takes them: Keras' build under a
+            # multi-worker strategy fails on (images, labels) batches.
+            with_labels=self.config.model == "cvae",
         )
 
     @functools.cached_property

@@ -179,9 +179,11 @@ def _train_into(config, strategy, data, work, verbose):
         data.training_stream(start_epoch),
         steps_per_epoch=data.steps_per_epoch,
         validation_data=shard_by_data(
-            tf.data.Dataset.from_tensor_slices((validation.images, validation.labels)).batch(
-                config.batch_size
-            )
+            tf.data.Dataset.from_tensor_slices(
+                (validation.images, validation.labels)
+                if config.model == "cvae"
+                else validation.images
+            ).batch(config.batch_size)
         ),
         epochs=config.epochs,
         verbose=verbose,
