@@ -199,3 +199,31 @@ def test_noto_emoji_are_64x64_rgb_on_white():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert source.class_names == []
+
+
+def test_a_run_trains_on_a_folder_at_its_own_image_size(tmp_path):
+    from keras_vae.run import load_run
+    from keras_vae.run_config import RunConfig
+    from pipelines.cli import build_parser
+    from pipelines.train import train
+
+    write_pictures(tmp_path / "images" / "train" / "red", 24, size=(20, 30), seed=5)
+    write_pictures(tmp_path / "images" / "train" / "blue", 24, size=(30, 20), seed=6)
+    write_pictures(tmp_path / "images" / "test" / "red", 8, size=(20, 30), seed=7)
+    write_pictures(tmp_path / "images" / "test" / "blue", 8, size=(20, 30), seed=8)
+    folder = str(tmp_path / "images")
+    parser, _ = build_parser()
+    args = parser.parse_args(
+        ["train", "--dataset", folder, "--image-size", "16", "12", "--crop-to-aspect-ratio"]
+    )
+    assert (args.dataset, args.image_size, args.crop_to_aspect_ratio) == (folder, [16, 12], True)
+    config = RunConfig(
+        dataset=folder, image_size=[16, 12], crop_to_aspect_ratio=True, binarize=False,
+        likelihood="gaussian", epochs=1, batch_size=8, model="cvae",
+    )  # fmt: skip
+    train(config, tmp_path / "run", verbose=0)
+    run = load_run(tmp_path / "run")
+    assert run.model.image_shape == (16, 12, 3) and run.model.num_classes == 2
+    assert run.data.test_set.class_names == ["blue", "red"]
+    with pytest.raises(ValueError, match="image_size"):
+        RunConfig.from_dict({"dataset": folder, "image_size": [16]})
