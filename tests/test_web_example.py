@@ -237,3 +237,45 @@ def test_a_second_bundle_interpolates_beside_the_first(
     assert result["ok"] and result["value"] is None
     note = browser.find_element("id", "compare-note").text
     assert "does not ship the same test images" in note
+
+
+def test_the_page_decodes_a_conditional_bundle_for_the_chosen_class(browser, tmp_path):
+    import keras
+
+    from keras_vae import ConditionalVAE, architectures
+    from keras_vae_inference import ExportedVAE
+
+    keras.utils.set_random_seed(0)
+    cvae = ConditionalVAE(
+        *architectures.conditional_networks(
+            "conv", (12, 12, 1), 3, 2, encoder={"filters": (4,)}, decoder={"filters": (4,)}
+        ),
+        num_classes=2,
+        seed=0,
+    )
+    images = (np.random.default_rng(0).random((16, 12, 12, 1)) > 0.5).astype("float32")
+    cvae.export(tmp_path / "cvae", test_images=images, test_labels=np.arange(16) % 2,
+                metadata={"class_names": ["left", "right"]})  # fmt: skip
+    z = np.random.default_rng(1).standard_normal((3, 3)).astype("float32")
+    with serving_explorer(tmp_path / "cvae", tmp_path / "server.log") as url:
+        result = run_in_page(
+            browser, url,
+            """const select = document.getElementById("class");
+               select.value = "1";
+               select.dispatchEvent(new Event("change"));
+               const decoded = await vae.decode(args[0], 3);
+               const { mean } = await vae.encode(args[1], 2);
+               return { decoded: [...decoded], mean: [...mean], label: vae.label,
+                        options: [...select.options].map((o) => o.textContent),
+                        shown: !document.getElementById("class-row").hidden };""",
+            z.ravel().tolist(), images[:2].ravel().tolist(),
+        )  # fmt: skip
+    assert result["ok"], result
+    value = result["value"]
+    assert value["options"] == ["left", "right"] and value["shown"] and value["label"] == 1
+    exported = ExportedVAE(tmp_path / "cvae")
+    expected = exported.decode(z, [1, 1, 1])
+    np.testing.assert_allclose(np.reshape(value["decoded"], expected.shape), expected, atol=1e-5)
+    mean, _ = exported.encode(images[:2], [1, 1])
+    np.testing.assert_allclose(np.reshape(value["mean"], mean.shape), mean, atol=1e-5)
+    assert not np.allclose(expected, exported.decode(z, [0, 0, 0]), atol=1e-3)

@@ -99,6 +99,13 @@ async function loadBundle(base, { ort, backend }) {
     ? readExplorer(JSON.parse(new TextDecoder().decode(await checkedBytes(base, manifest, entry.explorer))))
     : null;
   const [height, width, channels] = manifest.model.image_shape;
+  // A conditional VAE's networks also take the class, as one-hot rows `labels`.
+  const classes = manifest.model.num_classes;
+  const oneHot = (n) => {
+    const rows = new Float32Array(n * classes);
+    for (let i = 0; i < n; i++) rows[i * classes + vae.label] = 1;
+    return { labels: new ort.Tensor("float32", rows, [n, classes]) };
+  };
   const vae = {
     explorer,
     manifest,
@@ -107,17 +114,22 @@ async function loadBundle(base, { ort, backend }) {
     threads: ort.env.wasm.numThreads,
     latentDim: manifest.model.latent_dim,
     imageShape: [height, width, channels],
+    // A conditional VAE's class names, and the class every decode and encode uses.
+    classNames: classes
+      ? entry.training?.class_names || Array.from({ length: classes }, (_, k) => String(k))
+      : null,
+    label: 0,
     // z: Float32Array of n * latent_dim numbers; returns n images [H, W, C], flattened.
     async decode(z, n) {
       const input = new ort.Tensor("float32", Float32Array.from(z), [n, vae.latentDim]);
-      const outputs = await sessions.decoder.run({ z: input });
+      const outputs = await sessions.decoder.run({ z: input, ...(classes && oneHot(n)) });
       return outputs.image.data;
     },
     // images: Float32Array of n images [H, W, C] in [0, 1]; returns the posterior's mean and
     // log-variance, each n * latent_dim numbers.
     async encode(images, n) {
       const input = new ort.Tensor("float32", Float32Array.from(images), [n, height, width, channels]);
-      const outputs = await sessions.encoder.run({ images: input });
+      const outputs = await sessions.encoder.run({ images: input, ...(classes && oneHot(n)) });
       return { mean: outputs.mean.data, logVar: outputs.log_var.data };
     },
     // The images decoded at `steps` evenly spaced points from code a to code b, ends included.
@@ -218,6 +230,7 @@ function showCard(vae) {
   const rows = [
     ["Images", `${vae.imageShape.join("×")}, ${manifest.model.likelihood} likelihood`],
     ["Latent dimensions", vae.latentDim],
+    ...(vae.classNames ? [["Conditioned on", `${vae.classNames.length} classes`]] : []),
     ["Trained on", [training.dataset, training.binarized ? "binarised" : ""].filter(Boolean).join(", ")],
     ["Preset, epochs", [training.preset, training.epochs].filter((v) => v !== undefined).join(", ")],
     [
@@ -384,6 +397,17 @@ function setUp(vae) {
   const decodeSliders = latest(async () => {
     drawImages($("decoded"), await vae.decode(z, 1), 1, vae.imageShape);
   });
+  if (vae.classNames) {
+    // A conditional VAE: the class every picture on the page is decoded for.
+    $("class").replaceChildren(
+      ...vae.classNames.map((name, k) => Object.assign(document.createElement("option"), { value: k, textContent: name })),
+    );
+    $("class-row").hidden = false;
+    $("class").addEventListener("change", () => {
+      vae.label = Number($("class").value);
+      Promise.all([sample(), decodeSliders()]).catch(showError);
+    });
+  }
   const sliders = Array.from({ length: vae.latentDim }, (_, i) => {
     const label = document.createElement("label");
     const slider = Object.assign(document.createElement("input"), {
