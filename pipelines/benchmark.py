@@ -72,7 +72,7 @@ def run(args):
             raise SystemExit(
                 f"{error} Decoder inference needs it, or pass --skip-inference."
             ) from None
-    with_torch = not (args.no_torch or args.skip_training)
+    with_torch = not args.no_torch and (not args.skip_training or args.vanilla_vae)
     _set_threads(args.threads, with_torch)
     results = _machine(args, with_torch)
     if not args.skip_training:
@@ -115,8 +115,6 @@ def run(args):
 
 def _vanilla_vae(args, with_torch):
     """The VanillaVAE's training throughput beside PyTorch, and its phase times."""
-    if with_torch:
-        _set_threads(args.threads, with_torch=True)
     contenders, dataset = build_vanilla_contenders(with_torch=with_torch)
     print("VanillaVAE (64x64x3 Noto emoji) training throughput:", flush=True)
     training = benchmark_training(

@@ -56,6 +56,21 @@ def test_the_references_have_the_default_models_parameters():
     assert sorted(math.prod(shape) for shape in keras_shapes) == torch_sizes
 
 
+def test_the_pytorch_vanilla_vae_is_the_presets_network():
+    from pipelines.benchmarks.torch_vae import TorchVanillaVAE
+
+    ours = keras_vae.VAE.from_preset("vanilla_vae_64", load_weights=False)
+    theirs = TorchVanillaVAE()
+    # PyTorch-VAE's convolutions keep their biases before BatchNorm (5 encoder and
+    # 5 decoder blocks); keras-vae drops them and learns the Gaussian's scale.
+    biases = sum((32, 64, 128, 256, 512)) + sum((256, 128, 64, 32, 32))
+    ours_count = sum(math.prod(v.shape) for v in ours.trainable_variables)
+    assert sum(p.numel() for p in theirs.parameters()) == ours_count + biases - 1
+    images = torch.rand(2, 3, 64, 64) * 2 - 1
+    outputs, mean, log_var = theirs(images)
+    assert outputs.shape == images.shape and mean.shape == log_var.shape == (2, 128)
+
+
 def test_nominal_peak_of_a_published_cpu():
     # Intel Xeon E5-2680 v3: 12 Haswell cores at 2.5 GHz, AVX2 with two FMA
     # units, 480 GFLOP/s in float64 by Intel's figure, so 960 in float32.
