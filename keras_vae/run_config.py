@@ -35,8 +35,8 @@ FIELD_HELP = {
     "feed the encoder and decoder)",
     "preset": "the network, from keras_vae.presets",
     "dataset": "fashion_mnist, mnist, noto_emoji, another prepared TFDS dataset, a folder of "
-    "images (a path with a /, e.g. ./photos; labels from sub-folders) or a .npz file of "
-    "x_train, x_test (y_train, y_test)",
+    "images (a path: ./photos, /data/photos, ~/photos; labels from sub-folders) or a .npz "
+    "file of x_train, x_test (y_train, y_test)",
     "binarize": "sample binary pixels each epoch (for the Bernoulli likelihood)",
     "latent_dim": "latent dimensions (default: the preset's)",
     "likelihood": "bernoulli or gaussian (default: the preset's)",

@@ -32,8 +32,14 @@ DATA_LICENSES = {
 
 
 def is_path(dataset):
-    """Whether a dataset name is a path: a folder of images or a `.npz` file."""
-    return "/" in dataset or os.sep in dataset or dataset.endswith(".npz")
+    """Whether a dataset name is a path (a folder of images or a `.npz` file) rather
+    than a name: it ends in `.npz`, starts like a path (`/`, `./`, `../`, `~`) or
+    names an existing folder. TFDS names may hold a `/` too (`name/config`)."""
+    return (
+        dataset.endswith(".npz")
+        or dataset.startswith(("/", "./", "../", "~", os.sep))
+        or Path(dataset).is_dir()
+    )
 
 
 def image_source(
@@ -49,8 +55,8 @@ def image_source(
 
     Args:
         dataset: a name (`fashion_mnist`, `mnist`, `noto_emoji`, a prepared TFDS
-            dataset), a folder path (with a `/`, e.g. `./photos`), or a `.npz`
-            file with `x_train`, `x_test` (and `y_train`, `y_test`).
+            dataset), a folder (a path, see `is_path`, e.g. `./photos`), or a
+            `.npz` file with `x_train`, `x_test` (and `y_train`, `y_test`).
         data_dir: TFDS data folder, or `None` for TFDS' default.
         idx_dir: folder with IDX files for `fashion_mnist` or `mnist`, or `None`.
         image_size, color_mode, crop_to_aspect_ratio, skip_unreadable: how a
