@@ -44,13 +44,16 @@ def plot_latent_space(means, labels, class_names, path, title="Latent space of t
     Args:
         means: array `(n, latent_dim)` of posterior means.
         labels: integer array `(n,)`.
-        class_names: names of the classes, indexed by label.
+        class_names: names of the classes, indexed by label; empty for
+            unlabelled data (one colour, no legend).
         path: destination PNG file.
         title: figure title.
     """
     points, explained = project_to_2d(means)
     figure, axes = plt.subplots(figsize=(7, 6))
     colours = plt.get_cmap("tab10")
+    if not class_names:
+        axes.scatter(*points.T, s=3, alpha=0.6, color=colours(0))
     for label, name in enumerate(class_names):
         chosen = labels == label
         axes.scatter(*points[chosen].T, s=3, alpha=0.6, color=colours(label % 10), label=name)
@@ -62,7 +65,8 @@ def plot_latent_space(means, labels, class_names, path, title="Latent space of t
         axes.set_ylabel("principal axis 2")
         title += f" (PCA of {means.shape[1]} dimensions, {explained:.0%} of the variance)"
     axes.set_title(title, fontsize=10)
-    axes.legend(markerscale=4, fontsize=8, loc="best")
+    if class_names:
+        axes.legend(markerscale=4, fontsize=8, loc="best")
     _save(figure, path)
 
 

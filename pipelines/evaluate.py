@@ -194,6 +194,8 @@ def _write_pictures(run, means, autoencoder, seed, interpolate):
     # The same paths as a still: one row per model.
     write_png(pictures / "interpolation.png", np.concatenate(list(panels.values())), columns=12)
     names = test.class_names
+    if not names:
+        return {"from": "test image 1", "to": f"test image {second + 1}", "rows": list(panels)}
     return {"from": names[test.labels[first]], "to": names[test.labels[second]],
             "rows": list(panels)}  # fmt: skip
 
@@ -213,7 +215,8 @@ def _two_classes(labels, class_names, chosen):
     """Indices of two test images of different classes: the first of each class
     named in `chosen`, or the first image and the first of another class."""
     if chosen is None:
-        return 0, int(np.argmax(labels != labels[0]))
+        # Unlabelled images (no class names): the first two.
+        return 0, int(np.argmax(labels != labels[0])) if class_names else 1
     unknown = [name for name in chosen if name not in class_names]
     if unknown or len(chosen) != 2 or chosen[0] == chosen[1]:
         raise ValueError(

@@ -73,3 +73,28 @@ def test_evaluation_settings_are_checked_before_any_work(k, examples, tmp_path):
 
     with pytest.raises(ValueError, match="to be a positive integer"):
         evaluate_run(tmp_path / "nowhere", k=k, iwae_examples=examples)
+
+
+def test_a_run_on_unlabelled_images_is_evaluated(tmp_path):
+    from PIL import Image
+
+    from pipelines.evaluate import evaluate_run
+
+    rng = np.random.default_rng(0)
+    for split, count in (("train", 32), ("test", 8)):
+        (tmp_path / "images" / split).mkdir(parents=True)
+        for index in range(count):
+            pixels = rng.integers(0, 256, (12, 12, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(tmp_path / "images" / split / f"{index}.png")
+    config = RunConfig(
+        dataset=str(tmp_path / "images"), binarize=False, likelihood="gaussian", epochs=1,
+        batch_size=8, preset="mlp_28",
+    )  # fmt: skip
+    train(config, tmp_path / "run", verbose=0)
+    report = evaluate_run(tmp_path / "run", k=2, iwae_examples=4)
+    assert report["interpolation"]["from"] == "test image 1"
+    assert report["gaussian"]["scale_learned"]
+    pictures = tmp_path / "run" / "report"
+    assert {"latent_space.png", "interpolation.png", "interpolation.gif"} <= {
+        path.name for path in pictures.iterdir()
+    }
