@@ -231,6 +231,11 @@ def _setting(run, model):
     """What the figures are, from the data and what the likelihood says of itself."""
     likelihood = model.likelihood
     data = f"{run.data.test_set.description}, {likelihood.distribution} likelihood"
+    if model.num_classes is not None:
+        data += (
+            ", a conditional model given each image's label: every figure is of p(x|y), "
+            "lower than an unconditional model's p(x) by what the label tells"
+        )
     if likelihood.discrete and run.config.binarize:
         return (
             f"{data}: the setting papers report; the figures bound a real negative log-likelihood"
