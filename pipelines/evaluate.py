@@ -151,6 +151,18 @@ def _figures(run, elbo, log_likelihood, k, means):
     }
 
 
+def class_grid(model, seed, columns=10):
+    """A conditional model's samples, a row per class, the same latent vectors in every
+    row: each column keeps its z (its style) while the label changes the class.
+
+    Returns:
+        An array `(num_classes * columns, H, W, C)`, row by row.
+    """
+    z = np.random.default_rng(seed).standard_normal((columns, model.latent_dim))
+    classes = np.repeat(np.arange(model.num_classes), columns)
+    return model.decode(np.tile(z, (model.num_classes, 1)).astype("float32"), classes)
+
+
 def _gaussian_figures(model, images, labels):
     """A Gaussian likelihood's scale, and the reconstructions' mean squared error per
     pixel (the tutorials' "MSE", which is not a likelihood); `None` for other likelihoods."""
@@ -171,8 +183,7 @@ def _write_pictures(run, means, autoencoder, seed, interpolate):
     pictures.mkdir(exist_ok=True)
     conditional = model.num_classes is not None
     if conditional:
-        classes = np.repeat(np.arange(model.num_classes), 10)
-        write_png(pictures / "samples.png", model.sample(len(classes), seed, classes), columns=10)
+        write_png(pictures / "samples.png", class_grid(model, seed), columns=10)
     else:
         write_png(pictures / "samples.png", model.sample(64, seed=seed), columns=8)
     shown = test.images[:24]
@@ -301,7 +312,9 @@ def _figure_lines(report):
 def _picture_lines(report, pictures):
     conditional = report["interpolation"] is None
     lines = [
-        "Samples from the prior, one row per class:" if conditional else "Samples from the prior:",
+        "Samples from the prior, a row per class, the same z in each column:"
+        if conditional
+        else "Samples from the prior:",
         "",
         f"![samples]({pictures}/samples.png)",
         "",
