@@ -168,7 +168,8 @@ class RunData:
         images, labels = self.source.arrays(
             split, binarize=config.binarize, seed=config.test_seed, max_examples=max_examples
         )
-        how = f"binarised once (seed {config.test_seed})" if config.binarize else "grey levels"
+        levels = "grey levels" if self.source.image_shape[-1] == 1 else "colour levels"
+        how = f"binarised once (seed {config.test_seed})" if config.binarize else levels
         return EvaluationSet(
             images,
             labels,
