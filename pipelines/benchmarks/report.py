@@ -31,7 +31,7 @@ def _training_table(training, flops, ceilings):
     pipeline = training["input_pipeline_examples_per_second"]
     lines += [
         "",
-        f"The input pipeline alone (keras-vae's `tf.data` stream with dynamic binarisation) "
+        f"The input pipeline alone (keras-vae's `tf.data` stream, preprocessed as in training) "
         f"delivers {pipeline['median']:,.0f} ({pipeline['min']:,.0f}–{pipeline['max']:,.0f}) "
         "examples/s. The first window includes tracing and, for the references, "
         "building their input from the array; loss: mean negative ELBO in nats per "
