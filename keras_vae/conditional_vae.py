@@ -143,10 +143,11 @@ class ConditionalVAE(VAE):
 
     def _user_inputs(self, values, labels, name, item_rank):
         if labels is None and isinstance(values, tf.data.Dataset):
+            # One pass over the dataset: its images and, when it holds pairs, their labels.
             pairs = list(values.as_numpy_iterator())
             if pairs and isinstance(pairs[0], tuple) and len(pairs[0]) >= 2:
-                batched = np.ndim(pairs[0][1]) == 1
-                labels = (np.concatenate if batched else np.stack)([p[1] for p in pairs])
+                join = np.concatenate if np.ndim(pairs[0][1]) == 1 else np.stack
+                values, labels = join([p[0] for p in pairs]), join([p[1] for p in pairs])
         values, _ = super()._user_inputs(values, None, name, item_rank)
         return values, self.one_hot_labels(labels, len(values))
 

@@ -60,7 +60,11 @@ def importance_weighted_log_likelihood(
         raise ValueError(f"Expected `k` to be a positive integer. Received: k={k!r}")
     images = np.asarray(images, dtype="float32")
     conditional = model.num_classes is not None
-    one_hot = model.one_hot_labels(labels, len(images)) if conditional else images[:, :0, 0, 0]
+    # An unconditional model gets no labels: an empty (n, 0) array stands in.
+    one_hot = (
+        model.one_hot_labels(labels, len(images)) if conditional
+        else np.zeros((len(images), 0), "float32")
+    )  # fmt: skip
     chunk = min(k, max_decodes_per_call)
     batch_size = batch_size or max(1, max_decodes_per_call // chunk)
     seed_generator = keras.random.SeedGenerator(seed)

@@ -144,8 +144,7 @@ def build_contenders(
         max_examples=max_examples,
         start_epoch=0,
     )
-    examples = source.num_examples("train", max_examples)
-    images = np.concatenate([batch.numpy() for batch in dataset.take(examples // batch_size)])
+    images = _first_epoch(source, dataset, batch_size, max_examples)
 
     def ours(**compile_options):
         keras.utils.set_random_seed(seed)
@@ -197,8 +196,7 @@ def build_vanilla_contenders(batch_size=64, seed=0, with_torch=True):
         "train", batch_size=batch_size, shuffle=True, seed=seed, drop_remainder=True,
         start_epoch=0,
     )  # fmt: skip
-    examples = source.num_examples("train")
-    images = np.concatenate([batch.numpy() for batch in dataset.take(examples // batch_size)])
+    images = _first_epoch(source, dataset, batch_size)
 
     def ours(synchronized):
         keras.utils.set_random_seed(seed)
@@ -228,6 +226,13 @@ def build_vanilla_contenders(batch_size=64, seed=0, with_torch=True):
             )  # fmt: skip
         )
     return contenders, dataset
+
+
+def _first_epoch(source, dataset, batch_size, max_examples=None):
+    """The images of the endless training stream's first epoch, as one array: what the
+    references train on, fed the way their tutorials feed data."""
+    steps = source.num_examples("train", max_examples) // batch_size
+    return np.concatenate([batch.numpy() for batch in dataset.take(steps)])
 
 
 def _without_synchronized_batch_norm(network):
