@@ -9,6 +9,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from replicas import assert_one_step_on_two_replicas_equals_one, two_replicas
 
 import keras_vae
 from keras_vae import ConditionalVAE, architectures
@@ -125,24 +126,10 @@ def test_one_step_on_two_replicas_equals_one_step_on_one(batch_norm):
     data = tf.data.Dataset.from_tensor_slices((images, labels)).batch(16)
     one = build(seed=1, batch_norm=batch_norm)
     one.compile(optimizer=keras.optimizers.SGD(1e-3))
-    strategy = tf.distribute.MirroredStrategy(
-        ["/cpu:0", "/cpu:1"], cross_device_ops=tf.distribute.ReductionToOneDevice()
-    )
-    with strategy.scope():
+    with two_replicas().scope():
         two = build(seed=1, batch_norm=batch_norm)
         two.compile(optimizer=keras.optimizers.SGD(1e-3))
-    two.set_weights(one.get_weights())
-    before = [w.copy() for w in one.get_weights()]
-    one_metrics = one.fit(data, epochs=1, verbose=0).history
-    two_metrics = two.fit(data, epochs=1, verbose=0).history
-    for name in ("loss", "reconstruction_loss", "kl_loss"):
-        np.testing.assert_allclose(two_metrics[name], one_metrics[name], rtol=1e-6)
-    largest_update = max(np.abs(a - b).max() for a, b in zip(one.get_weights(), before,
-                                                             strict=True))  # fmt: skip
-    assert largest_update > 1e-4
-    tolerance = (1e-2 if batch_norm else 1e-4) * largest_update
-    for single, mirrored in zip(one.get_weights(), two.get_weights(), strict=True):
-        np.testing.assert_allclose(mirrored, single, rtol=1e-5, atol=tolerance)
+    assert_one_step_on_two_replicas_equals_one(one, two, data, batch_norm)
 
 
 def test_the_export_takes_z_and_labels_in_every_runtime(trained, tmp_path):

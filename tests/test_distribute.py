@@ -4,18 +4,11 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from replicas import assert_one_step_on_two_replicas_equals_one, two_replicas
 from toy_data import prototype_images
 
 import keras_vae
 from keras_vae import architectures
-
-
-def two_replicas():
-    # The default all-reduce on CPU devices orders the collectives of synchronised
-    # BatchNorm inconsistently; reducing through one device is exact and reliable.
-    return tf.distribute.MirroredStrategy(
-        ["/cpu:0", "/cpu:1"], cross_device_ops=tf.distribute.ReductionToOneDevice()
-    )
 
 
 def build(strategy, batch_norm):
@@ -39,25 +32,7 @@ def test_one_step_on_two_replicas_equals_one_step_on_one(batch_norm):
     data = tf.data.Dataset.from_tensor_slices(prototype_images(16, (16, 16, 1))).batch(16)
     one = build(tf.distribute.get_strategy(), batch_norm)
     two = build(two_replicas(), batch_norm)
-    assert two.distribute_strategy.num_replicas_in_sync == 2
-    two.set_weights(one.get_weights())
-    before = [w.copy() for w in one.get_weights()]
-
-    one_metrics = one.fit(data, epochs=1, verbose=0).history
-    two_metrics = two.fit(data, epochs=1, verbose=0).history
-
-    for name in ("loss", "reconstruction_loss", "kl_loss"):
-        np.testing.assert_allclose(two_metrics[name], one_metrics[name], rtol=1e-6)
-    largest_update = max(
-        np.abs(a - b).max() for a, b in zip(one.get_weights(), before, strict=True)
-    )
-    assert largest_update > 1e-4  # the step moved the weights
-    # A wrongly scaled gradient would be off by a whole step (2x on 2 replicas).
-    # Synchronised BatchNorm divides by per-batch standard deviations, which
-    # magnify float rounding of the two devices' partial sums, hence its looser bound.
-    tolerance = (1e-2 if batch_norm else 1e-4) * largest_update
-    for single, mirrored in zip(one.get_weights(), two.get_weights(), strict=True):
-        np.testing.assert_allclose(mirrored, single, rtol=1e-5, atol=tolerance)
+    assert_one_step_on_two_replicas_equals_one(one, two, data, batch_norm)
 
 
 def test_evaluation_with_an_uneven_last_batch_equals_one_replica():
