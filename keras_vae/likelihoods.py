@@ -36,10 +36,12 @@ class Likelihood(keras.layers.Layer):
 
         Args:
             x: images of shape `(batch, H, W, C)` in [0, 1].
-            params: decoder outputs of the same shape.
+            params: decoder outputs of the same shape, or of any shape that
+                `x` broadcasts against, such as `(batch, samples, H, W, C)`
+                for `x` of shape `(batch, 1, H, W, C)`.
 
         Returns:
-            A tensor of shape `(batch,)`.
+            A tensor of `params`' shape without the last three (image) axes.
         """
         raise NotImplementedError
 
@@ -61,9 +63,10 @@ class Bernoulli(Likelihood):
         return ops.sigmoid(params)
 
     def negative_log_likelihood(self, x, params):
+        # The binary cross-entropy from logits, -x log σ(l) - (1-x) log(1-σ(l)).
         x = ops.cast(x, params.dtype)
-        per_pixel = ops.binary_crossentropy(x, params, from_logits=True)
-        return ops.sum(ops.reshape(per_pixel, (ops.shape(x)[0], -1)), axis=-1)
+        per_pixel = ops.softplus(params) - x * params
+        return ops.sum(per_pixel, axis=(-3, -2, -1))
 
 
 @keras.saving.register_keras_serializable(package="keras_vae")
@@ -113,7 +116,7 @@ class Gaussian(Likelihood):
         log_scale = ops.cast(self.log_scale, params.dtype)
         squared = ops.square((x - self._mean(params)) * ops.exp(-log_scale))
         per_pixel = 0.5 * squared + log_scale + 0.5 * math.log(2.0 * math.pi)
-        return ops.sum(ops.reshape(per_pixel, (ops.shape(x)[0], -1)), axis=-1)
+        return ops.sum(per_pixel, axis=(-3, -2, -1))
 
     def get_config(self):
         return {**super().get_config(), "scale": self.scale, "link": self.link}
