@@ -73,4 +73,17 @@ PRESETS = {
         "decoder": {"hidden_units": (512,)},
         "likelihood": "bernoulli",
     },
+    "mlp_gated_28": {
+        "description": (
+            "The MLP VAE of the published likelihood tables (Tomczak & Welling, 2018) "
+            "for 28x28x1 images: two gated dense layers of 300 units each way, 40 "
+            "latent dimensions, Bernoulli likelihood."
+        ),
+        "architecture": "mlp",
+        "input_shape": (28, 28, 1),
+        "latent_dim": 40,
+        "encoder": {"hidden_units": (300, 300), "activation": "gated"},
+        "decoder": {"hidden_units": (300, 300), "activation": "gated"},
+        "likelihood": "bernoulli",
+    },
 }

@@ -57,9 +57,20 @@ def build_model(config, image_shape=None, num_classes=None):
     return MODELS[config.model].from_preset(config.preset, load_weights=False, **options)
 
 
-def build_optimizer(config):
-    """The optimizer a `RunConfig` names, at its learning rate."""
-    return OPTIMIZERS[config.optimizer](config.learning_rate)
+def build_optimizer(config, steps_per_epoch=1):
+    """The optimizer a `RunConfig` names, at its learning rate and schedule.
+
+    Args:
+        config: a `RunConfig`.
+        steps_per_epoch: training steps per epoch, which a schedule over the
+            run's epochs needs.
+    """
+    learning_rate = config.learning_rate
+    if config.learning_rate_schedule == "cosine":
+        learning_rate = keras.optimizers.schedules.CosineDecay(
+            learning_rate, decay_steps=config.epochs * steps_per_epoch
+        )
+    return OPTIMIZERS[config.optimizer](learning_rate)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,13 +129,18 @@ class RunData:
         return "train" if start is None else f"train[:{start}]"
 
     @functools.cached_property
+    def train_examples(self):
+        """Examples of the (capped) training split, without the validation split."""
+        return self.source.num_examples(self._train_split, self.config.max_train_examples)
+
+    @functools.cached_property
     def steps_per_epoch(self):
         """Training steps per epoch: whole batches of the (capped) training split.
 
         Raises:
             ValueError: the split holds less than one batch.
         """
-        examples = self.source.num_examples(self._train_split, self.config.max_train_examples)
+        examples = self.train_examples
         if examples < self.config.batch_size:
             raise ValueError(
                 f"Expected at least one batch of {self.config.batch_size} training examples "

@@ -16,6 +16,7 @@ KL_SCHEDULES = ("constant", "linear", "cyclical")
 # How a folder's images are read (`keras_vae.data.FolderImages`).
 COLOR_MODES = ("rgb", "grayscale")
 OPTIMIZERS = ("adam", "sgd")
+LEARNING_RATE_SCHEDULES = ("constant", "cosine")
 # The tf.distribute strategies `keras_vae.distribute.choose_strategy` knows.
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
 # Settings a resumed run may change: training longer is still the same run.
@@ -26,6 +27,7 @@ CHOICES = {
     "preset": tuple(PRESETS),
     "kl_schedule": KL_SCHEDULES,
     "optimizer": OPTIMIZERS,
+    "learning_rate_schedule": LEARNING_RATE_SCHEDULES,
     "strategy": STRATEGIES,
     "color_mode": COLOR_MODES,
 }
@@ -47,7 +49,8 @@ FIELD_HELP = {
     "epochs": "epochs to train",
     "batch_size": "global batch size, split over replicas",
     "optimizer": "the optimizer",
-    "learning_rate": "the optimizer's learning rate",
+    "learning_rate": "the optimizer's learning rate (at the start, with a schedule)",
+    "learning_rate_schedule": "constant, or cosine: decays to 0 over all the run's epochs",
     "seed": "seed of the initial weights, the data order and the sampling noise",
     "test_seed": "seed binarising the test and validation images",
     "validation_examples": "training examples held out for validation (0: validate on test)",
@@ -93,6 +96,7 @@ class RunConfig:
     batch_size: int = 128
     optimizer: str = "adam"
     learning_rate: float = 1e-3
+    learning_rate_schedule: str = "constant"
     seed: int = 0
     test_seed: int = 0
     validation_examples: int = 0

@@ -168,7 +168,7 @@ def _train_into(config, strategy, data, work, verbose):
     with strategy.scope():
         model = build_model(config, data.source.image_shape, len(data.source.class_names))
         model.compile(
-            optimizer=build_optimizer(config),
+            optimizer=build_optimizer(config, data.steps_per_epoch),
             jit_compile=config.jit_compile,
             steps_per_execution=steps_per_execution,
         )

@@ -1,3 +1,4 @@
+import keras
 import numpy as np
 import pytest
 
@@ -25,3 +26,19 @@ def test_bad_arguments_name_what_was_expected():
         architectures.conv_encoder((28, 28), 2)
     with pytest.raises(ValueError, match="latent_dim.*positive integer.*0"):
         architectures.mlp_decoder((28, 28, 1), 0)
+
+
+def test_a_gated_layer_is_a_linear_unit_times_a_sigmoid_gate():
+    from keras_vae.architectures import mlp_decoder
+
+    decoder = mlp_decoder((4, 4, 1), latent_dim=3, hidden_units=(5,), activation="gated")
+    dense = [layer for layer in decoder.layers if isinstance(layer, keras.layers.Dense)]
+    (w_gate, b_gate), (w_unit, b_unit), (w_out, b_out) = (
+        [np.asarray(v, "float64") for v in layer.get_weights()] for layer in dense
+    )
+    if dense[0].activation is not keras.activations.sigmoid:  # the order Keras built them in
+        (w_gate, b_gate), (w_unit, b_unit) = (w_unit, b_unit), (w_gate, b_gate)
+    z = np.random.default_rng(0).normal(size=(7, 3))
+    hidden = (z @ w_unit + b_unit) / (1 + np.exp(-(z @ w_gate + b_gate)))
+    expected = (hidden @ w_out + b_out).reshape(7, 4, 4, 1)
+    np.testing.assert_allclose(decoder(z.astype("float32")), expected, rtol=1e-5, atol=1e-5)

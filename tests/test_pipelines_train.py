@@ -1,5 +1,6 @@
 import csv
 import json
+import math
 import os
 
 import keras
@@ -175,3 +176,17 @@ def test_a_finished_run_killed_before_its_move_is_moved_without_training(toy_idx
     second = train(config, tmp_path / "run", overwrite=True, verbose=0)
     assert second["resumed_from_epoch"] == 0 and second["epoch_seconds"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+def test_a_cosine_schedule_decays_the_learning_rate_to_zero_over_the_run():
+    from keras_vae.run import build_optimizer
+
+    config = RunConfig(learning_rate=0.002, learning_rate_schedule="cosine", epochs=4)
+    optimizer = build_optimizer(config, steps_per_epoch=25)
+    optimizer.build([])
+    for step in (0, 30, 50, 99, 100, 130):
+        optimizer.iterations.assign(step)
+        expected = 0.002 * 0.5 * (1 + math.cos(math.pi * min(step, 100) / 100))
+        assert float(optimizer.learning_rate) == pytest.approx(expected, abs=1e-7)
+    assert float(build_optimizer(config.replace(learning_rate_schedule="constant"))
+                 .learning_rate) == pytest.approx(0.002)  # fmt: skip
