@@ -5,6 +5,8 @@
 - `importance_weighted_log_likelihood`: the IWAE bound on log p(x) with k samples
   (Burda et al., 2016), which tightens towards log p(x) as k grows; k=1 is the ELBO.
 - `active_units`: latent dimensions whose posterior mean varies across the data.
+- `likelihood_figures`: mean negative log-likelihood, its standard error, bits
+  per dimension.
 - `bits_per_dim`: nats per example expressed per data dimension in bits.
 """
 
@@ -23,12 +25,17 @@ def _log_normal(z, mean, log_var):
     )
 
 
+# Decoded values (latent vectors × pixels) per call of the estimator: about 32 MB
+# per float32 tensor whatever the image size.
+DECODED_VALUES_PER_CALL = 2**23
+
+
 def importance_weighted_log_likelihood(
     model,
     images,
     k=1000,
     batch_size=None,
-    max_decodes_per_call=8192,
+    max_decodes_per_call=None,
     seed=0,
     progress=None,
     labels=None,
@@ -37,16 +44,18 @@ def importance_weighted_log_likelihood(
 
     For each image, `k` latent vectors are drawn from q(z|x) and
     `log (1/k) Σ p(x|z_i) p(z_i) / q(z_i|x)` is computed with a log-sum-exp over
-    the samples, in chunks so that memory stays bounded. In expectation the
+    the samples. The encoder runs once per batch of images; the samples are
+    decoded in chunks so that memory stays bounded. In expectation the
     estimate never exceeds log p(x) and rises towards it as `k` grows.
 
     Args:
         model: a `keras_vae.VAE`.
         images: array `(n, H, W, C)`, preprocessed as for training.
         k: importance samples per image.
-        batch_size: images per forward pass; by default chosen so that one pass
-            decodes at most `max_decodes_per_call` latent vectors.
-        max_decodes_per_call: bound on `batch_size * samples per chunk`.
+        batch_size: images per call; by default as many as fit in
+            `max_decodes_per_call` decodes.
+        max_decodes_per_call: bound on `batch_size * samples per chunk`; by
+            default `DECODED_VALUES_PER_CALL` divided by the pixels of an image.
         seed: int, seed of the samples.
         progress: `None`, or a function called with `(images done, images)`
             after each batch.
@@ -56,7 +65,7 @@ def importance_weighted_log_likelihood(
     Returns:
         A float64 NumPy array of shape `(n,)`: the estimate of log p(x) in nats.
     """
-    if not isinstance(k, int) or k < 1:
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise ValueError(f"Expected `k` to be a positive integer. Received: k={k!r}")
     images = np.asarray(images, dtype="float32")
     conditional = model.num_classes is not None
@@ -65,6 +74,8 @@ def importance_weighted_log_likelihood(
         model.one_hot_labels(labels, len(images)) if conditional
         else np.zeros((len(images), 0), "float32")
     )  # fmt: skip
+    if max_decodes_per_call is None:
+        max_decodes_per_call = max(1, DECODED_VALUES_PER_CALL // math.prod(images.shape[1:]))
     chunk = min(k, max_decodes_per_call)
     batch_size = batch_size or max(1, max_decodes_per_call // chunk)
     seed_generator = keras.random.SeedGenerator(seed)
@@ -91,7 +102,8 @@ def _compile_estimator(model, k, chunk, seed_generator):
     def estimate(images, one_hot):
         batch = ops.shape(images)[0]
         mean, log_var = model.encoder(conditioned(images, one_hot), training=False)
-        repeated = ops.repeat(images, chunk, axis=0)
+        # Each image broadcasts against its samples' decoded parameters.
+        targets = images[:, None]
         chunk_estimates = []
         for size in [chunk] * (k // chunk) + ([k % chunk] if k % chunk else []):
             noise = keras.random.normal((batch, size, latent_dim), seed=seed_generator)
@@ -100,10 +112,8 @@ def _compile_estimator(model, k, chunk, seed_generator):
             params = model.decoder(
                 conditioned(flat, ops.repeat(one_hot, size, axis=0)), training=False
             )
-            targets = repeated if size == chunk else ops.repeat(images, size, axis=0)
-            log_likelihood = -ops.reshape(
-                model.likelihood.negative_log_likelihood(targets, params), (batch, size)
-            )
+            params = ops.reshape(params, (batch, size, *model.image_shape))
+            log_likelihood = -model.likelihood.negative_log_likelihood(targets, params)
             log_prior = _log_normal(z, 0.0, ops.zeros_like(z))
             log_posterior = _log_normal(z, mean[:, None, :], log_var[:, None, :])
             log_weights = log_likelihood + log_prior - log_posterior
@@ -111,6 +121,29 @@ def _compile_estimator(model, k, chunk, seed_generator):
         return ops.logsumexp(ops.stack(chunk_estimates, axis=1), axis=1) - math.log(k)
 
     return estimate
+
+
+def likelihood_figures(log_likelihood, image_shape):
+    """The figures of per-image log-likelihood estimates, as papers report them.
+
+    Args:
+        log_likelihood: array `(n,)` of estimates of log p(x) in nats, such as
+            `importance_weighted_log_likelihood`'s.
+        image_shape: `(H, W, C)` of the images.
+
+    Returns:
+        A dict of floats: `negative_log_likelihood` (the mean, nats per
+        example), its `standard_error` (of the mean over the images) and
+        `bits_per_dim`.
+    """
+    log_likelihood = np.asarray(log_likelihood, dtype="float64")
+    negative_log_likelihood = float(-log_likelihood.mean())
+    spread = log_likelihood.std(ddof=1) if len(log_likelihood) > 1 else math.nan
+    return {
+        "negative_log_likelihood": negative_log_likelihood,
+        "standard_error": float(spread / math.sqrt(len(log_likelihood))),
+        "bits_per_dim": bits_per_dim(negative_log_likelihood, math.prod(image_shape)),
+    }
 
 
 def evaluate_losses(model, images, labels=None, seed=0, batch_size=1000):

@@ -20,6 +20,7 @@ import sys
 import tempfile
 
 from keras_vae.files import check_folder_name
+from keras_vae.protocols import PROTOCOLS
 from keras_vae.run_config import CHOICES, FIELD_HELP, RunConfig
 from keras_vae_inference.bundle import VARIANTS
 
@@ -101,9 +102,20 @@ def _train_check(args):
 def _evaluate(parser):
     parser.add_argument("--run-dir", default="runs/default", help="the VAE's run folder")
     parser.add_argument("--autoencoder-run", help="an autoencoder run folder to compare with")
-    parser.add_argument("--k", type=positive_int, default=1000, help="importance samples per image")
     parser.add_argument(
-        "--iwae-examples", type=positive_int, default=2000, help="test images for IWAE"
+        "--protocol",
+        choices=sorted(PROTOCOLS),
+        default="quick",
+        help="the IWAE estimate's settings: quick (k=1000 on the first 2,000 test images) or "
+        "published (the likelihood tables': k=5000 on the whole test set)",
+    )
+    parser.add_argument(
+        "--k", type=positive_int, help="importance samples per image (default: the protocol's)"
+    )
+    parser.add_argument(
+        "--iwae-examples",
+        type=positive_int,
+        help="test images for IWAE, the first ones (default: the protocol's)",
     )
     parser.add_argument(
         "--interpolate",

@@ -1,10 +1,12 @@
 """Evaluates a training run on its test set and writes a report with pictures.
 
     keras-vae evaluate --run-dir runs/default --autoencoder-run runs/default-autoencoder
+    keras-vae evaluate --run-dir runs/hour-fashion-mnist --protocol published
 
 Writes `report.md` and `report.json` in the run folder, with the pictures in
 `report/`: test negative ELBO and its parts, the importance-weighted (IWAE)
-estimate of the negative log-likelihood with k samples, bits per dimension,
+estimate of the negative log-likelihood with k samples and its standard error,
+the protocol that produced it (`keras_vae.protocols`), bits per dimension,
 active latent units, samples, reconstructions, the latent space by class, the
 2-D manifold (latent_dim 2), loss curves, and a latent interpolation GIF (beside
 the autoencoder's when its run is given).
@@ -24,15 +26,22 @@ from keras_vae.evaluation import (
     bits_per_dim,
     evaluate_losses,
     importance_weighted_log_likelihood,
+    likelihood_figures,
 )
 from keras_vae.files import write_bytes_atomically
 from keras_vae.pictures import latent_manifold, write_gif, write_png
 from keras_vae.run import EVALUATION_BATCH_SIZE, UNITS, load_run
 
+# The published likelihood tables' protocol (Burda et al., 2016; Tomczak &
+# Welling, 2018): k=5000 importance samples on the whole test set, binarised once.
+PUBLISHED_K = 5000
+# IWAE settings by protocol: (k, test images; None for all of them).
+PROTOCOLS = {"quick": (1000, 2000), "published": (PUBLISHED_K, None)}
+
 
 def evaluate_run(
     run_dir, autoencoder_run=None, k=1000, iwae_examples=2000, seed=0, interpolate=None
-):
+):  # fmt: skip
     """Computes the figures and pictures of a run; writes `report.md` and `report.json`.
 
     The negative ELBO is computed as the training summary computes it, on the
@@ -42,7 +51,8 @@ def evaluate_run(
         run_dir: a training run folder of a VAE.
         autoencoder_run: a run folder of an autoencoder with the same data, or `None`.
         k: importance samples per image for the IWAE estimate.
-        iwae_examples: test images the IWAE estimate uses (the first ones).
+        iwae_examples: test images the IWAE estimate uses (the first ones), or
+            `None` for all of them.
         seed: seed of the IWAE samples and of the pictures' latent vectors.
         interpolate: `None`, or two class names: the interpolation goes from
             the first test image of one to the first of the other (default:
@@ -52,6 +62,8 @@ def evaluate_run(
         The report, as a dict.
     """
     for name, value in (("k", k), ("iwae_examples", iwae_examples)):
+        if name == "iwae_examples" and value is None:
+            continue
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"Expected {name} to be a positive integer. Received: {value!r}")
     run = load_run(run_dir)
@@ -75,12 +87,14 @@ def evaluate_run(
             model, subset, k=k, seed=seed, progress=_Progress(),
             labels=None if labels is None else labels[:iwae_examples],
         )  # fmt: skip
+    protocol = _protocol(run, k, len(subset), seed, seconds["iwae"])
     with _timed(seconds, "active_units", "Active units"):
         means, _ = model.encode(images, labels)
     with _timed(seconds, "pictures", "Pictures"):
         interpolation = _write_pictures(run, means, autoencoder, seed, interpolate)
     report = {
         **_figures(run, elbo, log_likelihood, k, means),
+        "protocol": protocol,
         "gaussian": _gaussian_figures(model, images, labels),
         "autoencoder": _autoencoder_figures(autoencoder, run.data.test_set),
         "interpolation": interpolation,
@@ -126,7 +140,6 @@ def _figures(run, elbo, log_likelihood, k, means):
     """The report's likelihood figures and latent statistics."""
     model = run.model
     dimensions = math.prod(model.image_shape)
-    iwae_nll = float(-log_likelihood.mean())
     active, variances = active_units(means)
     return {
         "run_dir": str(run.folder.path.resolve()),
@@ -141,14 +154,34 @@ def _figures(run, elbo, log_likelihood, k, means):
         "iwae": {
             "k": k,
             "examples": len(log_likelihood),
-            "negative_log_likelihood": iwae_nll,
-            "bits_per_dim": bits_per_dim(iwae_nll, dimensions),
-            "standard_error": float(log_likelihood.std(ddof=1) / math.sqrt(len(log_likelihood))),
+            **likelihood_figures(log_likelihood, model.image_shape),
         },
         "active_units": active,
         "latent_dim": model.latent_dim,
         "posterior_mean_variances": variances.tolist(),
     }
+
+
+def _protocol(run, k, examples, seed, estimate_seconds):
+    """How the IWAE figure was produced: data, split, binarisation, k, training and
+    estimate times; `published` says whether it is the published tables' protocol."""
+    config, data, summary = run.config, run.data, run.summary
+    test = data.test_set
+    return {
+        "published": bool(
+            k >= PUBLISHED_K and examples == len(test.images) and config.binarize
+            and config.max_test_examples is None
+        ),
+        "test_set": test.description,
+        "k": k,
+        "examples": examples,
+        "seed": seed,
+        "train_examples": data.train_examples,
+        "validation_examples": config.validation_examples,
+        "epochs": len(summary["history"].get("loss", [])),
+        "training_seconds": float(sum(summary.get("epoch_seconds", []))),
+        "estimate_seconds": estimate_seconds,
+    }  # fmt: skip
 
 
 def class_grid(model, seed, columns=10):
@@ -284,6 +317,8 @@ def _figure_lines(report):
         f"±{iwae['standard_error']:.2f} s.e.) | {iwae['negative_log_likelihood']:.2f} | "
         f"{iwae['bits_per_dim']:.4f} |",
         "",
+        _protocol_line(report["protocol"]),
+        "",
         f"Active latent units (variance of the posterior mean > 0.01): "
         f"**{report['active_units']} of {report['latent_dim']}**.",
         "",
@@ -307,6 +342,26 @@ def _figure_lines(report):
             "",
         ]
     return lines
+
+
+def _protocol_line(protocol):
+    validation = (
+        f"{protocol['validation_examples']:,} held out for validation"
+        if protocol["validation_examples"] else "validated on the test set"
+    )  # fmt: skip
+    line = (
+        f"Protocol: IWAE with k={protocol['k']:,} importance samples (seed {protocol['seed']}) "
+        f"on {protocol['examples']:,} images of {protocol['test_set']}; trained "
+        f"{protocol['epochs']} epochs on {protocol['train_examples']:,} examples ({validation}) "
+        f"in {protocol['training_seconds'] / 60:.1f} min; the estimate took "
+        f"{protocol['estimate_seconds'] / 60:.1f} min."
+    )
+    if protocol["published"]:
+        return f"{line} This is the protocol of the published likelihood tables."
+    return (
+        f"{line} Not the published tables' protocol (k={PUBLISHED_K:,} on the whole "
+        "binarised test set): compare with papers after `--protocol published`."
+    )
 
 
 def _picture_lines(report, pictures):
@@ -353,8 +408,10 @@ def _picture_lines(report, pictures):
 
 def run(args):
     """`keras-vae evaluate`: evaluates the run and prints the figures."""
+    k, examples = PROTOCOLS[args.protocol]
     report = evaluate_run(
-        args.run_dir, args.autoencoder_run, args.k, args.iwae_examples,
+        args.run_dir, args.autoencoder_run, args.k or k,
+        examples if args.iwae_examples is None else args.iwae_examples,
         interpolate=args.interpolate,
     )  # fmt: skip
     iwae = report["iwae"]
@@ -365,7 +422,9 @@ def run(args):
         f"({report['negative_elbo_bits_per_dim']:.4f} bits/dim) = reconstruction "
         f"{report['reconstruction_loss']:.2f} + KL {report['kl_loss']:.2f}\n"
         f"  IWAE NLL (k={iwae['k']}, {iwae['examples']} images) "
-        f"{iwae['negative_log_likelihood']:.2f} nats ({iwae['bits_per_dim']:.4f} bits/dim)\n"
+        f"{iwae['negative_log_likelihood']:.2f} ± {iwae['standard_error']:.2f} nats "
+        f"({iwae['bits_per_dim']:.4f} bits/dim)\n"
+        f"  {_protocol_line(report['protocol'])}\n"
         f"  active units {report['active_units']} of {report['latent_dim']}\n"
         f"  took "
         + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in report["seconds"].items())

@@ -146,3 +146,93 @@ def test_the_iwae_estimate_reports_its_progress_batch_by_batch():
         model, x[:50], k=10, batch_size=16, progress=lambda done, total: calls.append(done)
     )
     assert calls == [16, 32, 48, 50]
+
+
+GRID = np.linspace(-12.0, 12.0, 24001)  # z values for the exact integral over a 1-D latent
+
+
+def bernoulli_model(seed=0):
+    """A Bernoulli VAE with a 1-D latent whose log p(x) a dense grid integrates exactly.
+
+    p(z) = N(0, 1), p(x|z) = Π_i Bernoulli(σ(w_i z + b_i)) over 4×4 pixels. Its
+    encoder is linear, fitted afterwards to the exact posteriors' moments.
+    """
+    rng = np.random.default_rng(seed)
+    weights, bias = rng.normal(size=16) * 1.5, rng.normal(size=16)
+    z = keras.Input((1,))
+    project = keras.layers.Dense(16)
+    decoder = keras.Model(z, keras.layers.Reshape((4, 4, 1))(project(z)))
+    project.set_weights([weights[None, :], bias])
+    images = keras.Input((4, 4, 1))
+    flat = keras.layers.Flatten()(images)
+    mean_layer, log_var_layer = keras.layers.Dense(1), keras.layers.Dense(1)
+    encoder = keras.Model(images, [mean_layer(flat), log_var_layer(flat)])
+    model = keras_vae.VAE(encoder, decoder, likelihood="bernoulli", seed=seed)
+    return model, weights, bias, (mean_layer, log_var_layer)
+
+
+def exact_log_likelihood(x, weights, bias):
+    """log p(x) and the posterior's mean and variance of each binary image, by summing
+    p(x|z) p(z) over `GRID` in float64: an independent computation."""
+    logits = GRID[:, None] * weights + bias  # (grid, pixels)
+    flat = x.reshape(len(x), -1).astype("float64")
+    log_joint = (
+        flat @ logits.T
+        - np.logaddexp(0.0, logits).sum(axis=1)
+        - 0.5 * (GRID**2 + math.log(2 * math.pi))
+    )  # (images, grid)
+    step = GRID[1] - GRID[0]
+    peak = log_joint.max(axis=1, keepdims=True)
+    mass = np.exp(log_joint - peak)
+    log_p = peak[:, 0] + np.log(mass.sum(axis=1) * step)
+    posterior = mass / mass.sum(axis=1, keepdims=True)
+    mean = posterior @ GRID
+    return log_p, mean, posterior @ GRID**2 - mean**2
+
+
+def test_the_published_protocol_on_a_fixed_binarised_test_set_gives_the_exact_likelihood(
+    tmp_path,
+):
+    from keras_vae.evaluation import likelihood_figures
+    from keras_vae.protocols import PUBLISHED_K
+    from keras_vae.run import RunData
+    from keras_vae.run_config import RunConfig
+
+    model, weights, bias, (mean_layer, log_var_layer) = bernoulli_model()
+    # Grey images from the model: binarised, they are draws from its own p(x).
+    rng = np.random.default_rng(1)
+    grey = 1 / (1 + np.exp(-(rng.normal(size=(250, 1)) * weights + bias)))
+    grey = np.round(255 * grey).astype("uint8").reshape(-1, 4, 4)
+    np.savez(tmp_path / "grey.npz", x_train=grey, x_test=grey)
+
+    config = RunConfig(dataset=str(tmp_path / "grey.npz"), preset="mlp_28")
+    test = RunData(config).test_set
+    # Binarised once, by the test seed alone: every run sees the same images.
+    np.testing.assert_array_equal(test.images, RunData(config).test_set.images)
+    assert not np.array_equal(test.images, RunData(config.replace(test_seed=1)).test_set.images)
+    assert set(np.unique(test.images)) == {0.0, 1.0}
+    assert abs(test.images.mean() - grey.mean() / 255) < 4 * 0.5 / math.sqrt(grey.size)
+    assert "binarised once (seed 0)" in test.description
+
+    truth, posterior_mean, posterior_var = exact_log_likelihood(test.images, weights, bias)
+    flat = test.images.reshape(len(test.images), -1)
+    fit, *_ = np.linalg.lstsq(np.c_[flat, np.ones(len(flat))], posterior_mean, rcond=None)
+    mean_layer.set_weights([fit[:-1, None], fit[-1:]])
+    # A proposal somewhat wider than the posteriors, as an encoder's often is.
+    log_var_layer.set_weights([np.zeros((16, 1)), np.array([math.log(posterior_var.mean()) + 0.5])])
+
+    # The default batching: 104 images of 5000 samples per call, the last call
+    # partial; then 1500 decodes per call: 3 chunks of 1500 and one of 500.
+    for max_decodes in (None, 1500):
+        estimate = importance_weighted_log_likelihood(
+            model, test.images, k=PUBLISHED_K, max_decodes_per_call=max_decodes, seed=2
+        )
+        gaps = truth - estimate
+        assert np.abs(gaps).max() < 0.02, np.abs(gaps).max()
+        assert -0.002 < gaps.mean() < 0.005, gaps.mean()
+        figures = likelihood_figures(estimate, (4, 4, 1))
+        assert figures["negative_log_likelihood"] == pytest.approx(-truth.mean(), abs=0.005)
+        assert figures["standard_error"] == pytest.approx(
+            truth.std(ddof=1) / math.sqrt(len(truth)), rel=0.01
+        )
+        assert figures["bits_per_dim"] == pytest.approx(-truth.mean() / (16 * math.log(2)), 1e-3)

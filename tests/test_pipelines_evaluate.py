@@ -48,6 +48,11 @@ def test_evaluation_report_of_a_real_run(real_run, fashion_mnist_data_dir, tmp_p
         assert (run_dir / picture).stat().st_size > 0, picture
     assert "manifold" not in markdown  # 32 latent dimensions: no 2-D manifold
     assert json.loads((run_dir / "report.json").read_text())["iwae"]["k"] == 20
+    protocol = report["protocol"]
+    assert not protocol["published"] and (protocol["k"], protocol["examples"]) == (20, 300)
+    assert (protocol["epochs"], protocol["train_examples"]) == (2, 6400)
+    assert protocol["training_seconds"] == pytest.approx(sum(summary["epoch_seconds"]))
+    assert "Not the published tables' protocol" in markdown
 
 
 def test_evaluation_refuses_an_autoencoder_run_and_a_missing_one(real_run, tmp_path):
@@ -98,3 +103,30 @@ def test_a_run_on_unlabelled_images_is_evaluated(tmp_path):
     assert {"latent_space.png", "interpolation.png", "interpolation.gif"} <= {
         path.name for path in pictures.iterdir()
     }
+
+
+def test_the_published_protocol_from_the_command_line(tmp_path, capsys):
+    from keras_vae.protocols import PUBLISHED_K
+    from pipelines.cli import main
+
+    rng = np.random.default_rng(0)
+    grey = rng.integers(0, 256, (48, 28, 28), dtype=np.uint8)
+    np.savez(tmp_path / "grey.npz", x_train=grey[:40], x_test=grey[40:])
+    config = RunConfig(
+        dataset=str(tmp_path / "grey.npz"), preset="mlp_28", epochs=1, batch_size=8,
+        validation_examples=8,
+    )  # fmt: skip
+    train(config, tmp_path / "run", verbose=0)
+    main(["evaluate", "--run-dir", str(tmp_path / "run"), "--protocol", "published"])
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    protocol = report["protocol"]
+    assert protocol["published"]
+    assert (
+        (protocol["k"], protocol["examples"])
+        == (PUBLISHED_K, 8)
+        == (report["iwae"]["k"], report["iwae"]["examples"])
+    )
+    assert (protocol["train_examples"], protocol["validation_examples"]) == (32, 8)
+    assert protocol["test_set"].endswith("8 images, binarised once (seed 0)")
+    assert "This is the protocol of the published likelihood tables" in capsys.readouterr().out
+    assert "This is the protocol" in (tmp_path / "run" / "report.md").read_text()
