@@ -1,9 +1,11 @@
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 from toy_data import random_split, write_idx_dataset
 
+from keras_vae.presets import PRESETS
 from keras_vae.run import RunData, RunError, RunFolder, build_model, load_run
 from keras_vae.run_config import RunConfig
 
@@ -109,3 +111,12 @@ def test_a_damaged_model_file_is_named(tmp_path):
 def test_settings_out_of_range_are_refused(changes, message):
     with pytest.raises(ValueError, match=message):
         RunConfig().replace(**changes)
+
+
+@pytest.mark.parametrize(
+    "path", sorted((Path(__file__).parent.parent / "pipelines" / "configs").glob("*.toml")),
+    ids=lambda path: path.name,
+)  # fmt: skip
+def test_every_shipped_config_is_valid(path):
+    config = RunConfig.from_file(path)
+    assert config.epochs >= 1 and config.preset in PRESETS
