@@ -118,17 +118,21 @@ def _timed(seconds, name, description):
 
 
 class _Progress:
-    """Prints how far a long step is, one line per tenth: readable in a log file."""
+    """Prints how far a long step is, once after half a minute (so a long estimate
+    says early how long it will take), then once per tenth: readable in a log file."""
 
-    def __init__(self):
+    def __init__(self, first_after=30.0):
         self.started = time.perf_counter()
+        self.first_after = first_after
         self.shown = 0
+        self.spoken = False
 
     def __call__(self, done, total):
         tenth = 10 * done // total
-        if tenth > self.shown and done < total:
-            self.shown = tenth
-            elapsed = time.perf_counter() - self.started
+        elapsed = time.perf_counter() - self.started
+        early = not self.spoken and elapsed >= self.first_after
+        if (tenth > self.shown or early) and done < total:
+            self.shown, self.spoken = tenth, True
             print(
                 f"  {done:,} of {total:,} images, {elapsed:.0f} s "
                 f"(about {elapsed * (total - done) / done:.0f} s left)",

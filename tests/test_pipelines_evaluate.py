@@ -130,3 +130,15 @@ def test_the_published_protocol_from_the_command_line(tmp_path, capsys):
     assert protocol["test_set"].endswith("8 images, binarised once (seed 0)")
     assert "This is the protocol of the published likelihood tables" in capsys.readouterr().out
     assert "This is the protocol" in (tmp_path / "run" / "report.md").read_text()
+
+
+def test_progress_speaks_early_then_once_per_tenth(capsys):
+    from pipelines.evaluate import _Progress
+
+    progress = _Progress(first_after=0.0)
+    for done in range(1, 101):
+        progress(done, 100)
+    lines = capsys.readouterr().out.splitlines()
+    # Once at once (the first call), then at 10, 20, ... 90; never at the end.
+    assert [line.split()[0] for line in lines] == ["1", *map(str, range(10, 100, 10))]
+    assert all("of 100 images" in line and "s left" in line for line in lines)
