@@ -83,7 +83,7 @@ class EncoderDecoder(keras.Model):
             **kwargs: other arguments of the model class. `input_shape`,
                 `latent_dim` and `likelihood` change a named preset's
                 architecture (then it is untrained); `beta`, `seed`,
-                `free_bits` and `name` apply to any preset.
+                `free_bits`, `importance_samples` and `name` apply to any preset.
 
         Returns:
             An instance of this class.
@@ -288,6 +288,19 @@ class EncoderDecoder(keras.Model):
         penalty += ops.sum(self.decoder.losses)
         return mean, log_var, params, penalty, terms
 
+    def _objective(self, images, labels):
+        """What a training step minimises, and what it reports.
+
+        Returns:
+            `(objective, penalty, reconstruction, terms)`: the per-example
+            loss whose batch mean is minimised, a scalar penalty added to it,
+            and the per-example reconstruction term and code terms that the
+            reported losses are made of.
+        """
+        _, _, params, penalty, terms = self._forward(images, labels, training=True)
+        reconstruction = self.likelihood.negative_log_likelihood(images, params)
+        return reconstruction, penalty, reconstruction, terms
+
     def _check_images(self, images):
         shape = tuple(images.shape)
         if len(shape) != 4 or shape[1:] != self.image_shape:
@@ -370,14 +383,13 @@ class EncoderDecoder(keras.Model):
         where = ["in the batch of training step", self.optimizer.iterations + 1]
         with self._checks(images, labels, where):
             with tf.GradientTape() as tape:
-                _, _, params, penalty, terms = self._forward(images, labels, training=True)
-                reconstruction = self.likelihood.negative_log_likelihood(images, params)
+                objective, penalty, reconstruction, terms = self._objective(images, labels)
                 local_size = ops.shape(images)[0]
                 _, global_size = global_batch_position(local_size)
                 share = ops.cast(local_size, "float32") / ops.cast(global_size, "float32")
                 # Gradients are summed over replicas: scale each replica's share of
                 # the global-batch mean so the sum is the global mean.
-                loss = ops.sum(reconstruction) / ops.cast(global_size, "float32") + penalty * share
+                loss = ops.sum(objective) / ops.cast(global_size, "float32") + penalty * share
                 scaled_loss = self.optimizer.scale_loss(loss)
             gradients = tape.gradient(scaled_loss, self.trainable_variables)
             # Variables the loss does not reach (an autoencoder's log-variance head)

@@ -17,13 +17,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-
-def _log_normal(z, mean, log_var):
-    """log N(z; mean, exp(log_var)) summed over the last axis."""
-    return -0.5 * ops.sum(
-        math.log(2.0 * math.pi) + log_var + ops.square(z - mean) * ops.exp(-log_var), axis=-1
-    )
-
+from keras_vae.sampling import gaussian_log_density
 
 # Decoded values (latent vectors × pixels) per call of the estimator: about 32 MB
 # per float32 tensor whatever the image size.
@@ -114,8 +108,8 @@ def _compile_estimator(model, k, chunk, seed_generator):
             )
             params = ops.reshape(params, (batch, size, *model.image_shape))
             log_likelihood = -model.likelihood.negative_log_likelihood(targets, params)
-            log_prior = _log_normal(z, 0.0, ops.zeros_like(z))
-            log_posterior = _log_normal(z, mean[:, None, :], log_var[:, None, :])
+            log_prior = gaussian_log_density(z, 0.0, ops.zeros_like(z))
+            log_posterior = gaussian_log_density(z, mean[:, None, :], log_var[:, None, :])
             log_weights = log_likelihood + log_prior - log_posterior
             chunk_estimates.append(ops.logsumexp(log_weights, axis=1))
         return ops.logsumexp(ops.stack(chunk_estimates, axis=1), axis=1) - math.log(k)

@@ -46,7 +46,10 @@ def build_model(config, image_shape=None, num_classes=None):
     if image_shape is not None and tuple(image_shape) != preset_shape:
         options["input_shape"] = tuple(image_shape)
     if config.model in ("vae", "cvae"):
-        options.update(beta=config.beta, seed=config.seed, free_bits=config.free_bits)
+        options.update(
+            beta=config.beta, seed=config.seed, free_bits=config.free_bits,
+            importance_samples=config.importance_samples,
+        )  # fmt: skip
     if config.model == "cvae":
         if not num_classes:
             raise ValueError(

@@ -46,6 +46,8 @@ FIELD_HELP = {
     "kl_schedule": "how beta grows from 0: constant (no warm-up), linear or cyclical",
     "kl_warmup_epochs": "epochs of the linear warm-up, or of one cycle",
     "free_bits": "KL floor per latent dimension, in nats (0: none)",
+    "importance_samples": "latent samples per training example: k > 1 trains on the "
+    "importance-weighted bound (IWAE, Burda et al., 2016) rather than the ELBO",
     "epochs": "epochs to train",
     "batch_size": "global batch size, split over replicas",
     "optimizer": "the optimizer",
@@ -92,6 +94,7 @@ class RunConfig:
     kl_schedule: str = "constant"
     kl_warmup_epochs: float = 1.0
     free_bits: float = 0.0
+    importance_samples: int = 1
     epochs: int = 10
     batch_size: int = 128
     optimizer: str = "adam"
@@ -164,7 +167,7 @@ class RunConfig:
             if value not in known:
                 raise ValueError(f"Unknown {name} {value!r}. Expected one of {sorted(known)}.")
         for name in ("epochs", "batch_size", "steps_per_execution", "latent_dim",
-                     "max_train_examples", "max_test_examples"):  # fmt: skip
+                     "max_train_examples", "max_test_examples", "importance_samples"):  # fmt: skip
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"Expected {name} to be a positive integer. Received: {value!r}")
@@ -193,6 +196,13 @@ class RunConfig:
             raise ValueError(
                 "Expected image_size to be [height, width], two positive integers. "
                 f"Received: {self.image_size!r}"
+            )
+        if self.importance_samples > 1 and (self.model == "autoencoder" or self.free_bits):
+            raise ValueError(
+                "The importance-weighted bound is a VAE's, without free bits. Expected "
+                "importance_samples=1 with model='autoencoder' or free_bits > 0. Received: "
+                f"importance_samples={self.importance_samples}, model={self.model!r}, "
+                f"free_bits={self.free_bits!r}"
             )
         if self.model == "autoencoder" and self.kl_schedule != "constant":
             raise ValueError(

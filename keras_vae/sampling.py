@@ -26,6 +26,22 @@ def gaussian_kl_divergence(mean, log_var, per_dimension: bool = False):
     return kl if per_dimension else ops.sum(kl, axis=-1)
 
 
+def gaussian_log_density(z, mean, log_var):
+    """log N(z; mean, exp(log_var)) in nats, summed over the last (latent) axis.
+
+    Args:
+        z: tensor `(..., latent_dim)`.
+        mean: tensor broadcasting against `z`.
+        log_var: tensor broadcasting against `z`, the log-variance.
+
+    Returns:
+        A tensor of `z`'s shape without its last axis.
+    """
+    return -0.5 * ops.sum(
+        math.log(2.0 * math.pi) + log_var + ops.square(z - mean) * ops.exp(-log_var), axis=-1
+    )
+
+
 @keras.saving.register_keras_serializable(package="keras_vae")
 class Sampling(keras.layers.Layer):
     """Draws `z = mean + exp(0.5 * log_var) * epsilon` and adds the KL term as a loss.
@@ -73,16 +89,28 @@ class Sampling(keras.layers.Layer):
             name="beta",
         )
 
+    def noise(self, mean, samples=None):
+        """Standard normal noise for this replica's rows of the global batch.
+
+        Args:
+            mean: the posterior mean `(batch, latent_dim)`, for shape and dtype.
+            samples: `None` for one sample per example, or how many.
+
+        Returns:
+            A tensor `(batch, latent_dim)`, or `(batch, samples, latent_dim)`.
+        """
+        batch_size = ops.shape(mean)[0]
+        offset, global_batch_size = global_batch_position(batch_size)
+        per_example = (ops.shape(mean)[1],) if samples is None else (samples, ops.shape(mean)[1])
+        noise = keras.random.normal(
+            (global_batch_size, *per_example), dtype=mean.dtype, seed=self.seed_generator
+        )
+        return ops.slice(noise, (offset,) + (0,) * len(per_example), (batch_size, *per_example))
+
     def call(self, inputs):
         mean, log_var = inputs
         batch_size = ops.shape(mean)[0]
-        offset, global_batch_size = global_batch_position(batch_size)
-        noise = keras.random.normal(
-            (global_batch_size, ops.shape(mean)[1]),
-            dtype=mean.dtype,
-            seed=self.seed_generator,
-        )
-        epsilon = ops.slice(noise, (offset, 0), ops.shape(mean))
+        epsilon = self.noise(mean)
         kl = gaussian_kl_divergence(mean, log_var, per_dimension=True)
         examples = ops.maximum(ops.cast(batch_size, kl.dtype), 1.0)
         kl_per_dimension = ops.maximum(ops.sum(kl, axis=0) / examples, self.free_bits)
