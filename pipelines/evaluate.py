@@ -1,7 +1,7 @@
 """Evaluates a training run on its test set and writes a report with pictures.
 
     keras-vae evaluate --run-dir runs/default --autoencoder-run runs/default-autoencoder
-    keras-vae evaluate --run-dir runs/hour-fashion-mnist --protocol published
+    keras-vae evaluate --run-dir runs/one-hour-fashion_mnist-seed0 --protocol published
 
 Writes `report.md` and `report.json` in the run folder, with the pictures in
 `report/`: test negative ELBO and its parts, the importance-weighted (IWAE)
@@ -30,18 +30,13 @@ from keras_vae.evaluation import (
 )
 from keras_vae.files import write_bytes_atomically
 from keras_vae.pictures import latent_manifold, write_gif, write_png
+from keras_vae.protocols import PROTOCOLS, PUBLISHED_K
 from keras_vae.run import EVALUATION_BATCH_SIZE, UNITS, load_run
-
-# The published likelihood tables' protocol (Burda et al., 2016; Tomczak &
-# Welling, 2018): k=5000 importance samples on the whole test set, binarised once.
-PUBLISHED_K = 5000
-# IWAE settings by protocol: (k, test images; None for all of them).
-PROTOCOLS = {"quick": (1000, 2000), "published": (PUBLISHED_K, None)}
 
 
 def evaluate_run(
     run_dir, autoencoder_run=None, k=1000, iwae_examples=2000, seed=0, interpolate=None
-):  # fmt: skip
+):
     """Computes the figures and pictures of a run; writes `report.md` and `report.json`.
 
     The negative ELBO is computed as the training summary computes it, on the
