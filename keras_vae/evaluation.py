@@ -17,8 +17,6 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from keras_vae.sampling import gaussian_log_density
-
 # Decoded values (latent vectors × pixels) per call of the estimator: about 32 MB
 # per float32 tensor whatever the image size.
 DECODED_VALUES_PER_CALL = 2**23
@@ -87,30 +85,18 @@ def importance_weighted_log_likelihood(
 
 def _compile_estimator(model, k, chunk, seed_generator):
     latent_dim = model.latent_dim
-
-    def conditioned(values, one_hot):
-        # An unconditional model gets no labels (`one_hot` is then empty).
-        return values if model.num_classes is None else model.network_inputs(values, one_hot)
+    conditional = model.num_classes is not None
 
     @tf.function(reduce_retracing=True)
     def estimate(images, one_hot):
         batch = ops.shape(images)[0]
-        mean, log_var = model.encoder(conditioned(images, one_hot), training=False)
-        # Each image broadcasts against its samples' decoded parameters.
-        targets = images[:, None]
+        # An unconditional model gets no labels (`one_hot` is then empty).
+        labels = one_hot if conditional else None
+        mean, log_var = model.encoder(model.network_inputs(images, labels), training=False)
         chunk_estimates = []
         for size in [chunk] * (k // chunk) + ([k % chunk] if k % chunk else []):
             noise = keras.random.normal((batch, size, latent_dim), seed=seed_generator)
-            z = mean[:, None, :] + ops.exp(0.5 * log_var)[:, None, :] * noise
-            flat = ops.reshape(z, (-1, latent_dim))
-            params = model.decoder(
-                conditioned(flat, ops.repeat(one_hot, size, axis=0)), training=False
-            )
-            params = ops.reshape(params, (batch, size, *model.image_shape))
-            log_likelihood = -model.likelihood.negative_log_likelihood(targets, params)
-            log_prior = gaussian_log_density(z, 0.0, ops.zeros_like(z))
-            log_posterior = gaussian_log_density(z, mean[:, None, :], log_var[:, None, :])
-            log_weights = log_likelihood + log_prior - log_posterior
+            log_weights, _ = model.log_importance_weights(images, labels, mean, log_var, noise)
             chunk_estimates.append(ops.logsumexp(log_weights, axis=1))
         return ops.logsumexp(ops.stack(chunk_estimates, axis=1), axis=1) - math.log(k)
 

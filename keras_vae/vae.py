@@ -110,6 +110,40 @@ class VAE(EncoderDecoder):
         kl = gaussian_kl_divergence(mean, log_var)
         return z, penalty, {"kl_loss": (kl, ops.cast(self.beta, kl.dtype))}
 
+    def log_importance_weights(self, images, labels, mean, log_var, noise, beta=1.0,
+                               training=False):  # fmt: skip
+        """The log-weights of samples of q(z|x), `log p(x|z) + β (log p(z) - log q(z|x))`.
+
+        Their log-mean-exp over the samples is the importance-weighted bound on
+        log p(x) (for β = 1), what training with `importance_samples` maximises
+        and what `keras_vae.evaluation` estimates.
+
+        Args:
+            images: float32 tensor `(batch, H, W, C)`.
+            labels: `None`, or a conditional model's one-hot labels `(batch, num_classes)`.
+            mean, log_var: the posterior, float32 tensors `(batch, latent_dim)`.
+            noise: standard normal tensor `(batch, samples, latent_dim)`; the
+                samples are `z = mean + exp(log_var / 2) * noise`.
+            beta: the weight of the prior-over-posterior ratio.
+            training: passed to the decoder.
+
+        Returns:
+            A pair of float32 tensors `(batch, samples)`: the log-weights, and
+            each sample's reconstruction term -log p(x|z).
+        """
+        samples = ops.shape(noise)[1]
+        z = mean[:, None] + ops.exp(0.5 * log_var)[:, None] * noise
+        flat = ops.reshape(z, (-1, self.latent_dim))
+        repeated = None if labels is None else ops.repeat(labels, samples, axis=0)
+        params = self.decoder(self.network_inputs(flat, repeated), training=training)
+        params = ops.reshape(ops.cast(params, "float32"), (-1, samples, *self.image_shape))
+        # Each image broadcasts against its samples' decoded parameters.
+        reconstructions = self.likelihood.negative_log_likelihood(images[:, None], params)
+        log_ratio = gaussian_log_density(z, 0.0, 0.0) - gaussian_log_density(
+            z, mean[:, None], log_var[:, None]
+        )
+        return -reconstructions + beta * log_ratio, reconstructions
+
     def _objective(self, images, labels):
         if self.importance_samples == 1:
             return super()._objective(images, labels)
@@ -117,18 +151,11 @@ class VAE(EncoderDecoder):
         mean, log_var = self.encoder(self.network_inputs(images, labels), training=True)
         mean, log_var = ops.cast(mean, "float32"), ops.cast(log_var, "float32")
         penalty = ops.sum(self.encoder.losses)
-        z = mean[:, None] + ops.exp(0.5 * log_var)[:, None] * self.sampler.noise(mean, k)
-        flat = ops.reshape(z, (-1, self.latent_dim))
-        repeated = None if labels is None else ops.repeat(labels, k, axis=0)
-        params = self.decoder(self.network_inputs(flat, repeated), training=True)
-        penalty += ops.sum(self.decoder.losses)
-        params = ops.reshape(ops.cast(params, "float32"), (-1, k, *self.image_shape))
-        reconstructions = self.likelihood.negative_log_likelihood(images[:, None], params)
         beta = ops.cast(self.beta, "float32")
-        log_weights = -reconstructions + beta * (
-            gaussian_log_density(z, 0.0, 0.0)
-            - gaussian_log_density(z, mean[:, None], log_var[:, None])
+        log_weights, reconstructions = self.log_importance_weights(
+            images, labels, mean, log_var, self.sampler.noise(mean, k), beta, training=True
         )
+        penalty += ops.sum(self.decoder.losses)
         objective = math.log(k) - ops.logsumexp(log_weights, axis=1)
         kl = gaussian_kl_divergence(mean, log_var)
         terms = {"kl_loss": (kl, beta)}
