@@ -9,7 +9,7 @@ FASHION_MNIST_DIR := /usr/share/datasets/fashion-mnist
 RUN_DIR := runs/default
 AE_RUN_DIR := runs/default-autoencoder
 
-.PHONY: npm mnist-files emoji-files vanilla-vae-emoji mnist-comparison mnist-gaussian cvae one-hour run test bench serve web web-deps export-autoencoder pretrained install bench-deps inference-deps data fashion-mnist-files node-deps train train-autoencoder export evaluate lint clean
+.PHONY: npm mnist-files emoji-files vanilla-vae-emoji mnist-comparison mnist-gaussian cvae one-hour two-level run test bench serve web web-deps export-autoencoder pretrained install bench-deps inference-deps data fashion-mnist-files node-deps train train-autoencoder export evaluate lint clean
 
 run: export export-autoencoder evaluate
 	@echo "Done. Run folder: $(abspath $(RUN_DIR)); report: $(abspath $(RUN_DIR))/report.md;" \
@@ -150,6 +150,16 @@ one-hour: fashion-mnist-files mnist-files
 	$(KERAS_VAE) train --config pipelines/configs/one_hour.toml --dataset $(DATASET) --seed $(SEED) \
 	  --run-dir $(ONE_HOUR_RUN) --overwrite
 	$(KERAS_VAE) evaluate --run-dir $(ONE_HOUR_RUN) --protocol published
+
+# The longer, two-level recipe (pipelines/configs/two_level.toml), evaluated under
+# the same protocol: make two-level [DATASET=mnist] [SEED=1] [EPOCHS=250]. Stopped
+# at any moment, the same command resumes it from its last epoch.
+EPOCHS ?= 1000
+TWO_LEVEL_RUN = runs/two-level-$(DATASET)-seed$(SEED)-epochs$(EPOCHS)
+two-level: fashion-mnist-files mnist-files
+	$(KERAS_VAE) train --config pipelines/configs/two_level.toml --dataset $(DATASET) --seed $(SEED) \
+	  --epochs $(EPOCHS) --run-dir $(TWO_LEVEL_RUN)
+	$(KERAS_VAE) evaluate --run-dir $(TWO_LEVEL_RUN) --protocol published
 
 # The conditional VAE on Fashion-MNIST and on MNIST, with samples by class.
 cvae: fashion-mnist-files mnist-files

@@ -17,6 +17,7 @@ _EXPORTS = {
     "VAE": "keras_vae.vae",
     "Autoencoder": "keras_vae.autoencoder",
     "ConditionalVAE": "keras_vae.conditional_vae",
+    "HierarchicalVAE": "keras_vae.hierarchical_vae",
     "ImageLogger": "keras_vae.callbacks",
     "KLAnnealing": "keras_vae.callbacks",
     "Bernoulli": "keras_vae.likelihoods",
@@ -33,6 +34,7 @@ __all__ = [
     "Bernoulli",
     "ConditionalVAE",
     "Gaussian",
+    "HierarchicalVAE",
     "ImageLogger",
     "KLAnnealing",
     "Sampling",
@@ -49,6 +51,7 @@ if TYPE_CHECKING:
     from keras_vae.callbacks import ImageLogger, KLAnnealing
     from keras_vae.conditional_vae import ConditionalVAE
     from keras_vae.distribute import choose_strategy
+    from keras_vae.hierarchical_vae import HierarchicalVAE
     from keras_vae.likelihoods import Bernoulli, Gaussian
     from keras_vae.sampling import Sampling, gaussian_kl_divergence
     from keras_vae.vae import VAE

@@ -93,6 +93,29 @@ def mlp_decoder(output_shape, latent_dim, hidden_units=(512,), activation="relu"
     return keras.Model(z, params, name="decoder")
 
 
+def mlp_gaussian(input_dim, latent_dim, hidden_units=(300,), activation="relu", name="gaussian"):
+    """An MLP from vectors to a diagonal Gaussian: a hierarchical VAE's upper layer.
+
+    Args:
+        input_dim: size of the input vectors.
+        latent_dim: size of the Gaussian's vectors.
+        hidden_units: sizes of the hidden dense layers.
+        activation: activation of the hidden layers, or `"gated"`.
+        name: the model's name.
+
+    Returns:
+        A `keras.Model` mapping `(batch, input_dim)` to `[mean, log_var]`,
+        each `(batch, latent_dim)`.
+    """
+    _check_positive("input_dim", input_dim)
+    _check_positive("latent_dim", latent_dim)
+    inputs = keras.Input((input_dim,), name="z")
+    hidden = inputs
+    for units in hidden_units:
+        hidden = _dense(hidden, units, activation)
+    return keras.Model(inputs, _gaussian_head(hidden, latent_dim), name=name)
+
+
 def _conv_block(x, filters, kernel_size, batch_norm, activation, transpose):
     conv = layers.Conv2DTranspose if transpose else layers.Conv2D
     x = conv(filters, kernel_size, strides=2, padding="same", use_bias=not batch_norm)(x)

@@ -122,6 +122,12 @@ class EncoderDecoder(keras.Model):
                            **kwargs):  # fmt: skip
         """Builds the untrained networks of the named preset `name`."""
         preset = PRESETS[name]
+        if "top" in preset:
+            raise ValueError(
+                f"Preset {name!r} has two stochastic layers: build it with "
+                f"keras_vae.HierarchicalVAE.from_preset({name!r}). Received: "
+                f"{cls.__name__}.from_preset({name!r})."
+            )
         input_shape = tuple(preset["input_shape"] if input_shape is None else input_shape)
         latent_dim = preset["latent_dim"] if latent_dim is None else latent_dim
         build_encoder, build_decoder = ARCHITECTURES[preset["architecture"]]

@@ -84,7 +84,7 @@ def importance_weighted_log_likelihood(
 
 
 def _compile_estimator(model, k, chunk, seed_generator):
-    latent_dim = model.latent_dim
+    noise_dim = model.noise_dim
     conditional = model.num_classes is not None
 
     @tf.function(reduce_retracing=True)
@@ -95,8 +95,8 @@ def _compile_estimator(model, k, chunk, seed_generator):
         mean, log_var = model.encoder(model.network_inputs(images, labels), training=False)
         chunk_estimates = []
         for size in [chunk] * (k // chunk) + ([k % chunk] if k % chunk else []):
-            noise = keras.random.normal((batch, size, latent_dim), seed=seed_generator)
-            log_weights, _ = model.log_importance_weights(images, labels, mean, log_var, noise)
+            noise = keras.random.normal((batch, size, noise_dim), seed=seed_generator)
+            log_weights, *_ = model.log_importance_weights(images, labels, mean, log_var, noise)
             chunk_estimates.append(ops.logsumexp(log_weights, axis=1))
         return ops.logsumexp(ops.stack(chunk_estimates, axis=1), axis=1) - math.log(k)
 

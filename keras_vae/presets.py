@@ -2,6 +2,8 @@
 
 `VAE.from_preset(name)` builds one: `architecture` names a pair of builders in
 `keras_vae.architectures`, `encoder` and `decoder` are their keyword arguments.
+A two-level preset's `top` gives the size of `z2` and the arguments of its
+upper networks; `keras_vae.HierarchicalVAE.from_preset` builds those.
 The presets of `PRETRAINED` also ship trained weights (`keras_vae/pretrained/`).
 """
 
@@ -84,6 +86,21 @@ PRESETS = {
         "latent_dim": 40,
         "encoder": {"hidden_units": (300, 300), "activation": "gated"},
         "decoder": {"hidden_units": (300, 300), "activation": "gated"},
+        "likelihood": "bernoulli",
+    },
+    "hvae_gated_28": {
+        "description": (
+            "A two-level VAE (keras_vae.HierarchicalVAE) for 28x28x1 images: "
+            "mlp_gated_28's networks for x and z1 (40 dimensions), and gated MLPs "
+            "of 300-300 units for q(z2|z1) and the prior p(z1|z2), z2 of 40 "
+            "dimensions, Bernoulli likelihood."
+        ),
+        "architecture": "mlp",
+        "input_shape": (28, 28, 1),
+        "latent_dim": 40,
+        "encoder": {"hidden_units": (300, 300), "activation": "gated"},
+        "decoder": {"hidden_units": (300, 300), "activation": "gated"},
+        "top": {"latent_dim": 40, "hidden_units": (300, 300), "activation": "gated"},
         "likelihood": "bernoulli",
     },
 }

@@ -17,11 +17,17 @@ import numpy as np
 from keras_vae.autoencoder import Autoencoder
 from keras_vae.conditional_vae import ConditionalVAE
 from keras_vae.data import image_source
+from keras_vae.hierarchical_vae import HierarchicalVAE
 from keras_vae.presets import PRESETS
 from keras_vae.run_config import RunConfig
 from keras_vae.vae import VAE
 
-MODELS = {"vae": VAE, "autoencoder": Autoencoder, "cvae": ConditionalVAE}
+MODELS = {
+    "vae": VAE,
+    "autoencoder": Autoencoder,
+    "cvae": ConditionalVAE,
+    "hvae": HierarchicalVAE,
+}
 OPTIMIZERS = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD}
 # Examples per evaluation batch; the test figures do not depend on it.
 EVALUATION_BATCH_SIZE = 1000
@@ -45,7 +51,7 @@ def build_model(config, image_shape=None, num_classes=None):
     preset_shape = tuple(PRESETS[config.preset]["input_shape"])
     if image_shape is not None and tuple(image_shape) != preset_shape:
         options["input_shape"] = tuple(image_shape)
-    if config.model in ("vae", "cvae"):
+    if config.model in ("vae", "cvae", "hvae"):
         options.update(
             beta=config.beta, seed=config.seed, free_bits=config.free_bits,
             importance_samples=config.importance_samples,

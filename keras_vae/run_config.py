@@ -11,7 +11,7 @@ import tomllib
 
 from keras_vae.presets import PRESETS
 
-MODELS = ("vae", "autoencoder", "cvae")
+MODELS = ("vae", "autoencoder", "cvae", "hvae")
 KL_SCHEDULES = ("constant", "linear", "cyclical")
 # How a folder's images are read (`keras_vae.data.FolderImages`).
 COLOR_MODES = ("rgb", "grayscale")
@@ -33,8 +33,8 @@ CHOICES = {
 }
 # What each setting means, for the command line's help.
 FIELD_HELP = {
-    "model": "a VAE, the plain autoencoder baseline, or a conditional VAE (cvae: labels "
-    "feed the encoder and decoder)",
+    "model": "a VAE, the plain autoencoder baseline, a conditional VAE (cvae: labels "
+    "feed the encoder and decoder) or a two-level VAE (hvae, with a two-level preset)",
     "preset": "the network, from keras_vae.presets",
     "dataset": "fashion_mnist, mnist, noto_emoji, another prepared TFDS dataset, a folder of "
     "images (a path: ./photos, /data/photos, ~/photos; labels from sub-folders) or a .npz "
@@ -203,6 +203,20 @@ class RunConfig:
                 "importance_samples=1 with model='autoencoder' or free_bits > 0. Received: "
                 f"importance_samples={self.importance_samples}, model={self.model!r}, "
                 f"free_bits={self.free_bits!r}"
+            )
+        two_level = "top" in PRESETS[self.preset]
+        if two_level != (self.model == "hvae"):
+            raise ValueError(
+                "A two-level VAE needs a two-level preset, and only it takes one: expected "
+                f"model='hvae' with preset in {sorted(p for p in PRESETS if 'top' in PRESETS[p])}, "
+                f"or another model with another preset. Received: model={self.model!r}, "
+                f"preset={self.preset!r}"
+            )
+        if self.model == "hvae" and self.free_bits:
+            raise ValueError(
+                "Free bits floor a closed-form KL per latent dimension, which a two-level "
+                f"VAE's lower layer does not have. Expected free_bits=0 with model='hvae'. "
+                f"Received: free_bits={self.free_bits!r}"
             )
         if self.model == "autoencoder" and self.kl_schedule != "constant":
             raise ValueError(

@@ -89,19 +89,21 @@ class Sampling(keras.layers.Layer):
             name="beta",
         )
 
-    def noise(self, mean, samples=None):
+    def noise(self, mean, samples=None, dim=None):
         """Standard normal noise for this replica's rows of the global batch.
 
         Args:
             mean: the posterior mean `(batch, latent_dim)`, for shape and dtype.
             samples: `None` for one sample per example, or how many.
+            dim: values per sample; `None` for `latent_dim`.
 
         Returns:
-            A tensor `(batch, latent_dim)`, or `(batch, samples, latent_dim)`.
+            A tensor `(batch, dim)`, or `(batch, samples, dim)`.
         """
         batch_size = ops.shape(mean)[0]
         offset, global_batch_size = global_batch_position(batch_size)
-        per_example = (ops.shape(mean)[1],) if samples is None else (samples, ops.shape(mean)[1])
+        dim = ops.shape(mean)[1] if dim is None else dim
+        per_example = (dim,) if samples is None else (samples, dim)
         noise = keras.random.normal(
             (global_batch_size, *per_example), dtype=mean.dtype, seed=self.seed_generator
         )

@@ -110,6 +110,30 @@ class VAE(EncoderDecoder):
         kl = gaussian_kl_divergence(mean, log_var)
         return z, penalty, {"kl_loss": (kl, ops.cast(self.beta, kl.dtype))}
 
+    @property
+    def noise_dim(self):
+        """Standard normal values per posterior sample: `latent_dim` here."""
+        return self.latent_dim
+
+    def code_samples(self, mean, log_var, noise, training=False):
+        """Samples of q(z|x) and their log prior-over-posterior ratios.
+
+        Args:
+            mean, log_var: the posterior, float32 tensors `(batch, latent_dim)`.
+            noise: standard normal tensor `(batch, samples, noise_dim)`; the
+                samples are `z = mean + exp(log_var / 2) * noise`.
+            training: passed to any network the code uses.
+
+        Returns:
+            A pair: the codes the decoder takes, `(batch, samples, latent_dim)`,
+            and `log p(z) - log q(z|x)`, `(batch, samples)`.
+        """
+        z = mean[:, None] + ops.exp(0.5 * log_var)[:, None] * noise
+        log_ratio = gaussian_log_density(z, 0.0, 0.0) - gaussian_log_density(
+            z, mean[:, None], log_var[:, None]
+        )
+        return z, log_ratio
+
     def log_importance_weights(self, images, labels, mean, log_var, noise, beta=1.0,
                                training=False):  # fmt: skip
         """The log-weights of samples of q(z|x), `log p(x|z) + β (log p(z) - log q(z|x))`.
@@ -122,27 +146,38 @@ class VAE(EncoderDecoder):
             images: float32 tensor `(batch, H, W, C)`.
             labels: `None`, or a conditional model's one-hot labels `(batch, num_classes)`.
             mean, log_var: the posterior, float32 tensors `(batch, latent_dim)`.
-            noise: standard normal tensor `(batch, samples, latent_dim)`; the
-                samples are `z = mean + exp(log_var / 2) * noise`.
+            noise: standard normal tensor `(batch, samples, noise_dim)`, see
+                `code_samples`.
             beta: the weight of the prior-over-posterior ratio.
-            training: passed to the decoder.
+            training: passed to the networks.
 
         Returns:
-            A pair of float32 tensors `(batch, samples)`: the log-weights, and
-            each sample's reconstruction term -log p(x|z).
+            A triple of float32 tensors `(batch, samples)`: the log-weights, each
+            sample's reconstruction term -log p(x|z), and its log ratio
+            log p(z) - log q(z|x).
         """
         samples = ops.shape(noise)[1]
-        z = mean[:, None] + ops.exp(0.5 * log_var)[:, None] * noise
+        z, log_ratio = self.code_samples(mean, log_var, noise, training=training)
         flat = ops.reshape(z, (-1, self.latent_dim))
         repeated = None if labels is None else ops.repeat(labels, samples, axis=0)
         params = self.decoder(self.network_inputs(flat, repeated), training=training)
         params = ops.reshape(ops.cast(params, "float32"), (-1, samples, *self.image_shape))
         # Each image broadcasts against its samples' decoded parameters.
         reconstructions = self.likelihood.negative_log_likelihood(images[:, None], params)
-        log_ratio = gaussian_log_density(z, 0.0, 0.0) - gaussian_log_density(
-            z, mean[:, None], log_var[:, None]
-        )
-        return -reconstructions + beta * log_ratio, reconstructions
+        return -reconstructions + beta * log_ratio, reconstructions, log_ratio
+
+    def reported_kl(self, mean, log_var, log_ratio):
+        """The per-example KL term the reported losses show, `(batch,)`.
+
+        Args:
+            mean, log_var: the posterior, `(batch, latent_dim)`.
+            log_ratio: `log p(z) - log q(z|x)` of samples `(batch, samples)`.
+
+        Returns:
+            KL(q(z|x) ‖ N(0, I)) in closed form; `log_ratio` is not needed.
+        """
+        del log_ratio
+        return gaussian_kl_divergence(mean, log_var)
 
     def _objective(self, images, labels):
         if self.importance_samples == 1:
@@ -152,13 +187,13 @@ class VAE(EncoderDecoder):
         mean, log_var = ops.cast(mean, "float32"), ops.cast(log_var, "float32")
         penalty = ops.sum(self.encoder.losses)
         beta = ops.cast(self.beta, "float32")
-        log_weights, reconstructions = self.log_importance_weights(
-            images, labels, mean, log_var, self.sampler.noise(mean, k), beta, training=True
+        noise = self.sampler.noise(mean, k, self.noise_dim)
+        log_weights, reconstructions, log_ratio = self.log_importance_weights(
+            images, labels, mean, log_var, noise, beta, training=True
         )
         penalty += ops.sum(self.decoder.losses)
         objective = math.log(k) - ops.logsumexp(log_weights, axis=1)
-        kl = gaussian_kl_divergence(mean, log_var)
-        terms = {"kl_loss": (kl, beta)}
+        terms = {"kl_loss": (self.reported_kl(mean, log_var, log_ratio), beta)}
         return objective, penalty, ops.mean(reconstructions, axis=1), terms
 
     def get_config(self):

@@ -62,7 +62,7 @@ def evaluate_run(
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"Expected {name} to be a positive integer. Received: {value!r}")
     run = load_run(run_dir)
-    if run.config.model not in ("vae", "cvae"):
+    if run.config.model == "autoencoder":
         raise ValueError(
             f"Expected the run folder of a VAE. Received: {run_dir}, a {run.config.model} "
             "run; pass it as --autoencoder-run beside a VAE's run instead."
