@@ -7,6 +7,8 @@
 - `active_units`: latent dimensions whose posterior mean varies across the data.
 - `likelihood_figures`: mean negative log-likelihood, its standard error, bits
   per dimension.
+- `paired_difference`: how much one model's likelihood differs from another's on
+  the same images, with the error of that difference.
 - `bits_per_dim`: nats per example expressed per data dimension in bits.
 """
 
@@ -123,6 +125,38 @@ def likelihood_figures(log_likelihood, image_shape):
         "negative_log_likelihood": negative_log_likelihood,
         "standard_error": float(spread / math.sqrt(len(log_likelihood))),
         "bits_per_dim": bits_per_dim(negative_log_likelihood, math.prod(image_shape)),
+    }
+
+
+def paired_difference(log_likelihood, baseline):
+    """The difference of two models' negative log-likelihoods on the same images.
+
+    Both estimates err image by image in much the same way (a hard image is
+    hard for both), so the error of the difference is that of the per-image
+    differences, far smaller than the two standard errors combined.
+
+    Args:
+        log_likelihood: array `(n,)` of one model's estimates of log p(x).
+        baseline: array `(n,)` of the other model's, on the same images in the
+            same order.
+
+    Returns:
+        A dict of floats: `difference`, the mean negative log-likelihood minus
+        the baseline's (negative: better than the baseline), and its
+        `standard_error`.
+    """
+    log_likelihood = np.asarray(log_likelihood, dtype="float64")
+    baseline = np.asarray(baseline, dtype="float64")
+    if log_likelihood.ndim != 1 or log_likelihood.shape != baseline.shape:
+        raise ValueError(
+            "Expected two estimates of the same images, arrays (n,) of one shape. "
+            f"Received: shapes {log_likelihood.shape} and {baseline.shape}."
+        )
+    differences = baseline - log_likelihood
+    spread = differences.std(ddof=1) if len(differences) > 1 else math.nan
+    return {
+        "difference": float(differences.mean()),
+        "standard_error": float(spread / math.sqrt(len(differences))),
     }
 
 

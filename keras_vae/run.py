@@ -233,6 +233,8 @@ class RunFolder:
     report_markdown = property(lambda self: self.path / "report.md")
     report_json = property(lambda self: self.path / "report.json")
     report_pictures = property(lambda self: self.path / "report")
+    # The IWAE estimate of each test image's log p(x), in test-set order.
+    log_likelihoods = property(lambda self: self.path / "log_likelihoods.npy")
     # Present only while a run is unfinished: its settings and epoch checkpoints.
     settings = property(lambda self: self.path / "config.json")
     backup = property(lambda self: self.path / "backup")

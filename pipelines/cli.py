@@ -2,6 +2,7 @@
 
     keras-vae train --epochs 5 --run-dir runs/mine
     keras-vae evaluate --run-dir runs/mine
+    keras-vae compare runs/mine runs/other
     keras-vae export --run-dir runs/mine --name mine
     keras-vae serve exported/mine
 
@@ -123,6 +124,13 @@ def _evaluate(parser):
         metavar=("FROM", "TO"),
         help="two class names to interpolate between, e.g. 2 7 on MNIST "
         "(default: the first test image and the first of another class)",
+    )
+
+
+@job("compare", "compare evaluated runs' likelihoods image by image, against the first run")
+def _compare(parser):
+    parser.add_argument(
+        "run_dirs", nargs="+", metavar="RUN_DIR", help="evaluated run folders, the baseline first"
     )
 
 

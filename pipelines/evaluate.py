@@ -4,8 +4,9 @@
     keras-vae evaluate --run-dir runs/one-hour-fashion_mnist-seed0 --protocol published
 
 Writes `report.md` and `report.json` in the run folder, with the pictures in
-`report/`: test negative ELBO and its parts, the importance-weighted (IWAE)
-estimate of the negative log-likelihood with k samples and its standard error,
+`report/` and each image's estimate in `log_likelihoods.npy`: test negative
+ELBO and its parts, the importance-weighted (IWAE) estimate of the negative
+log-likelihood with k samples and its standard error,
 the protocol that produced it (`keras_vae.protocols`), bits per dimension,
 active latent units, samples, reconstructions, the latent space by class, the
 2-D manifold (latent_dim 2), loss curves, and a latent interpolation GIF (beside
@@ -13,6 +14,7 @@ the autoencoder's when its run is given).
 """
 
 import contextlib
+import io
 import json
 import math
 import time
@@ -96,6 +98,10 @@ def evaluate_run(
         "seconds": seconds,
         "units": f"{UNITS} unless said otherwise",
     }
+    # The per-image estimates, for comparing runs image by image (keras-vae compare).
+    estimates = io.BytesIO()
+    np.save(estimates, log_likelihood)
+    write_bytes_atomically(run.folder.log_likelihoods, estimates.getvalue())
     write_bytes_atomically(run.folder.report_json, json.dumps(report, indent=2).encode())
     markdown = _markdown(report, run.folder.report_pictures.name)
     write_bytes_atomically(run.folder.report_markdown, markdown.encode())

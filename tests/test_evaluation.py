@@ -11,6 +11,7 @@ from keras_vae.evaluation import (
     bits_per_dim,
     evaluate_losses,
     importance_weighted_log_likelihood,
+    paired_difference,
 )
 
 
@@ -196,3 +197,19 @@ def test_the_published_protocol_on_a_fixed_binarised_test_set_gives_the_exact_li
             truth.std(ddof=1) / math.sqrt(len(truth)), rel=0.01
         )
         assert figures["bits_per_dim"] == pytest.approx(-truth.mean() / (16 * math.log(2)), 1e-3)
+
+
+def test_a_paired_difference_has_the_error_of_the_per_image_differences():
+    rng = np.random.default_rng(0)
+    baseline = rng.normal(-230.0, 80.0, size=10_000)  # images differ widely
+    shifted = paired_difference(baseline - 1.5, baseline)
+    assert shifted == {
+        "difference": pytest.approx(1.5),
+        "standard_error": pytest.approx(0, abs=1e-9),
+    }
+    # Per-image differences of spread 2 nats: the error is 2/√n, not the images' 80/√n.
+    noisy = paired_difference(baseline + 0.5 + rng.normal(0.0, 2.0, size=10_000), baseline)
+    assert noisy["difference"] == pytest.approx(-0.5, abs=4 * 0.02)
+    assert noisy["standard_error"] == pytest.approx(2.0 / 100, rel=0.05)
+    with pytest.raises(ValueError, match=r"Received: shapes \(3,\) and \(4,\)"):
+        paired_difference(np.zeros(3), np.zeros(4))

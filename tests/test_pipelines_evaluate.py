@@ -1,5 +1,6 @@
 import json
 import re
+import shutil
 
 import numpy as np
 import pytest
@@ -130,6 +131,19 @@ def test_the_published_protocol_from_the_command_line(tmp_path, capsys):
     assert protocol["test_set"].endswith("8 images, binarised once (seed 0)")
     assert "This is the protocol of the published likelihood tables" in capsys.readouterr().out
     assert "This is the protocol" in (tmp_path / "run" / "report.md").read_text()
+    estimates = np.load(tmp_path / "run" / "log_likelihoods.npy")
+    assert estimates.shape == (8,)
+    assert -estimates.mean() == pytest.approx(report["iwae"]["negative_log_likelihood"])
+
+    # Runs compare image by image; runs evaluated otherwise are refused.
+    shutil.copytree(tmp_path / "run", tmp_path / "other")
+    main(["compare", str(tmp_path / "run"), str(tmp_path / "other")])
+    table = capsys.readouterr().out.splitlines()
+    assert len(table) == 4 and table[-1].endswith("| +0.00 ± 0.00 |")
+    main(["evaluate", "--run-dir", str(tmp_path / "other"), "--k", "3"])
+    capsys.readouterr()
+    assert main(["compare", str(tmp_path / "run"), str(tmp_path / "other")]) == 1
+    assert "Received: k 3 in" in capsys.readouterr().err
 
 
 def test_progress_speaks_early_then_once_per_tenth(capsys):
