@@ -492,8 +492,19 @@ class EncoderDecoder(keras.Model):
             raise ValueError(f"Expected `n` to be a non-negative integer. Received: n={n!r}")
         if n == 0:
             return np.zeros((0, *self.image_shape), "float32")
-        z = keras.random.normal((int(n), self.latent_dim), seed=seed)
-        return self.decode(ops.convert_to_numpy(z), labels)
+        return self.decode(self.prior_codes(int(n), seed), labels)
+
+    def prior_codes(self, n: int, seed: int | None = None) -> np.ndarray:
+        """Draws `n` codes from the prior, N(0, I): what `sample` decodes.
+
+        Args:
+            n: a positive number of codes.
+            seed: int for a repeatable draw, or `None`.
+
+        Returns:
+            A float32 NumPy array `(n, latent_dim)`.
+        """
+        return ops.convert_to_numpy(keras.random.normal((n, self.latent_dim), seed=seed))
 
     def reconstruct(self, images: ArrayOrDataset, labels: ArrayLike | None = None
                     ) -> np.ndarray:  # fmt: skip

@@ -1,11 +1,9 @@
 """The two-level VAE: a second stochastic layer above the first."""
 
 import keras
-import numpy as np
 from keras import ops
 
 from keras_vae.architectures import ARCHITECTURES, mlp_gaussian
-from keras_vae.encoder_decoder import _predict
 from keras_vae.presets import PRESETS
 from keras_vae.sampling import gaussian_kl_divergence, gaussian_log_density
 from keras_vae.vae import VAE
@@ -18,15 +16,16 @@ class HierarchicalVAE(VAE):
     Generation runs top-down, `z2 ~ N(0, I)`, `z1 ~ p(z1|z2)`, `x ~ p(x|z1)`;
     inference bottom-up, `z1 ~ q(z1|x)`, `z2 ~ q(z2|z1)`. The prior over `z1`
     is learned, which a one-level VAE's N(0, I) is not, and the loss is the
-    negative ELBO `-log p(x|z1) + β (log q(z1|x) + log q(z2|z1) - log p(z1|z2)
-    - log p(z2))` for one sample of both layers (the last two terms' KL to
-    N(0, I) in closed form), or the importance-weighted bound with
-    `importance_samples`. `kl_loss` reports the β-weighted part.
+    negative ELBO `-log p(x|z1) + β (log q(z1|x) - log p(z1|z2) + log q(z2|z1)
+    - log p(z2))` for one sample of both layers (the upper layer's part as its
+    KL to N(0, I), in closed form), or the importance-weighted bound with
+    `importance_samples`. `kl_loss` reports the bracket.
 
     `encoder`, `decoder` and the methods that use them (`encode`, `decode`,
     `reconstruct`, `interpolate`) work on the lower layer `z1`; `sample` draws
-    from the whole model. The bundle export is refused: its servers sample
-    `z ~ N(0, I)`, which is not this model's prior over `z1`.
+    from the whole model (`prior_codes` gives its draws of `z1`). The bundle
+    export is refused: its servers sample `z ~ N(0, I)`, which is not this
+    model's prior over `z1`.
 
     Args:
         encoder: a `keras.Model` mapping images to `[mean, log_var]` of q(z1|x).
@@ -167,30 +166,25 @@ class HierarchicalVAE(VAE):
         """The samples' mean of `-log_ratio`: the KL term has no closed form here."""
         return -ops.mean(log_ratio, axis=1)
 
-    def sample(self, n, seed=None, labels=None):
-        """Decodes `z1 ~ p(z1|z2)` for `n` draws of `z2 ~ N(0, I)`.
+    def prior_codes(self, n, seed=None):
+        """Draws `n` codes `z1 ~ p(z1|z2)` for `z2 ~ N(0, I)`: what `sample` decodes.
 
         Args:
-            n: number of images.
+            n: a positive number of codes.
             seed: int for a repeatable draw, or `None`.
-            labels: must be `None`: the model is not conditional.
 
         Returns:
-            A NumPy array of shape `(n, H, W, C)` in [0, 1].
+            A float32 NumPy array `(n, latent_dim)`.
         """
-        if labels is not None:
-            self.network_inputs(None, labels)  # refused, saying why
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
-            raise ValueError(f"Expected `n` to be a non-negative integer. Received: n={n!r}")
-        if n == 0:
-            return np.zeros((0, *self.image_shape), "float32")
-        n = int(n)
         generator = keras.random.SeedGenerator(seed)
         z2 = keras.random.normal((n, self.top_latent_dim), seed=generator)
         noise = keras.random.normal((n, self.latent_dim), seed=generator)
-        prior_mean, prior_log_var = _predict(self.top_decoder, ops.convert_to_numpy(z2), 256)
-        z1 = prior_mean + ops.convert_to_numpy(ops.exp(0.5 * prior_log_var) * noise)
-        return self.decode(z1)
+        prior_mean, prior_log_var = self.top_decoder(z2, training=False)
+        z1 = (
+            ops.cast(prior_mean, "float32")
+            + ops.exp(0.5 * ops.cast(prior_log_var, "float32")) * noise
+        )
+        return ops.convert_to_numpy(z1)
 
     def export(self, filepath, format="bundle", **kwargs):
         raise ValueError(

@@ -70,7 +70,10 @@ def run_workers(config, run_dir, tf_configs, timeout=240):
 
 
 @pytest.mark.slow
-def test_two_workers_agree_with_each_other_and_with_one_process(tmp_path):
+@pytest.mark.parametrize(
+    "model, preset", [("vae", "keras_io_mnist"), ("hvae", "hvae_gated_28")], ids=["vae", "hvae"]
+)
+def test_two_workers_agree_with_each_other_and_with_one_process(model, preset, tmp_path):
     source = write_idx_dataset(tmp_path / "idx", prototype_split(512, 0), prototype_split(64, 1))
     data_dir = tmp_path / "tfds"
     from keras_vae.data import dataset_builder
@@ -80,7 +83,7 @@ def test_two_workers_agree_with_each_other_and_with_one_process(tmp_path):
     # steps would magnify the last-bit differences of kernels run at another
     # per-process batch size.
     config = {
-        "preset": "keras_io_mnist", "dataset": "mnist", "idx_dir": str(source),
+        "model": model, "preset": preset, "dataset": "mnist", "idx_dir": str(source),
         "data_dir": str(data_dir), "epochs": 3, "batch_size": 32, "optimizer": "sgd",
         "learning_rate": 0.003, "max_train_examples": 512, "max_test_examples": 64,
     }  # fmt: skip
@@ -103,7 +106,8 @@ def test_two_workers_agree_with_each_other_and_with_one_process(tmp_path):
     assert chief["history"]["loss"][-1] < chief["history"]["loss"][0] - 1  # it learned
     multi_model = keras.models.load_model(tmp_path / "multi" / "model.keras")
     single_model = keras.models.load_model(tmp_path / "single" / "model.keras")
-    z = np.random.default_rng(0).standard_normal((16, 2)).astype("float32")
+    latent_dim = single_model.latent_dim
+    z = np.random.default_rng(0).standard_normal((16, latent_dim)).astype("float32")
     # Kernels run at another per-process batch size round differently in the
     # last bits, and 48 steps carry that into the weights: decoded pixels agree
     # to ~1e-4 (a wrongly scaled step would move them by far more).
