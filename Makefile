@@ -168,13 +168,13 @@ one-hour-ablation: fashion-mnist-files mnist-files
 	$(KERAS_VAE) compare $(foreach ablation,$(ABLATIONS),$(ABLATION_DIR)/$(firstword $(subst :, ,$(ablation))))
 
 # The longer, two-level recipe (pipelines/configs/two_level.toml), evaluated under
-# the same protocol: make two-level [DATASET=mnist] [SEED=1] [EPOCHS=250]. Stopped
-# at any moment, the same command resumes it from its last epoch.
-EPOCHS ?= 1000
-TWO_LEVEL_RUN = runs/two-level-$(DATASET)-seed$(SEED)-epochs$(EPOCHS)
+# the same protocol: make two-level [DATASET=mnist] [SEED=1] [TWO_LEVEL_EPOCHS=250].
+# Stopped at any moment, the same command resumes it from its last epoch.
+TWO_LEVEL_EPOCHS ?= 1000
+TWO_LEVEL_RUN = runs/two-level-$(DATASET)-seed$(SEED)-epochs$(TWO_LEVEL_EPOCHS)
 two-level: fashion-mnist-files mnist-files
 	$(KERAS_VAE) train --config pipelines/configs/two_level.toml --dataset $(DATASET) --seed $(SEED) \
-	  --epochs $(EPOCHS) --run-dir $(TWO_LEVEL_RUN)
+	  --epochs $(TWO_LEVEL_EPOCHS) --run-dir $(TWO_LEVEL_RUN)
 	$(KERAS_VAE) evaluate --run-dir $(TWO_LEVEL_RUN) --protocol published
 
 # The conditional VAE on Fashion-MNIST and on MNIST, with samples by class.
