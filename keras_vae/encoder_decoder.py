@@ -122,22 +122,30 @@ class EncoderDecoder(keras.Model):
                            **kwargs):  # fmt: skip
         """Builds the untrained networks of the named preset `name`."""
         preset = PRESETS[name]
+        input_shape = tuple(preset["input_shape"] if input_shape is None else input_shape)
+        latent_dim = preset["latent_dim"] if latent_dim is None else latent_dim
+        kwargs.setdefault("name", f"{cls.__name__.lower()}_{name}")
+        return cls(
+            *cls._preset_networks(name, preset, input_shape, latent_dim),
+            likelihood=likelihood or preset["likelihood"],
+            **kwargs,
+        )
+
+    @classmethod
+    def _preset_networks(cls, name, preset, input_shape, latent_dim):
+        """The untrained networks of the preset `name` (`preset`, its entry), as the
+        constructor takes them."""
         if "top" in preset:
             raise ValueError(
                 f"Preset {name!r} has two stochastic layers: build it with "
                 f"keras_vae.HierarchicalVAE.from_preset({name!r}). Received: "
                 f"{cls.__name__}.from_preset({name!r})."
             )
-        input_shape = tuple(preset["input_shape"] if input_shape is None else input_shape)
-        latent_dim = preset["latent_dim"] if latent_dim is None else latent_dim
         build_encoder, build_decoder = ARCHITECTURES[preset["architecture"]]
-        kwargs.setdefault("name", f"{cls.__name__.lower()}_{name}")
-        return cls(
+        return [
             build_encoder(input_shape, latent_dim, **preset["encoder"]),
             build_decoder(input_shape, latent_dim, **preset["decoder"]),
-            likelihood=likelihood or preset["likelihood"],
-            **kwargs,
-        )
+        ]
 
     def save_to_preset(
         self,

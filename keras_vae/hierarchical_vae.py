@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from keras_vae.architectures import ARCHITECTURES, mlp_gaussian
+from keras_vae.architectures import mlp_gaussian
 from keras_vae.presets import PRESETS
 from keras_vae.sampling import gaussian_kl_divergence, gaussian_log_density
 from keras_vae.vae import VAE
@@ -64,29 +64,24 @@ class HierarchicalVAE(VAE):
         self.top_decoder = top_decoder
 
     @classmethod
-    def _from_architecture(cls, name, input_shape=None, latent_dim=None, likelihood=None,
-                           **kwargs):  # fmt: skip
-        preset = PRESETS[name]
+    def _preset_networks(cls, name, preset, input_shape, latent_dim):
         if "top" not in preset:
             raise ValueError(
                 f"Expected a preset with two stochastic layers (one with a 'top' entry: "
                 f"{sorted(key for key, value in PRESETS.items() if 'top' in value)}). "
                 f"Received: {name!r}, which has one; build it with keras_vae.VAE."
             )
-        input_shape = tuple(preset["input_shape"] if input_shape is None else input_shape)
-        latent_dim = preset["latent_dim"] if latent_dim is None else latent_dim
-        build_encoder, build_decoder = ARCHITECTURES[preset["architecture"]]
+        # The base class's x and z1 networks, from the same preset without its top.
+        lower = {key: value for key, value in preset.items() if key != "top"}
+        encoder, decoder = super()._preset_networks(name, lower, input_shape, latent_dim)
         top = dict(preset["top"])
         top_latent_dim = top.pop("latent_dim")
-        kwargs.setdefault("name", f"hierarchicalvae_{name}")
-        return cls(
-            build_encoder(input_shape, latent_dim, **preset["encoder"]),
-            build_decoder(input_shape, latent_dim, **preset["decoder"]),
+        return [
+            encoder,
+            decoder,
             mlp_gaussian(latent_dim, top_latent_dim, name="top_encoder", **top),
             mlp_gaussian(top_latent_dim, latent_dim, name="top_decoder", **top),
-            likelihood=likelihood or preset["likelihood"],
-            **kwargs,
-        )
+        ]
 
     @property
     def noise_dim(self):
