@@ -27,8 +27,9 @@ from . import cli
 from .benchmarks.browser import benchmark_browser
 from .benchmarks.flops import vae_flops
 from .benchmarks.hardware import (
+    MatmulCeiling,
     cpu_features,
-    measured_matmul_gflops,
+    measured_clock_ghz,
     nominal_peak_gflops,
 )
 from .benchmarks.inference import benchmark_decoder, large_batch_study
@@ -74,7 +75,8 @@ def run(args):
             ) from None
     with_torch = not args.no_torch and (not args.skip_training or args.vanilla_vae)
     _set_threads(args.threads, with_torch)
-    results = _machine(args, with_torch)
+    ceiling = MatmulCeiling()
+    results = _machine(args, with_torch, ceiling)
     if not args.skip_training:
         contenders, dataset = build_contenders(
             args.batch_size,
@@ -84,13 +86,18 @@ def run(args):
             max_examples=args.max_train_examples,
             data_options={"data_dir": args.data_dir, "idx_dir": args.idx_dir},
         )
-        results["training_flops"] = vae_flops(contenders[0].model)
+        results["training_flops"] = flops = vae_flops(contenders[0].model)
         print("Training throughput:", flush=True)
         results["training"] = benchmark_training(
-            contenders, dataset, rounds=args.rounds, steps=args.steps
+            contenders,
+            dataset,
+            rounds=args.rounds,
+            steps=args.steps,
+            flops_per_example=flops["training_step"],
+            ceiling=ceiling,
         )
     if args.vanilla_vae:
-        results.update(_vanilla_vae(args, with_torch=not args.no_torch))
+        results.update(_vanilla_vae(args, ceiling, with_torch=not args.no_torch))
     if not args.skip_inference:
         results["inference_flops"] = vae_flops(run.model)
         print(f"Decoder inference, {args.threads} threads:", flush=True)
@@ -113,12 +120,19 @@ def run(args):
     _write(results, args.output, args.markdown)
 
 
-def _vanilla_vae(args, with_torch):
+def _vanilla_vae(args, ceiling, with_torch):
     """The VanillaVAE's training throughput beside PyTorch, and its phase times."""
     contenders, dataset = build_vanilla_contenders(with_torch=with_torch)
+    flops = vae_flops(contenders[0].model)
     print("VanillaVAE (64x64x3 Noto emoji) training throughput:", flush=True)
     training = benchmark_training(
-        contenders, dataset, rounds=args.rounds, steps=args.vanilla_steps, warmup_steps=3
+        contenders,
+        dataset,
+        rounds=args.rounds,
+        steps=args.vanilla_steps,
+        warmup_steps=3,
+        flops_per_example=flops["training_step"],
+        ceiling=ceiling,
     )
     print("Where a VanillaVAE step's time goes:", flush=True)
     batch = next(iter(dataset)).numpy()
@@ -133,28 +147,31 @@ def _vanilla_vae(args, with_torch):
         print(f"  {name}: " + ", ".join(f"{k} {v * 1e3:.0f} ms" for k, v in seconds.items()))
     return {
         "vanilla_vae_training": training,
-        "vanilla_vae_training_flops": vae_flops(contenders[0].model),
+        "vanilla_vae_training_flops": flops,
         "vanilla_vae_phases": phases,
     }
 
 
-def _machine(args, with_torch):
+def _machine(args, with_torch, ceiling):
     """The record's header: command, date, hardware and its ceilings, versions."""
     features = cpu_features()
-    matmul = measured_matmul_gflops()
+    ghz = measured_clock_ghz(features["cores"])
+    matmul = ceiling.measure()
     kernel = max(matmul, key=matmul.get)
     hardware = {
         **features,
-        "nominal_peak_gflops": nominal_peak_gflops(features),
+        "measured_ghz": ghz,
+        "nominal_peak_gflops": nominal_peak_gflops(features, ghz),
         "matmul_gflops": matmul[kernel],
         "matmul_kernel": kernel,
         "matmul_gflops_by_library": matmul,
         "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE"),
     }
     gpus = tf.config.list_physical_devices("GPU")
+    clock = f"{ghz:.2f} GHz measured" if ghz else f"{features['mhz']} MHz reported"
     print(
-        f"{features['model']}: {features['cores']} cores, nominal peak "
-        f"{hardware['nominal_peak_gflops']} GFLOP/s, matmul "
+        f"{features['model']}: {features['cores']} cores at {clock}, nominal peak "
+        f"{hardware['nominal_peak_gflops']:.0f} GFLOP/s, matmul "
         + ", ".join(f"{name} {value:.1f}" for name, value in matmul.items())
         + f" GFLOP/s; {args.threads} threads.",
         flush=True,

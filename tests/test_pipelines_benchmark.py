@@ -1,4 +1,5 @@
-"""The benchmark: FLOP counts against PyTorch's counter, CPU peaks, the whole CLI."""
+"""The benchmark: FLOP counts against PyTorch's counter, CPU peaks and the measured
+clock, ratios against the ceiling of each round, the whole CLI."""
 
 import json
 import math
@@ -13,7 +14,12 @@ torch = pytest.importorskip("torch", reason="the benchmark's extra: pip install 
 
 import keras_vae  # noqa: E402
 from pipelines.benchmarks.flops import vae_flops  # noqa: E402
-from pipelines.benchmarks.hardware import cpu_features, nominal_peak_gflops  # noqa: E402
+from pipelines.benchmarks.hardware import (  # noqa: E402
+    MatmulCeiling,
+    cpu_features,
+    measured_clock_ghz,
+    nominal_peak_gflops,
+)
 from pipelines.benchmarks.keras_io_recipe import build_keras_io_vae  # noqa: E402
 from pipelines.benchmarks.torch_vae import TorchVAE, loss_function  # noqa: E402
 
@@ -82,6 +88,74 @@ def test_nominal_peak_of_a_published_cpu():
     assert features["vector_bits"] == 256 and features["fma"]
     assert nominal_peak_gflops(features) == pytest.approx(960.0)
     assert nominal_peak_gflops({**features, "mhz": None}) is None
+    # At the 3.3 GHz all-core turbo the clock is measured at instead.
+    assert nominal_peak_gflops({**features, "mhz": None}, ghz=3.3) == pytest.approx(1267.2)
+    assert not features["bf16"]
+    assert cpu_features(cpuinfo.replace("avx2", "avx2 avx512f avx512_bf16"))["bf16"]
+
+
+def test_the_peak_at_the_measured_clock_bounds_every_matrix_product():
+    # No kernel can beat every core retiring full-width FMAs on both units at the
+    # clock they run at: a clock measured too low (two additions a cycle, say)
+    # would put the peak under the matrix products, as the base clock of
+    # /proc/cpuinfo did on a turbo-boosting host.
+    features = cpu_features()
+    ghz = measured_clock_ghz(features["cores"], rounds=3)
+    if ghz is None:
+        pytest.skip("the clock is measured with x86-64 machine code")
+    assert 0.5 * features["mhz"] / 1e3 < ghz < 7.0
+    matmul = MatmulCeiling(size=1024, repeats=3).measure()
+    assert set(matmul) == {"tensorflow", "numpy"}
+    assert max(matmul.values()) <= nominal_peak_gflops(features, ghz)
+
+
+class _ScriptedContender:
+    def __init__(self, name, seconds):
+        self.name, self.seconds, self.batch_size, self.losses = name, list(seconds), 10, []
+
+    def window(self, steps):
+        self.losses.append(1.0)
+        return steps * self.batch_size, self.seconds.pop(0)
+
+
+class _ScriptedCeiling:
+    def __init__(self, rounds):
+        self.rounds = list(rounds)
+
+    def measure(self):
+        return self.rounds.pop(0)
+
+
+def test_training_rates_are_set_against_the_ceiling_of_their_own_round():
+    import tensorflow as tf
+
+    from pipelines.benchmarks.training import benchmark_training
+
+    # 100 steps of 10 examples per window; warm-up windows first (0.1 s each).
+    ours = _ScriptedContender("ours", [0.1, 1.0, 2.0, 1.0])
+    theirs = _ScriptedContender("theirs", [0.1, 2.0, 2.0, 4.0])
+    ceilings = [
+        {"tensorflow": 100.0, "numpy": 50.0},
+        {"tensorflow": 40.0, "numpy": 80.0},
+        {"tensorflow": 200.0, "numpy": 100.0},
+    ]
+    dataset = tf.data.Dataset.range(10).repeat()
+    result = benchmark_training(
+        [ours, theirs], dataset, rounds=3, steps=100, warmup_steps=1,
+        flops_per_example=1e8, ceiling=_ScriptedCeiling(ceilings),
+    )  # fmt: skip
+    assert result["ceilings"] == ceilings
+    by_name = {row["name"]: row for row in result["contenders"]}
+    # 1,000 examples x 0.1 GFLOP in 1, 2, 1 s: 100, 50, 100 GFLOP/s; against
+    # TensorFlow's 100, 40, 200: 1.0, 1.25, 0.5; against the faster of each
+    # round (100, 80, 200): 1.0, 0.625, 0.5. Theirs: 50, 50, 25 GFLOP/s.
+    assert by_name["ours"]["gflops"] == pytest.approx(100.0)
+    assert by_name["ours"]["of_tensorflow_matmul"] == pytest.approx(1.0)
+    assert by_name["ours"]["of_ceiling"] == pytest.approx(0.625)
+    assert by_name["theirs"]["gflops"] == pytest.approx(50.0)
+    assert by_name["theirs"]["of_tensorflow_matmul"] == pytest.approx(0.5)
+    assert by_name["theirs"]["of_ceiling"] == pytest.approx(0.5)
+    assert by_name["theirs"]["keras_vae_speedup"] == pytest.approx(2.0)
 
 
 @pytest.mark.slow
@@ -129,6 +203,17 @@ def test_benchmark_cli_writes_json_and_markdown_that_agree(
     assert results["inference_flops"] == vae_flops(keras.models.load_model(run_dir / "model.keras"))
     training_gflops = first_median * results["training_flops"]["training_step"] / 1e9
     assert f"| {training_gflops:.1f} |" in page
+    # Each round timed the matmuls again; every row is set against them.
+    assert len(training["ceilings"]) == 2
+    for row in training["contenders"]:
+        tensorflow = [
+            window * results["training_flops"]["training_step"] / 1e9 / ceiling["tensorflow"]
+            for window, ceiling in zip(row["windows"], training["ceilings"], strict=True)
+        ]
+        assert row["of_tensorflow_matmul"] == pytest.approx(np.median(tensorflow))
+        assert row["of_ceiling"] <= row["of_tensorflow_matmul"]
+        percents = f"{100 * row['of_tensorflow_matmul']:.1f}% | {100 * row['of_ceiling']:.1f}%"
+        assert f"| {percents} |" in page
 
     rows = {(row["runtime"], row["batch"]): row for row in results["decoder_inference"]}
     browser = results["browser"]
@@ -180,6 +265,10 @@ def test_benchmark_cli_writes_json_and_markdown_that_agree(
     hardware = results["hardware"]
     assert set(hardware["matmul_gflops_by_library"]) == {"tensorflow", "numpy"}
     assert hardware["matmul_gflops"] == max(hardware["matmul_gflops_by_library"].values())
+    assert hardware["nominal_peak_gflops"] == pytest.approx(
+        nominal_peak_gflops(hardware, hardware["measured_ghz"])
+    )
+    assert f"{hardware['measured_ghz']:.2f} GHz (measured with all cores busy" in page
 
 
 @pytest.mark.parametrize("flag", ["--threads", "--rounds", "--steps", "--batch-size"])

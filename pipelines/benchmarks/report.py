@@ -1,5 +1,9 @@
 """The benchmark's figures as a Markdown page."""
 
+import statistics
+
+_LIBRARIES = {"tensorflow": "TensorFlow's `tf.linalg.matmul`", "numpy": "NumPy's OpenBLAS"}
+
 
 def _percent(part, whole):
     return f"{100 * part / whole:.1f}%" if whole else "n/a"
@@ -7,25 +11,38 @@ def _percent(part, whole):
 
 def _training_table(training, flops, ceilings):
     peak, matmul = ceilings
+    per_round = bool(training.get("ceilings"))
+    against = (
+        "TensorFlow's matmul and the faster matmul (the ceiling) timed in the same round, "
+        "median over rounds"
+        if per_round
+        else "the matmuls timed at the start"
+    )
     lines = [
         f"Batch {training['batch_size']}, {training['rounds']} timed windows of "
         f"{training['steps_per_window']} steps per contender, taken in turns; examples/s "
         "as median (min–max) over the windows. Speed-up: the median over rounds of "
         "keras-vae's first row divided by that row. GFLOP/s from "
         f"{flops['training_step'] / 1e6:.1f} MFLOP per example and step (forward "
-        f"{flops['forward'] / 1e6:.1f}, backward the rest).",
+        f"{flops['forward'] / 1e6:.1f}, backward the rest), set against {against}, "
+        "and against the nominal peak.",
         "",
-        "| contender | examples/s | keras-vae speed-up | GFLOP/s | of peak | of matmul "
-        "| first window (s) | loss |",
-        "|---|---|---|---|---|---|---|---|",
+        "| contender | examples/s | keras-vae speed-up | GFLOP/s | of TF matmul | of ceiling "
+        "| of peak | first window (s) | loss |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in training["contenders"]:
         rate = row["examples_per_second"]
         gflops = rate["median"] * flops["training_step"] / 1e9
+        if per_round:
+            of_tf = f"{100 * row['of_tensorflow_matmul']:.1f}%"
+            of_ceiling = f"{100 * row['of_ceiling']:.1f}%"
+        else:
+            of_tf, of_ceiling = "n/a", _percent(gflops, matmul)
         lines.append(
             f"| {row['name']} | {rate['median']:,.0f} ({rate['min']:,.0f}–{rate['max']:,.0f}) "
-            f"| {row['keras_vae_speedup']:.2f}× | {gflops:.1f} | {_percent(gflops, peak)} "
-            f"| {_percent(gflops, matmul)} | {row['warmup_seconds']:.1f} "
+            f"| {row['keras_vae_speedup']:.2f}× | {gflops:.1f} | {of_tf} | {of_ceiling} "
+            f"| {_percent(gflops, peak)} | {row['warmup_seconds']:.1f} "
             f"| {row['last_window_loss']:.1f} |"
         )
     pipeline = training["input_pipeline_examples_per_second"]
@@ -37,6 +54,20 @@ def _training_table(training, flops, ceilings):
         "building their input from the array; loss: mean negative ELBO in nats per "
         "example over the last window.",
     ]
+    if per_round:
+        by_library = {
+            name: [round_[name] for round_ in training["ceilings"]]
+            for name in training["ceilings"][0]
+        }
+        lines.append(
+            "The matmuls over the rounds, GFLOP/s median (min–max): "
+            + "; ".join(
+                f"{_LIBRARIES[name]} {statistics.median(values):.1f} "
+                f"({min(values):.1f}–{max(values):.1f})"
+                for name, values in by_library.items()
+            )
+            + "."
+        )
     return lines
 
 
@@ -80,10 +111,10 @@ def markdown_report(results):
         "",
         f"Measured {results['date']} with `{results['command']}`.",
         "",
-        f"- Machine: {hardware['model']}, {hardware['cores']} cores at "
-        f"{hardware['mhz']} MHz, {hardware['vector_bits']}-bit vectors"
-        f"{' with FMA' if hardware['fma'] else ''}; {results['threads']} threads for "
-        f"TensorFlow, PyTorch and onnxruntime. {results['accelerators']}",
+        f"- Machine: {hardware['model']}, {hardware['cores']} cores at {_clock(hardware)}, "
+        f"{hardware['vector_bits']}-bit vectors{' with FMA' if hardware['fma'] else ''}"
+        f"{', native bfloat16' if hardware.get('bf16') else ''}; {results['threads']} "
+        f"threads for TensorFlow, PyTorch and onnxruntime. {results['accelerators']}",
         f"- Nominal float32 peak: {peak:.1f} GFLOP/s (cores × clock × float32 lanes × 2 "
         "for FMA × 2 FMA units per core, assumed). Practical ceiling: the faster float32 "
         f"2048×2048 matrix product, {_ceiling(hardware)}.",
@@ -191,13 +222,22 @@ def _serving_table(rows):
     return lines
 
 
+def _clock(hardware):
+    """The clock the peak is computed from: measured where it could be."""
+    if hardware.get("measured_ghz"):
+        return (
+            f"{hardware['measured_ghz']:.2f} GHz (measured with all cores busy; "
+            f"the kernel reports {hardware['mhz']} MHz)"
+        )
+    return f"{hardware['mhz']} MHz (as the kernel reports it; not measured)"
+
+
 def _ceiling(hardware):
     """Which matrix product set the ceiling, and what the other one reached."""
     figures = hardware.get("matmul_gflops_by_library") or {"numpy": hardware["matmul_gflops"]}
-    names = {"tensorflow": "TensorFlow's `tf.linalg.matmul`", "numpy": "NumPy's OpenBLAS"}
     coretype = hardware.get("openblas_coretype")
     described = [
-        f"{names[name]} {value:.1f} GFLOP/s"
+        f"{_LIBRARIES[name]} {value:.1f} GFLOP/s"
         + (f" (OPENBLAS_CORETYPE={coretype})" if name == "numpy" and coretype else "")
         for name, value in sorted(figures.items(), key=lambda item: -item[1])
     ]

@@ -304,7 +304,9 @@ def _spread(values):
     return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
-def benchmark_training(contenders, dataset, rounds=7, steps=100, warmup_steps=20):
+def benchmark_training(
+    contenders, dataset, rounds=7, steps=100, warmup_steps=20, flops_per_example=None, ceiling=None
+):
     """Times the contenders in turns; returns one result per contender.
 
     Args:
@@ -313,14 +315,21 @@ def benchmark_training(contenders, dataset, rounds=7, steps=100, warmup_steps=20
         rounds: timed windows per contender.
         steps: training steps per window.
         warmup_steps: steps of the untimed first round.
+        flops_per_example: FLOPs of a training step per example, for GFLOP/s.
+        ceiling: a `hardware.MatmulCeiling`, timed again in every round; each
+            contender's GFLOP/s is then set against the ceiling of its round.
 
     Returns:
         A dict: `contenders`, a list of dicts (name, examples per second as
         median/min/max over windows and each window's figure, seconds of the
-        warm-up round, which includes tracing, last window's mean loss and
+        warm-up round, which includes tracing, last window's mean loss,
         `keras_vae_speedup`, the median over rounds of the first contender's
-        throughput divided by this one's); `input_pipeline` (examples per
-        second of the data stream alone); `rounds` and `steps`.
+        throughput divided by this one's, and with `flops_per_example` its
+        `gflops` (median) and, with `ceiling`, `of_tensorflow_matmul` and
+        `of_ceiling`, medians over rounds of its GFLOP/s divided by
+        TensorFlow's matmul and by the faster matmul of that round);
+        `input_pipeline` (examples per second of the data stream alone);
+        `ceilings` (each round's matmul GFLOP/s by library), `rounds` and `steps`.
     """
     rates = {contender.name: [] for contender in contenders}
     warmup = {}
@@ -329,7 +338,7 @@ def benchmark_training(contenders, dataset, rounds=7, steps=100, warmup_steps=20
         contender.window(warmup_steps)
         warmup[contender.name] = time.perf_counter() - started
     batch_size = contenders[0].batch_size
-    pipeline = []
+    pipeline, ceilings = [], []
     for round_index in range(rounds):
         line = []
         for contender in contenders:
@@ -337,25 +346,40 @@ def benchmark_training(contenders, dataset, rounds=7, steps=100, warmup_steps=20
             rates[contender.name].append(examples / seconds)
             line.append(f"{contender.name} {examples / seconds:,.0f}")
         pipeline.append(input_pipeline_rate(dataset, steps, batch_size))
-        print(f"  round {round_index + 1}/{rounds}: " + ", ".join(line) + " examples/s", flush=True)
+        if ceiling is not None:
+            ceilings.append(ceiling.measure())
+            line.append(
+                "matmul " + ", ".join(f"{k} {v:.0f}" for k, v in ceilings[-1].items()) + " GFLOP/s"
+            )
+        print(f"  round {round_index + 1}/{rounds}: " + ", ".join(line), flush=True)
     first = rates[contenders[0].name]
     results = []
     for contender in contenders:
         own = rates[contender.name]
         speedup = statistics.median(a / b for a, b in zip(first, own, strict=True))
-        results.append(
-            {
-                "name": contender.name,
-                "examples_per_second": _spread(own),
-                "windows": own,
-                "warmup_seconds": warmup[contender.name],
-                "last_window_loss": contender.losses[-1],
-                "keras_vae_speedup": speedup,
-            }
-        )
+        result = {
+            "name": contender.name,
+            "examples_per_second": _spread(own),
+            "windows": own,
+            "warmup_seconds": warmup[contender.name],
+            "last_window_loss": contender.losses[-1],
+            "keras_vae_speedup": speedup,
+        }
+        if flops_per_example:
+            gflops = [rate * flops_per_example / 1e9 for rate in own]
+            result["gflops"] = statistics.median(gflops)
+            if ceilings:
+                result["of_tensorflow_matmul"] = statistics.median(
+                    g / c["tensorflow"] for g, c in zip(gflops, ceilings, strict=True)
+                )
+                result["of_ceiling"] = statistics.median(
+                    g / max(c.values()) for g, c in zip(gflops, ceilings, strict=True)
+                )
+        results.append(result)
     return {
         "contenders": results,
         "input_pipeline_examples_per_second": _spread(pipeline),
+        "ceilings": ceilings,
         "rounds": rounds,
         "steps_per_window": steps,
         "batch_size": batch_size,
