@@ -34,6 +34,7 @@ from .benchmarks.hardware import (
 )
 from .benchmarks.inference import benchmark_decoder, large_batch_study
 from .benchmarks.node import benchmark_node
+from .benchmarks.profile import profile_training
 from .benchmarks.report import markdown_report
 from .benchmarks.serving import benchmark_serving
 from .benchmarks.training import (
@@ -96,6 +97,8 @@ def run(args):
             flops_per_example=flops["training_step"],
             ceiling=ceiling,
         )
+        print("Where keras-vae's training step goes (TensorFlow's profiler):", flush=True)
+        results["training_profile"] = _profile(contenders[0], args.steps)
     if args.vanilla_vae:
         results.update(_vanilla_vae(args, ceiling, with_torch=not args.no_torch))
     if not args.skip_inference:
@@ -145,11 +148,23 @@ def _vanilla_vae(args, ceiling, with_torch):
     phases = phase_seconds(models, batch)
     for name, seconds in phases.items():
         print(f"  {name}: " + ", ".join(f"{k} {v * 1e3:.0f} ms" for k, v in seconds.items()))
+    print("Where its training step goes (TensorFlow's profiler):", flush=True)
     return {
         "vanilla_vae_training": training,
         "vanilla_vae_training_flops": flops,
         "vanilla_vae_phases": phases,
+        "vanilla_vae_profile": _profile(contenders[0], args.vanilla_steps),
     }
+
+
+def _profile(contender, steps):
+    """Profiles a Keras contender's training step and prints where its time goes."""
+    profile = profile_training(contender, steps)
+    for row in profile["categories"]:
+        if row["ms_per_step"]:
+            rate = f", {row['gflops']:.1f} GFLOP/s" if row["gflops"] else ""
+            print(f"  {row['name']}: {row['ms_per_step']:.1f} ms ({100 * row['share']:.0f}%{rate})")
+    return profile
 
 
 def _machine(args, with_torch, ceiling):

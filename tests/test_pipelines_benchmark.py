@@ -214,6 +214,11 @@ def test_benchmark_cli_writes_json_and_markdown_that_agree(
         assert row["of_ceiling"] <= row["of_tensorflow_matmul"]
         percents = f"{100 * row['of_tensorflow_matmul']:.1f}% | {100 * row['of_ceiling']:.1f}%"
         assert f"| {percents} |" in page
+    # The profile of keras-vae's step: its transposed convolutions' weight gradient.
+    profile = {row["name"]: row for row in results["training_profile"]["categories"]}
+    name = "transposed convolutions, weight gradient"
+    assert profile[name]["gflops"] > 0
+    assert f"| {name} | {profile[name]['ms_per_step']:.2f} |" in page
 
     rows = {(row["runtime"], row["batch"]): row for row in results["decoder_inference"]}
     browser = results["browser"]

@@ -27,21 +27,49 @@ def layer_flops(layer):
     return 0
 
 
+def layer_kind(layer):
+    """Returns `"transposed convolution"`, `"convolution"`, `"dense"` or `None`."""
+    if isinstance(layer, keras.layers.Conv2DTranspose):
+        return "transposed convolution"
+    if isinstance(layer, keras.layers.Conv2D):
+        return "convolution"
+    if isinstance(layer, keras.layers.Dense):
+        return "dense"
+    return None
+
+
+def _counted_layers(model):
+    """The counted layers of a functional `model`, nested models flattened, in order."""
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            yield from _counted_layers(layer)
+        elif layer_kind(layer):
+            yield layer
+
+
 def model_flops(model):
     """Returns the forward FLOPs of one example through a functional `model`."""
-    return sum(
-        model_flops(layer) if isinstance(layer, keras.Model) else layer_flops(layer)
-        for layer in model.layers
-    )
+    return sum(layer_flops(layer) for layer in _counted_layers(model))
 
 
-def _first_layer_flops(model):
-    """FLOPs of the first counted layer: its input gradient is never computed."""
-    for layer in model.layers:
-        flops = layer_flops(layer)
-        if flops:
-            return flops
-    return 0
+def flops_by_kind(vae):
+    """Forward FLOPs per example of a VAE's layers, by kind of layer.
+
+    Args:
+        vae: a `keras_vae.VAE`, or any object with functional `encoder` and
+            `decoder` models.
+
+    Returns:
+        A dict: kind (see `layer_kind`) -> forward FLOPs of its layers, and
+        `"first"` -> `(kind, FLOPs)` of the encoder's first counted layer.
+    """
+    kinds = {}
+    for network in (vae.encoder, vae.decoder):
+        for layer in _counted_layers(network):
+            kinds[layer_kind(layer)] = kinds.get(layer_kind(layer), 0) + layer_flops(layer)
+    first = next(_counted_layers(vae.encoder), None)
+    kinds["first"] = (layer_kind(first), layer_flops(first)) if first else (None, 0)
+    return kinds
 
 
 def vae_flops(vae):
@@ -67,5 +95,5 @@ def vae_flops(vae):
         "encoder_forward": encoder,
         "decoder_forward": decoder,
         "forward": forward,
-        "training_step": 3 * forward - _first_layer_flops(vae.encoder),
+        "training_step": 3 * forward - flops_by_kind(vae)["first"][1],
     }

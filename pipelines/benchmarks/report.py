@@ -125,6 +125,10 @@ def markdown_report(results):
         lines += ["## Training throughput", ""]
         lines += _training_table(results["training"], results["training_flops"], ceilings)
         lines.append("")
+    if "training_profile" in results:
+        lines += ["### Where keras-vae's training step goes", ""]
+        lines += _profile_table(results["training_profile"])
+        lines.append("")
     if "vanilla_vae_training" in results:
         lines += ["## The VanillaVAE (64×64×3) beside its PyTorch form", ""]
         lines += _training_table(
@@ -138,6 +142,10 @@ def markdown_report(results):
             "",
         ]
         lines += _phase_table(results["vanilla_vae_phases"])
+        lines.append("")
+    if "vanilla_vae_profile" in results:
+        lines += ["### Where the VanillaVAE's training step goes", ""]
+        lines += _profile_table(results["vanilla_vae_profile"])
         lines.append("")
     if "decoder_inference" in results:
         lines += ["## Decoder inference", ""]
@@ -166,6 +174,32 @@ def markdown_report(results):
         lines += _serving_table(results["serving"])
         lines.append("")
     return "\n".join(lines)
+
+
+def _profile_table(profile):
+    lines = [
+        f"TensorFlow's profiler over {profile['steps']} steps of batch {profile['batch_size']}: "
+        f"{profile['profiled_ms_per_step']:.1f} ms per step while profiled, "
+        f"{profile['unprofiled_ms_per_step']:.1f} ms without. Ops are the kernels TensorFlow "
+        "ran, grouped by role; two run at once at times (on average "
+        f"{profile['concurrency']:.2f} while any runs), sharing the cores, so their times add "
+        f"up to {profile['op_ms_per_step']:.1f} ms per step. GFLOP/s: the layers' FLOPs over "
+        "their kernels' time.",
+        "",
+        "| where | ms per step | share | GFLOP/s | slowest op |",
+        "|---|---|---|---|---|",
+    ]
+    for row in profile["categories"]:
+        if not row["ms_per_step"]:
+            continue
+        rate = f"{row['gflops']:.1f}" if row["gflops"] else ""
+        slowest = row["ops"][0]["name"].split("StatefulPartitionedCall/")[-1]
+        slowest = f"`{slowest}`" if slowest != row["name"] else ""
+        lines.append(
+            f"| {row['name']} | {row['ms_per_step']:.2f} | {100 * row['share']:.1f}% | {rate} "
+            f"| {slowest} |"
+        )
+    return lines
 
 
 def _phase_table(phases):
