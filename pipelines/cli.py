@@ -198,6 +198,12 @@ def _benchmark(parser):
     parser.add_argument("--no-xla", action="store_true", help="leave out keras-vae with XLA")
     parser.add_argument("--skip-training", action="store_true", help="no training figures")
     parser.add_argument(
+        "--compare-settings",
+        action="store_true",
+        help="also time keras-vae's training under settings fixed per process (oneDNN or "
+        "Eigen kernels, one inter-op thread, XLA), each in its own process, in turns",
+    )
+    parser.add_argument(
         "--vanilla-vae",
         action="store_true",
         help="also time the VanillaVAE (vanilla_vae_64) on the Noto emoji against its "

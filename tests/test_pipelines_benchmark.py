@@ -270,6 +270,12 @@ def test_benchmark_cli_writes_json_and_markdown_that_agree(
     hardware = results["hardware"]
     assert set(hardware["matmul_gflops_by_library"]) == {"tensorflow", "numpy"}
     assert hardware["matmul_gflops"] == max(hardware["matmul_gflops_by_library"].values())
+    # The header's matmuls: medians over the timing at the start and each round's.
+    assert hardware["matmul_measurements"] == 3
+    for name, value in hardware["matmul_gflops_by_library"].items():
+        timings = [hardware["matmul_gflops_at_start"][name]]
+        timings += [round_[name] for round_ in training["ceilings"]]
+        assert value == pytest.approx(np.median(timings))
     assert hardware["nominal_peak_gflops"] == pytest.approx(
         nominal_peak_gflops(hardware, hardware["measured_ghz"])
     )

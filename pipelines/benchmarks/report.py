@@ -117,13 +117,23 @@ def markdown_report(results):
         f"threads for TensorFlow, PyTorch and onnxruntime. {results['accelerators']}",
         f"- Nominal float32 peak: {peak:.1f} GFLOP/s (cores × clock × float32 lanes × 2 "
         "for FMA × 2 FMA units per core, assumed). Practical ceiling: the faster float32 "
-        f"2048×2048 matrix product, {_ceiling(hardware)}.",
+        f"2048×2048 matrix product, {_ceiling(hardware)}"
+        + (
+            f" (medians of {hardware['matmul_measurements']} timings: at the start and in "
+            "every training round)."
+            if hardware.get("matmul_measurements", 1) > 1
+            else "."
+        ),
         f"- Versions: {versions}.",
         "",
     ]
     if "training" in results:
         lines += ["## Training throughput", ""]
         lines += _training_table(results["training"], results["training_flops"], ceilings)
+        lines.append("")
+    if "settings" in results:
+        lines += ["### Settings fixed per process", ""]
+        lines += _settings_table(results["settings"])
         lines.append("")
     if "training_profile" in results:
         lines += ["### Where keras-vae's training step goes", ""]
@@ -174,6 +184,27 @@ def markdown_report(results):
         lines += _serving_table(results["serving"])
         lines.append("")
     return "\n".join(lines)
+
+
+def _settings_table(settings):
+    lines = [
+        f"keras-vae's training of the default model (batch {settings['batch_size']}, "
+        f"steps_per_execution={settings['steps_per_execution']}, {settings['threads']} "
+        f"threads), each setting in its own process, in turns over {settings['rounds']} "
+        f"rounds; a process's figure is its fastest of {settings['windows']} windows of "
+        f"{settings['steps']} steps after a warm-up one. Against training: the median over "
+        "rounds of the setting's figure over that of the process as training runs it.",
+        "",
+        "| setting | examples/s, median (min–max) | against training |",
+        "|---|---|---|",
+    ]
+    for row in settings["rows"]:
+        rate = row["examples_per_second"]
+        lines.append(
+            f"| {row['name']} | {rate['median']:,.0f} ({rate['min']:,.0f}–{rate['max']:,.0f}) "
+            f"| {row['vs_as_trained']:.2f}× |"
+        )
+    return lines
 
 
 def _profile_table(profile):

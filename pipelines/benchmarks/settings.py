@@ -1,0 +1,158 @@
+"""Training throughput under settings that only a fresh process can change, on and off.
+
+oneDNN's kernels, the inter-op thread pool and XLA are fixed once TensorFlow
+starts, so each setting trains the default model in its own process. The
+settings take turns, round after round, so a slow spell of a shared machine
+hits all of them, and each is set against the process as training runs it from
+the same round.
+
+    python -m pipelines.benchmarks.settings '{"batch_size": 128, ...}'
+
+runs one process's windows and prints, as JSON, its rates and the settings
+TensorFlow reports it ran with (what `compare_settings` starts).
+"""
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+AS_TRAINED = "as training runs it"
+
+# Name -> (environment variables, options of the child).
+SETTINGS = {
+    AS_TRAINED: ({}, {}),
+    "one inter-op thread": ({}, {"inter_op_threads": 1}),
+    "Eigen's kernels instead of oneDNN's (TF_ENABLE_ONEDNN_OPTS=0)": (
+        {"TF_ENABLE_ONEDNN_OPTS": "0"},
+        {},
+    ),
+    "XLA (jit_compile=True)": ({}, {"jit_compile": True}),
+}
+
+
+def compare_settings(batch_size, steps_per_execution, threads, rounds=3, steps=96, windows=3,
+                     data_options=None, settings=None):  # fmt: skip
+    """Times each setting's process in turns.
+
+    Args:
+        batch_size: examples per step.
+        steps_per_execution: the training function's steps per call.
+        threads: TensorFlow's intra-op threads.
+        rounds: processes per setting.
+        steps: training steps per window.
+        windows: timed windows per process, after a warm-up one; the fastest counts.
+        data_options: `TFDSImages` arguments (`data_dir`, `idx_dir`, `max_examples`).
+        settings: names of `SETTINGS` to time, `AS_TRAINED` first (default: all).
+
+    Returns:
+        A dict: `rows` (name, `examples_per_second` as median/min/max over the
+        rounds, `rounds` each round's figure, `vs_as_trained`: the median over
+        rounds of its figure over `AS_TRAINED`'s, and `applied`: what its last
+        process's TensorFlow reported), and the settings of the run.
+    """
+    names = list(settings or SETTINGS)
+    if names[0] != AS_TRAINED:
+        raise ValueError(f"Expected {AS_TRAINED!r} first, to compare with. Received {names}.")
+    options = {
+        "batch_size": batch_size,
+        "steps_per_execution": steps_per_execution,
+        "threads": threads,
+        "steps": steps,
+        "windows": windows,
+        "data_options": data_options or {},
+    }
+    figures = {name: [] for name in names}
+    applied = {}
+    for round_index in range(rounds):
+        for name in names:
+            environment, child_options = SETTINGS[name]
+            report = _run_child({**options, **child_options}, environment)
+            figures[name].append(max(report["rates"]))
+            applied[name] = report["applied"]
+        print(
+            f"  round {round_index + 1}/{rounds}: "
+            + ", ".join(f"{name} {figures[name][-1]:,.0f}" for name in names)
+            + " examples/s",
+            flush=True,
+        )
+    rows = []
+    for name in names:
+        own = figures[name]
+        rows.append(
+            {
+                "name": name,
+                "examples_per_second": {
+                    "median": statistics.median(own),
+                    "min": min(own),
+                    "max": max(own),
+                },
+                "rounds": own,
+                "vs_as_trained": statistics.median(
+                    a / b for a, b in zip(own, figures[AS_TRAINED], strict=True)
+                ),
+                "applied": applied[name],
+            }
+        )
+    return {"rows": rows, **options, "rounds": rounds}
+
+
+def _run_child(options, environment):
+    """One process of `main`; returns what it printed."""
+    done = subprocess.run(
+        [sys.executable, "-m", "pipelines.benchmarks.settings", json.dumps(options)],
+        env={**os.environ, **environment},
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    if done.returncode:
+        raise RuntimeError(f"A settings process failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main(options):
+    """Trains the default model in this process; prints each window's examples/s and
+    the settings TensorFlow ran with."""
+    import keras
+    import tensorflow as tf
+
+    import keras_vae
+    from keras_vae.data import TFDSImages
+
+    tf.config.threading.set_intra_op_parallelism_threads(options["threads"])
+    if "inter_op_threads" in options:
+        tf.config.threading.set_inter_op_parallelism_threads(options["inter_op_threads"])
+    data = dict(options["data_options"])
+    dataset = TFDSImages("fashion_mnist", **{k: v for k, v in data.items() if k != "max_examples"})
+    dataset = dataset.load(
+        "train", batch_size=options["batch_size"], binarize=True, shuffle=True, seed=0,
+        drop_remainder=True, max_examples=data.get("max_examples"), start_epoch=0,
+    )  # fmt: skip
+    keras.utils.set_random_seed(0)
+    model = keras_vae.VAE.from_preset("fashion_mnist_conv", load_weights=False, seed=0)
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        steps_per_execution=options["steps_per_execution"],
+        jit_compile=options.get("jit_compile", False),
+    )
+    steps = options["steps"]
+    model.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0)
+    rates = []
+    for _ in range(options["windows"]):
+        started = time.perf_counter()
+        model.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0)
+        rates.append(steps * options["batch_size"] / (time.perf_counter() - started))
+    applied = {
+        "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
+        "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
+        "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1") != "0",
+        "jit_compile": bool(model.jit_compile),
+    }
+    print(json.dumps({"rates": rates, "applied": applied}))
+
+
+if __name__ == "__main__":
+    main(json.loads(sys.argv[1]))
