@@ -12,7 +12,7 @@ import keras
 
 
 def layer_flops(layer):
-    """Returns the forward FLOPs of one example through `layer` (0 if not counted)."""
+    """Returns the forward FLOPs of one example through `layer` (0 if not counted or `None`)."""
     if isinstance(layer, keras.layers.Conv2DTranspose):
         # Each input pixel scatters a kernel_h x kernel_w x out_channels patch.
         _, height, width, channels = layer.input.shape
@@ -60,16 +60,19 @@ def flops_by_kind(vae):
             `decoder` models.
 
     Returns:
-        A dict: kind (see `layer_kind`) -> forward FLOPs of its layers, and
-        `"first"` -> `(kind, FLOPs)` of the encoder's first counted layer.
+        A dict: kind (see `layer_kind`) -> forward FLOPs of its layers.
     """
     kinds = {}
     for network in (vae.encoder, vae.decoder):
         for layer in _counted_layers(network):
             kinds[layer_kind(layer)] = kinds.get(layer_kind(layer), 0) + layer_flops(layer)
-    first = next(_counted_layers(vae.encoder), None)
-    kinds["first"] = (layer_kind(first), layer_flops(first)) if first else (None, 0)
     return kinds
+
+
+def first_counted_layer(model):
+    """The first counted layer of `model`, or `None`: in an encoder, the layer whose
+    input gradient a training step never computes."""
+    return next(_counted_layers(model), None)
 
 
 def vae_flops(vae):
@@ -95,5 +98,5 @@ def vae_flops(vae):
         "encoder_forward": encoder,
         "decoder_forward": decoder,
         "forward": forward,
-        "training_step": 3 * forward - flops_by_kind(vae)["first"][1],
+        "training_step": 3 * forward - layer_flops(first_counted_layer(vae.encoder)),
     }

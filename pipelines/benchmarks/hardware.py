@@ -122,12 +122,8 @@ def measured_clock_ghz(cores, rounds=5, cycles=5e8):
     figures = []
 
     def run():
-        best = float("inf")
-        for _ in range(rounds):
-            started = time.perf_counter()
-            chain(iterations)
-            best = min(best, time.perf_counter() - started)
-        figures.append(iterations * _CHAIN_ADDS / best / 1e9)
+        seconds = _fastest_seconds(lambda: chain(iterations), rounds)
+        figures.append(iterations * _CHAIN_ADDS / seconds / 1e9)
 
     threads = [threading.Thread(target=run) for _ in range(cores)]
     for thread in threads:
@@ -172,12 +168,17 @@ class MatmulCeiling:
 
     def measure(self):
         """Returns `{"tensorflow": GFLOP/s, "numpy": GFLOP/s}`, each the fastest of `repeats`."""
-        figures = {}
-        for name, run in self._products.items():
-            best = float("inf")
-            for _ in range(self.repeats):
-                started = time.perf_counter()
-                run()
-                best = min(best, time.perf_counter() - started)
-            figures[name] = self.flops / best / 1e9
-        return figures
+        return {
+            name: self.flops / _fastest_seconds(run, self.repeats) / 1e9
+            for name, run in self._products.items()
+        }
+
+
+def _fastest_seconds(call, repeats):
+    """The shortest of `repeats` timed calls of `call`, in seconds."""
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        call()
+        best = min(best, time.perf_counter() - started)
+    return best

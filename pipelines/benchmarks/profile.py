@@ -12,7 +12,7 @@ their FLOP counts (`flops.flops_by_kind`), so a slow kernel shows as a low rate.
 import tempfile
 from pathlib import Path
 
-from .flops import flops_by_kind
+from .flops import first_counted_layer, flops_by_kind, layer_flops, layer_kind
 
 CONVOLUTION_OPS = {"Conv2D", "_FusedConv2D", "Conv2DBackpropInput", "Conv2DBackpropFilter"}
 MATMUL_OPS = {"MatMul", "_FusedMatMul", "BatchMatMulV2"}
@@ -70,11 +70,11 @@ def category_flops(vae):
     Returns:
         A dict category -> FLOPs per example and training step.
     """
-    kinds = flops_by_kind(vae)
-    first_kind, first_flops = kinds.pop("first")
+    first = first_counted_layer(vae.encoder)
+    first_kind, first_flops = layer_kind(first), layer_flops(first)
     names = {"convolution": "convolutions", "transposed convolution": "transposed convolutions"}
     flops = {}
-    for kind, forward in kinds.items():
+    for kind, forward in flops_by_kind(vae).items():
         skipped = first_flops if kind == first_kind else 0
         if kind == "dense":
             flops["dense layers, all passes"] = 3 * forward - skipped

@@ -116,25 +116,18 @@ def _run_child(options, environment):
 def main(options):
     """Trains the default model in this process; prints each window's examples/s and
     the settings TensorFlow ran with."""
-    import keras
     import tensorflow as tf
 
-    import keras_vae
-    from keras_vae.data import TFDSImages
+    from .training import default_model, default_training_stream
 
     tf.config.threading.set_intra_op_parallelism_threads(options["threads"])
     if "inter_op_threads" in options:
         tf.config.threading.set_inter_op_parallelism_threads(options["inter_op_threads"])
-    data = dict(options["data_options"])
-    dataset = TFDSImages("fashion_mnist", **{k: v for k, v in data.items() if k != "max_examples"})
-    dataset = dataset.load(
-        "train", batch_size=options["batch_size"], binarize=True, shuffle=True, seed=0,
-        drop_remainder=True, max_examples=data.get("max_examples"), start_epoch=0,
-    )  # fmt: skip
-    keras.utils.set_random_seed(0)
-    model = keras_vae.VAE.from_preset("fashion_mnist_conv", load_weights=False, seed=0)
-    model.compile(
-        optimizer=keras.optimizers.Adam(1e-3),
+    data_options = dict(options["data_options"])
+    max_examples = data_options.pop("max_examples", None)
+    _, dataset = default_training_stream(options["batch_size"], 0, max_examples, data_options)
+    model = default_model(
+        0,
         steps_per_execution=options["steps_per_execution"],
         jit_compile=options.get("jit_compile", False),
     )

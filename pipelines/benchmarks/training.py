@@ -104,6 +104,48 @@ def input_pipeline_rate(dataset, steps, batch_size):
     return steps * batch_size / (time.perf_counter() - started)
 
 
+def default_training_stream(batch_size, seed=0, max_examples=None, data_options=None):
+    """Fashion-MNIST as `pipelines/train.py` streams it: endless, dynamically binarised.
+
+    Args:
+        batch_size: examples per batch; the last partial batch of an epoch is dropped.
+        seed: seed of data order and binarisation.
+        max_examples: use only the first examples of the training split.
+        data_options: more `TFDSImages` arguments (`data_dir`, `idx_dir`).
+
+    Returns:
+        A tuple `(source, dataset)`: the `TFDSImages` and its training dataset.
+    """
+    source = TFDSImages("fashion_mnist", **(data_options or {}))
+    dataset = source.load(
+        "train",
+        batch_size=batch_size,
+        binarize=True,
+        shuffle=True,
+        seed=seed,
+        drop_remainder=True,
+        max_examples=max_examples,
+        start_epoch=0,
+    )
+    return source, dataset
+
+
+def default_model(seed=0, **compile_options):
+    """The default preset's network, initialised from `seed`, compiled with Adam (1e-3).
+
+    Args:
+        seed: seed of the initial weights and the sampling noise.
+        **compile_options: more `compile` arguments (`steps_per_execution`, `jit_compile`).
+
+    Returns:
+        A compiled `keras_vae.VAE`.
+    """
+    keras.utils.set_random_seed(seed)
+    model = keras_vae.VAE.from_preset("fashion_mnist_conv", load_weights=False, seed=seed)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), **compile_options)
+    return model
+
+
 def build_contenders(
     batch_size,
     steps_per_execution,
@@ -133,42 +175,28 @@ def build_contenders(
         A tuple `(contenders, dataset)`: the list of contenders, keras-vae's first;
         and keras-vae's training dataset.
     """
-    source = TFDSImages("fashion_mnist", **(data_options or {}))
-    dataset = source.load(
-        "train",
-        batch_size=batch_size,
-        binarize=True,
-        shuffle=True,
-        seed=seed,
-        drop_remainder=True,
-        max_examples=max_examples,
-        start_epoch=0,
-    )
+    source, dataset = default_training_stream(batch_size, seed, max_examples, data_options)
     images = _first_epoch(source, dataset, batch_size, max_examples)
-
-    def ours(**compile_options):
-        keras.utils.set_random_seed(seed)
-        model = keras_vae.VAE.from_preset("fashion_mnist_conv", load_weights=False, seed=seed)
-        model.compile(optimizer=keras.optimizers.Adam(1e-3), **compile_options)
-        return model
 
     contenders = [
         KerasContender(
             f"keras-vae fit (steps_per_execution={steps_per_execution})",
-            ours(steps_per_execution=steps_per_execution),
+            default_model(seed, steps_per_execution=steps_per_execution),
             dataset,
             batch_size,
         )
     ]
     if steps_per_execution != 1:
         contenders.append(
-            KerasContender("keras-vae fit (steps_per_execution=1)", ours(), dataset, batch_size)
+            KerasContender(
+                "keras-vae fit (steps_per_execution=1)", default_model(seed), dataset, batch_size
+            )
         )
     if xla:
         contenders.append(
             KerasContender(
                 "keras-vae fit (XLA)",
-                ours(steps_per_execution=steps_per_execution, jit_compile=True),
+                default_model(seed, steps_per_execution=steps_per_execution, jit_compile=True),
                 dataset,
                 batch_size,
             )
