@@ -47,7 +47,10 @@ def toy_idx_data(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def small_trained_vae():
-    """A small conv VAE for 12x12x1 images, trained briefly on two noisy prototypes."""
+    """A small conv VAE for 12x12x1 images, trained briefly on two noisy prototypes.
+
+    Its third blocks work on 2x2 maps, so exports hold convolutions computed as
+    one matrix product beside stock ones."""
     import keras
     from toy_data import prototype_images
 
@@ -57,8 +60,8 @@ def small_trained_vae():
     keras.utils.set_random_seed(0)
     shape = (12, 12, 1)
     vae = keras_vae.VAE(
-        architectures.conv_encoder(shape, 3, filters=(4, 8), hidden_units=(16,)),
-        architectures.conv_decoder(shape, 3, filters=(8, 4), start_channels=8),
+        architectures.conv_encoder(shape, 3, filters=(4, 8, 8), hidden_units=(16,)),
+        architectures.conv_decoder(shape, 3, filters=(8, 8, 4), start_channels=8),
         seed=0,
     )
     images = prototype_images(256, shape)

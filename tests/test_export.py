@@ -62,7 +62,9 @@ def test_bundle_layout_and_manifest(exported_bundle, small_trained_vae):
 
 
 @pytest.mark.parametrize("part", ["decoder", "encoder"])
-def test_onnx_files_are_valid_deterministic_and_batch_dynamic(exported_bundle, part):
+def test_onnx_files_are_valid_deterministic_and_batch_dynamic(
+    exported_bundle, small_trained_vae, part
+):
     directory, manifest = exported_bundle
     model = onnx.load(str(directory / latest(manifest)["onnx"][part]))
     onnx.checker.check_model(model, full_check=True)
@@ -71,6 +73,14 @@ def test_onnx_files_are_valid_deterministic_and_batch_dynamic(exported_bundle, p
     for value in [*model.graph.input, *model.graph.output]:
         assert value.type.tensor_type.shape.dim[0].dim_param == "batch"
     assert [v.name for v in model.graph.input] == [i["name"] for i in manifest[part]["inputs"]]
+    # The network convolves its 2x2 maps as one matrix product, the others with
+    # TensorFlow's kernels: both forms reach the ONNX file.
+    network = getattr(small_trained_vae[0], part)
+    dense = [layer for layer in network.layers if isinstance(layer, keras.layers.Dense)]
+    matmul = [layer for layer in network.layers if type(layer).__name__.startswith("Matmul")]
+    op_types = [node.op_type for node in model.graph.node]
+    assert matmul and op_types.count("MatMul") == len(dense) + len(matmul)
+    assert ("ConvTranspose" if part == "decoder" else "Conv") in op_types
 
 
 def test_parity_figures_are_recorded_and_reproduce(exported_bundle, small_trained_vae):

@@ -7,6 +7,7 @@ import pytest
 import tensorflow as tf
 
 import keras_vae
+from keras_vae.matmul_conv import MatmulConv2D, MatmulConv2DTranspose
 from pipelines.benchmarks.flops import vae_flops
 from pipelines.benchmarks.profile import (
     IDLE,
@@ -91,10 +92,12 @@ def test_a_hand_made_trace_is_summed_per_category_with_the_gaps_between_ops():
 
 
 @pytest.mark.parametrize(
-    "preset, shape, batch_norm",
-    [("fashion_mnist_conv", (28, 28, 1), False), ("vanilla_vae_64", (64, 64, 3), True)],
+    "preset, shape, batch_norm, matmul_layers",
+    [("fashion_mnist_conv", (28, 28, 1), False, 0), ("vanilla_vae_64", (64, 64, 3), True, 2)],
 )
-def test_a_real_trace_holds_every_layers_three_passes_once_per_step(preset, shape, batch_norm):
+def test_a_real_trace_holds_every_layers_three_passes_once_per_step(
+    preset, shape, batch_norm, matmul_layers
+):
     keras.utils.set_random_seed(0)
     model = keras_vae.VAE.from_preset(preset, load_weights=False, seed=0)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), steps_per_execution=2)
@@ -106,13 +109,20 @@ def test_a_real_trace_holds_every_layers_three_passes_once_per_step(preset, shap
     rows = _rows(profile)
     assert profile["steps"] == 6 and profile["batch_size"] == 4
 
-    layers = {"convolutions": 0, "transposed convolutions": 0}
+    layers = {"convolutions": 0, "transposed convolutions": 0, "as one matmul": 0}
     for network in (model.encoder, model.decoder):
         for layer in network.layers:
-            if isinstance(layer, keras.layers.Conv2DTranspose):
+            if isinstance(layer, (MatmulConv2D, MatmulConv2DTranspose)):
+                layers["as one matmul"] += 1
+            elif isinstance(layer, keras.layers.Conv2DTranspose):
                 layers["transposed convolutions"] += 1
             elif isinstance(layer, keras.layers.Conv2D):
                 layers["convolutions"] += 1
+    # The VanillaVAE's 2x2 maps: the encoder's last block and the decoder's first.
+    matmul_row = rows["convolutions as one matmul (small maps), all passes"]
+    assert layers.pop("as one matmul") == matmul_layers
+    assert (matmul_row["ms_per_step"] > 0) == bool(matmul_layers)
+    assert (matmul_row["gflops"] is not None) == bool(matmul_layers)
     for kind, count in layers.items():
         # One kernel per layer and pass; no input gradient for the first layer.
         first = int(kind == "convolutions")

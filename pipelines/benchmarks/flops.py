@@ -10,6 +10,8 @@ import math
 
 import keras
 
+from keras_vae.matmul_conv import MatmulConv2D, MatmulConv2DTranspose
+
 
 def layer_flops(layer):
     """Returns the forward FLOPs of one example through `layer` (0 if not counted or `None`)."""
@@ -28,7 +30,10 @@ def layer_flops(layer):
 
 
 def layer_kind(layer):
-    """Returns `"transposed convolution"`, `"convolution"`, `"dense"` or `None`."""
+    """Returns `"convolution as one matmul"`, `"transposed convolution"`,
+    `"convolution"`, `"dense"` or `None`."""
+    if isinstance(layer, (MatmulConv2D, MatmulConv2DTranspose)):
+        return "convolution as one matmul"
     if isinstance(layer, keras.layers.Conv2DTranspose):
         return "transposed convolution"
     if isinstance(layer, keras.layers.Conv2D):

@@ -12,6 +12,8 @@ their FLOP counts (`flops.flops_by_kind`), so a slow kernel shows as a low rate.
 import tempfile
 from pathlib import Path
 
+from keras_vae.matmul_conv import NAME_SCOPE as MATMUL_CONVOLUTION_SCOPE
+
 from .flops import first_counted_layer, flops_by_kind, layer_flops, layer_kind
 
 CONVOLUTION_OPS = {"Conv2D", "_FusedConv2D", "Conv2DBackpropInput", "Conv2DBackpropFilter"}
@@ -22,6 +24,7 @@ PASSES = ("forward", "input gradient", "weight gradient")
 CATEGORIES = (
     *(f"convolutions, {p}" for p in PASSES),
     *(f"transposed convolutions, {p}" for p in PASSES),
+    "convolutions as one matmul (small maps), all passes",
     "dense layers, all passes",
     "BatchNorm, all passes",
     "bias adds and their gradients",
@@ -46,6 +49,8 @@ def op_category(name, optimizer_scope="adam"):
     parts = scope.split("/")
     if optimizer_scope in parts or op_type.startswith("ResourceApply"):
         return "optimizer update"
+    if MATMUL_CONVOLUTION_SCOPE in parts:
+        return "convolutions as one matmul (small maps), all passes"
     if op_type.startswith("FusedBatchNorm") or any("batch_normalization" in p for p in parts):
         return "BatchNorm, all passes"
     if op_type in CONVOLUTION_OPS:
@@ -65,7 +70,8 @@ def category_flops(vae):
 
     A layer's input gradient and weight gradient cost as much as its forward
     pass, except the input gradient of the encoder's first layer, which nothing
-    needs.
+    needs. Dense layers and convolutions as one matmul are one category each,
+    all passes together.
 
     Returns:
         A dict category -> FLOPs per example and training step.
@@ -73,11 +79,15 @@ def category_flops(vae):
     first = first_counted_layer(vae.encoder)
     first_kind, first_flops = layer_kind(first), layer_flops(first)
     names = {"convolution": "convolutions", "transposed convolution": "transposed convolutions"}
+    all_passes = {
+        "dense": "dense layers, all passes",
+        "convolution as one matmul": "convolutions as one matmul (small maps), all passes",
+    }
     flops = {}
     for kind, forward in flops_by_kind(vae).items():
         skipped = first_flops if kind == first_kind else 0
-        if kind == "dense":
-            flops["dense layers, all passes"] = 3 * forward - skipped
+        if kind in all_passes:
+            flops[all_passes[kind]] = 3 * forward - skipped
             continue
         flops[f"{names[kind]}, forward"] = forward
         flops[f"{names[kind]}, input gradient"] = forward - skipped

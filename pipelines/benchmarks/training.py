@@ -214,7 +214,8 @@ def build_vanilla_contenders(batch_size=64, seed=0, with_torch=True):
 
     keras-vae runs one step per call, as its training run does (an epoch of 53
     steps has no other divisor), with synchronised BatchNorm (exact under
-    `tf.distribute`) and, as a second contender, with Keras' plain BatchNorm.
+    `tf.distribute`) and convolutions as one matrix product on 2x2 maps; then
+    with Keras' own convolutions there, and with Keras' plain BatchNorm.
 
     Returns:
         A tuple `(contenders, dataset)`, as `build_contenders` returns them.
@@ -226,13 +227,13 @@ def build_vanilla_contenders(batch_size=64, seed=0, with_torch=True):
     )  # fmt: skip
     images = _first_epoch(source, dataset, batch_size)
 
-    def ours(synchronized):
+    def ours(*edits):
         keras.utils.set_random_seed(seed)
         model = keras_vae.VAE.from_preset("vanilla_vae_64", load_weights=False, seed=seed)
-        if not synchronized:
+        if edits:
             model = keras_vae.VAE(
-                _without_synchronized_batch_norm(model.encoder),
-                _without_synchronized_batch_norm(model.decoder),
+                _rebuilt(model.encoder, edits),
+                _rebuilt(model.decoder, edits),
                 likelihood="gaussian",
                 seed=seed,
             )
@@ -240,8 +241,16 @@ def build_vanilla_contenders(batch_size=64, seed=0, with_torch=True):
         return model
 
     contenders = [
-        KerasContender("keras-vae fit", ours(True), dataset, batch_size),
-        KerasContender("keras-vae fit (plain BatchNorm)", ours(False), dataset, batch_size),
+        KerasContender("keras-vae fit", ours(), dataset, batch_size),
+        KerasContender(
+            "keras-vae fit (stock convolutions on 2x2 maps)",
+            ours(_stock_convolution),
+            dataset,
+            batch_size,
+        ),
+        KerasContender(
+            "keras-vae fit (plain BatchNorm)", ours(_plain_batch_norm), dataset, batch_size
+        ),
     ]
     if with_torch:
         contenders.append(
@@ -263,12 +272,27 @@ def _first_epoch(source, dataset, batch_size, max_examples=None):
     return np.concatenate([batch.numpy() for batch in dataset.take(steps)])
 
 
-def _without_synchronized_batch_norm(network):
-    """A copy of a functional network whose BatchNormalization layers are not synchronised."""
+def _plain_batch_norm(layer):
+    """Makes a layer's config Keras' plain (not synchronised) BatchNorm, if it is one."""
+    if layer["class_name"] == "BatchNormalization":
+        layer["config"]["synchronized"] = False
+
+
+def _stock_convolution(layer):
+    """Makes a layer's config Keras' own convolution, if it is a matrix-product one."""
+    stock = {"MatmulConv2D": "Conv2D", "MatmulConv2DTranspose": "Conv2DTranspose"}
+    if layer["class_name"] in stock:
+        layer.update(
+            class_name=stock[layer["class_name"]], module="keras.layers", registered_name=None
+        )
+
+
+def _rebuilt(network, edits):
+    """A copy of a functional network, each layer's config changed by `edits`."""
     config = network.get_config()
     for layer in config["layers"]:
-        if layer["class_name"] == "BatchNormalization":
-            layer["config"]["synchronized"] = False
+        for edit in edits:
+            edit(layer)
     return keras.Model.from_config(config)
 
 
