@@ -50,14 +50,44 @@ def _dense(hidden, units, activation):
     return layers.Multiply()([layers.Dense(units)(hidden), gate])
 
 
-def _gaussian_head(hidden, latent_dim):
+@keras.saving.register_keras_serializable(package="keras_vae")
+class Clip(layers.Layer):
+    """Clips its input to `[minimum, maximum]` (PyTorch's `Hardtanh`).
+
+    Args:
+        minimum: the lower bound.
+        maximum: the upper bound.
+    """
+
+    def __init__(self, minimum, maximum, **kwargs):
+        super().__init__(**kwargs)
+        if not minimum < maximum:
+            raise ValueError(
+                f"Expected `minimum < maximum`. Received: minimum={minimum!r}, maximum={maximum!r}"
+            )
+        self.minimum = float(minimum)
+        self.maximum = float(maximum)
+
+    def call(self, inputs):
+        return keras.ops.clip(inputs, self.minimum, self.maximum)
+
+    def get_config(self):
+        return {**super().get_config(), "minimum": self.minimum, "maximum": self.maximum}
+
+
+def _gaussian_head(hidden, latent_dim, log_var_bounds=None):
     # Output layers compute in float32 even under a mixed-precision policy.
     mean = layers.Dense(latent_dim, dtype="float32", name="mean")(hidden)
-    log_var = layers.Dense(latent_dim, dtype="float32", name="log_var")(hidden)
+    if log_var_bounds is None:
+        log_var = layers.Dense(latent_dim, dtype="float32", name="log_var")(hidden)
+        return [mean, log_var]
+    log_var = layers.Dense(latent_dim, dtype="float32")(hidden)
+    log_var = Clip(*log_var_bounds, dtype="float32", name="log_var")(log_var)
     return [mean, log_var]
 
 
-def mlp_encoder(input_shape, latent_dim, hidden_units=(512,), activation="relu"):
+def mlp_encoder(input_shape, latent_dim, hidden_units=(512,), activation="relu",
+                log_var_bounds=None):  # fmt: skip
     """An MLP encoder: flatten, dense layers, then the posterior mean and log-variance.
 
     Args:
@@ -65,6 +95,8 @@ def mlp_encoder(input_shape, latent_dim, hidden_units=(512,), activation="relu")
         latent_dim: size of the latent space.
         hidden_units: sizes of the hidden dense layers.
         activation: activation of the hidden layers, or `"gated"`.
+        log_var_bounds: `None`, or `(minimum, maximum)` the log-variance is
+            clipped to, as the published two-level VAEs do (-6, 2).
 
     Returns:
         A `keras.Model` mapping images to `[mean, log_var]`.
@@ -75,7 +107,8 @@ def mlp_encoder(input_shape, latent_dim, hidden_units=(512,), activation="relu")
     hidden = layers.Flatten()(images)
     for units in hidden_units:
         hidden = _dense(hidden, units, activation)
-    return keras.Model(images, _gaussian_head(hidden, latent_dim), name="encoder")
+    head = _gaussian_head(hidden, latent_dim, log_var_bounds)
+    return keras.Model(images, head, name="encoder")
 
 
 def mlp_decoder(output_shape, latent_dim, hidden_units=(512,), activation="relu"):
@@ -101,7 +134,8 @@ def mlp_decoder(output_shape, latent_dim, hidden_units=(512,), activation="relu"
     return keras.Model(z, params, name="decoder")
 
 
-def mlp_gaussian(input_dim, latent_dim, hidden_units=(300,), activation="relu", name="gaussian"):
+def mlp_gaussian(input_dim, latent_dim, hidden_units=(300,), activation="relu", name="gaussian",
+                 log_var_bounds=None):  # fmt: skip
     """An MLP from vectors to a diagonal Gaussian: a hierarchical VAE's upper layer.
 
     Args:
@@ -110,6 +144,8 @@ def mlp_gaussian(input_dim, latent_dim, hidden_units=(300,), activation="relu", 
         hidden_units: sizes of the hidden dense layers.
         activation: activation of the hidden layers, or `"gated"`.
         name: the model's name.
+        log_var_bounds: `None`, or `(minimum, maximum)` the log-variance is
+            clipped to.
 
     Returns:
         A `keras.Model` mapping `(batch, input_dim)` to `[mean, log_var]`,
@@ -121,7 +157,7 @@ def mlp_gaussian(input_dim, latent_dim, hidden_units=(300,), activation="relu", 
     hidden = inputs
     for units in hidden_units:
         hidden = _dense(hidden, units, activation)
-    return keras.Model(inputs, _gaussian_head(hidden, latent_dim), name=name)
+    return keras.Model(inputs, _gaussian_head(hidden, latent_dim, log_var_bounds), name=name)
 
 
 def _conv_layer(x, transpose):

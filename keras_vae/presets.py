@@ -93,14 +93,24 @@ PRESETS = {
             "A two-level VAE (keras_vae.HierarchicalVAE) for 28x28x1 images: "
             "mlp_gated_28's networks for x and z1 (40 dimensions), and gated MLPs "
             "of 300-300 units for q(z2|z1) and the prior p(z1|z2), z2 of 40 "
-            "dimensions, Bernoulli likelihood."
+            "dimensions, Bernoulli likelihood; the three Gaussians' log-variances "
+            "clipped to [-6, 2], as in the published two-level VAEs."
         ),
         "architecture": "mlp",
         "input_shape": (28, 28, 1),
         "latent_dim": 40,
-        "encoder": {"hidden_units": (300, 300), "activation": "gated"},
+        "encoder": {
+            "hidden_units": (300, 300),
+            "activation": "gated",
+            "log_var_bounds": (-6.0, 2.0),
+        },
         "decoder": {"hidden_units": (300, 300), "activation": "gated"},
-        "top": {"latent_dim": 40, "hidden_units": (300, 300), "activation": "gated"},
+        "top": {
+            "latent_dim": 40,
+            "hidden_units": (300, 300),
+            "activation": "gated",
+            "log_var_bounds": (-6.0, 2.0),
+        },
         "likelihood": "bernoulli",
     },
 }

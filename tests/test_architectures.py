@@ -42,3 +42,21 @@ def test_a_gated_layer_is_a_linear_unit_times_a_sigmoid_gate():
     hidden = (z @ w_unit + b_unit) / (1 + np.exp(-(z @ w_gate + b_gate)))
     expected = (hidden @ w_out + b_out).reshape(7, 4, 4, 1)
     np.testing.assert_allclose(decoder(z.astype("float32")), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_log_var_bounds_clip_the_log_variance_and_nothing_else(tmp_path):
+    encoder = architectures.mlp_encoder((4, 4, 1), 3, hidden_units=(8,), log_var_bounds=(-6, 2))
+    top = architectures.mlp_gaussian(3, 2, hidden_units=(8,), log_var_bounds=(-6, 2))
+    # Large inputs drive the unclipped heads far outside [-6, 2].
+    images = np.random.default_rng(0).normal(scale=1e3, size=(64, 4, 4, 1)).astype("float32")
+    mean, log_var = (np.asarray(v) for v in encoder(images))
+    raw = np.asarray(keras.Model(encoder.input, encoder.get_layer("log_var").input)(images))
+    np.testing.assert_array_equal(log_var, np.clip(raw, -6, 2))
+    assert raw.min() < -6 and raw.max() > 2 and np.abs(mean).max() > 6
+    top_log_var = np.asarray(top(np.full((4, 3), 1e4, "float32"))[1])
+    assert top_log_var.min() >= -6 and top_log_var.max() <= 2
+    encoder.save(tmp_path / "encoder.keras")
+    loaded = keras.saving.load_model(tmp_path / "encoder.keras")
+    np.testing.assert_array_equal(loaded(images)[1], log_var)
+    with pytest.raises(ValueError, match=r"minimum < maximum.*minimum=2.*maximum=-6"):
+        architectures.Clip(2, -6)

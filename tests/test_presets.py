@@ -156,3 +156,11 @@ def test_the_shipped_default_preset_gives_the_readme_test_loss(fashion_mnist_dat
         np.testing.assert_allclose(figures[name], value, rtol=1e-5)
     readme = (Path(__file__).parents[1] / "README.md").read_text()
     assert f"{figures['loss']:.2f}" in readme
+
+
+def test_the_two_level_preset_bounds_its_three_gaussians_log_variances():
+    hvae = keras_vae.HierarchicalVAE.from_preset("hvae_gated_28", load_weights=False)
+    for network in (hvae.encoder, hvae.top_encoder, hvae.top_decoder):
+        clip = network.get_layer("log_var")
+        assert isinstance(clip, keras_vae.architectures.Clip)
+        assert (clip.minimum, clip.maximum) == (-6.0, 2.0)
