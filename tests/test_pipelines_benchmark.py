@@ -77,6 +77,36 @@ def test_the_pytorch_vanilla_vae_is_the_presets_network():
     assert outputs.shape == images.shape and mean.shape == log_var.shape == (2, 128)
 
 
+def test_the_vanilla_vae_contenders_differ_only_in_their_convolutions_forms():
+    from pipelines.benchmarks.training import _matmul_form_up_to, _rebuilt, _stock_form
+
+    vae = keras_vae.VAE.from_preset("vanilla_vae_64", load_weights=False)
+
+    def forms(edits):
+        return [
+            (type(layer).__name__, layer.input.shape[1], layer.output.shape[1])
+            for network in (vae.encoder, vae.decoder)
+            for layer in _rebuilt(network, edits).layers
+            if "Conv" in type(layer).__name__
+        ]
+
+    used = forms([])
+    stock = forms([_stock_form("Conv2D"), _stock_form("Conv2DTranspose")])
+    up_to_4 = forms([_matmul_form_up_to(4)])
+    # Same layers and maps; only the class changes, where the edit says.
+    assert [form[1:] for form in stock] == [form[1:] for form in up_to_4] == [f[1:] for f in used]
+    assert [name for name, *_ in used if name.startswith("Matmul")] == [
+        "MatmulConv2D", "MatmulConv2DTranspose",
+    ]  # fmt: skip
+    assert not [name for name, *_ in stock if name.startswith("Matmul")]
+    assert [(name, inside, outside) for name, inside, outside in up_to_4 if "Matmul" in name] == [
+        ("MatmulConv2D", 8, 4), ("MatmulConv2D", 4, 2),
+        ("MatmulConv2DTranspose", 2, 4), ("MatmulConv2DTranspose", 4, 8),
+    ]  # fmt: skip
+    only_transposed = forms([_stock_form("Conv2DTranspose")])
+    assert [name for name, *_ in only_transposed if "Matmul" in name] == ["MatmulConv2D"]
+
+
 def test_nominal_peak_of_a_published_cpu():
     # Intel Xeon E5-2680 v3: 12 Haswell cores at 2.5 GHz, AVX2 with two FMA
     # units, 480 GFLOP/s in float64 by Intel's figure, so 960 in float32.

@@ -9,6 +9,7 @@ so iterator start-up is left out; the first round (tracing, warm-up) is not
 counted.
 """
 
+import math
 import statistics
 import time
 
@@ -19,6 +20,9 @@ import keras_vae
 from keras_vae.data import TFDSImages, image_source
 
 from .keras_io_recipe import build_keras_io_vae
+
+# Each convolution and its matrix-product form (`keras_vae.matmul_conv`).
+MATMUL_FORMS = {"Conv2D": "MatmulConv2D", "Conv2DTranspose": "MatmulConv2DTranspose"}
 
 
 class _StepClock(keras.callbacks.Callback):
@@ -215,7 +219,8 @@ def build_vanilla_contenders(batch_size=64, seed=0, with_torch=True):
     keras-vae runs one step per call, as its training run does (an epoch of 53
     steps has no other divisor), with synchronised BatchNorm (exact under
     `tf.distribute`) and convolutions as one matrix product on 2x2 maps; then
-    with Keras' own convolutions there, and with Keras' plain BatchNorm.
+    with oneDNN's kernels for both or one of those two convolutions, with the
+    matrix product on maps up to 4x4, and with Keras' plain BatchNorm.
 
     Returns:
         A tuple `(contenders, dataset)`, as `build_contenders` returns them.
@@ -240,11 +245,27 @@ def build_vanilla_contenders(batch_size=64, seed=0, with_torch=True):
         model.compile(optimizer=keras.optimizers.Adam(1e-3))
         return model
 
+    both = (_stock_form("Conv2D"), _stock_form("Conv2DTranspose"))
     contenders = [
         KerasContender("keras-vae fit", ours(), dataset, batch_size),
         KerasContender(
-            "keras-vae fit (stock convolutions on 2x2 maps)",
-            ours(_stock_convolution),
+            "keras-vae fit (oneDNN's kernels on 2x2 maps)", ours(*both), dataset, batch_size
+        ),
+        KerasContender(
+            "keras-vae fit (oneDNN's Conv2D on 2x2 maps)",
+            ours(_stock_form("Conv2D")),
+            dataset,
+            batch_size,
+        ),
+        KerasContender(
+            "keras-vae fit (oneDNN's Conv2DTranspose on 2x2 maps)",
+            ours(_stock_form("Conv2DTranspose")),
+            dataset,
+            batch_size,
+        ),
+        KerasContender(
+            "keras-vae fit (one matmul on maps up to 4x4)",
+            ours(_matmul_form_up_to(4)),
             dataset,
             batch_size,
         ),
@@ -278,13 +299,35 @@ def _plain_batch_norm(layer):
         layer["config"]["synchronized"] = False
 
 
-def _stock_convolution(layer):
-    """Makes a layer's config Keras' own convolution, if it is a matrix-product one."""
-    stock = {"MatmulConv2D": "Conv2D", "MatmulConv2DTranspose": "Conv2DTranspose"}
-    if layer["class_name"] in stock:
-        layer.update(
-            class_name=stock[layer["class_name"]], module="keras.layers", registered_name=None
-        )
+def _stock_form(class_name):
+    """An edit that makes a layer's config Keras' own `class_name` ("Conv2D" or
+    "Conv2DTranspose") where it is that convolution's matrix-product form."""
+
+    def edit(layer):
+        if layer["class_name"] == MATMUL_FORMS[class_name]:
+            layer.update(class_name=class_name, module="keras.layers", registered_name=None)
+
+    return edit
+
+
+def _matmul_form_up_to(size):
+    """An edit that gives the matrix-product form to each strided (transposed)
+    convolution whose map is at most `size` x `size` on its small side."""
+
+    def edit(layer):
+        form = MATMUL_FORMS.get(layer["class_name"])
+        stride = layer["config"].get("strides", (1,))[0]
+        if form is None or stride == 1:
+            return
+        _, height, width, _ = layer["build_config"]["input_shape"]
+        if layer["class_name"] == "Conv2D":
+            height, width = math.ceil(height / stride), math.ceil(width / stride)
+        if max(height, width) <= size:
+            layer.update(
+                class_name=form, module="keras_vae.matmul_conv", registered_name=f"keras_vae>{form}"
+            )
+
+    return edit
 
 
 def _rebuilt(network, edits):
