@@ -201,7 +201,7 @@ def _benchmark(parser):
         "--compare-settings",
         action="store_true",
         help="also time keras-vae's training under settings fixed per process (oneDNN or "
-        "Eigen kernels, one inter-op thread, XLA), each in its own process, in turns",
+        "Eigen kernels, thread pools, XLA), each in its own process, in turns",
     )
     parser.add_argument(
         "--vanilla-vae",

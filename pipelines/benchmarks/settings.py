@@ -1,7 +1,7 @@
 """Training throughput under settings that only a fresh process can change, on and off.
 
-oneDNN's kernels, the inter-op thread pool and XLA are fixed once TensorFlow
-starts, so each setting trains the default model in its own process. The
+oneDNN's kernels, the thread pools and XLA are fixed once TensorFlow starts,
+so each setting trains the default model in its own process. The
 settings take turns, round after round, so a slow spell of a shared machine
 hits all of them, and each is set against the process as training runs it from
 the same round.
@@ -25,6 +25,7 @@ AS_TRAINED = "as training runs it"
 SETTINGS = {
     AS_TRAINED: ({}, {}),
     "one inter-op thread": ({}, {"inter_op_threads": 1}),
+    "one thread per op, two ops at once": ({}, {"threads": 1, "inter_op_threads": 2}),
     "Eigen's kernels instead of oneDNN's (TF_ENABLE_ONEDNN_OPTS=0)": (
         {"TF_ENABLE_ONEDNN_OPTS": "0"},
         {},
