@@ -13,9 +13,10 @@ from keras import layers
 from keras_vae.matmul_conv import MatmulConv2D, MatmulConv2DTranspose
 
 # Maps of at most this many rows and columns (a convolution's output, a
-# transposed convolution's input) are convolved as one matrix product: there
-# oneDNN's kernels run ~7x slower than the product (256-512 channels, 2x2
-# maps), while from 4x4 on they are as fast or faster.
+# transposed convolution's input) are convolved as one matrix product: oneDNN's
+# kernels on the VanillaVAE's two 2x2 layers make its training step 1.6x slower,
+# and the product on its 4x4 maps as well is no faster
+# (`keras-vae benchmark --vanilla-vae`).
 MATMUL_MAP_SIZE = 2
 
 

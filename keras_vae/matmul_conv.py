@@ -2,8 +2,8 @@
 
 On maps of a few pixels with hundreds of channels (the last blocks of a deep
 encoder, the first of its decoder) oneDNN's convolution kernels run at a few
-GFLOP/s, while the same arithmetic as one matrix product runs near the
-machine's matmul ceiling. These layers keep the stock layers' weights, config
+GFLOP/s inside a training step, while the same arithmetic as one matrix
+product runs several times faster. These layers keep the stock layers' weights, config
 and output, and compute a stride-`s`, `"same"`-padded convolution as a
 product of the input with the kernel reshaped to a matrix: the convolution
 gathers its `k × k` taps first (im2col), the transposed convolution scatters
@@ -29,10 +29,9 @@ def _taps(kernel_size, stride):
     ]
 
 
-def _same_padding(size, kernel_size, stride):
-    """The rows before and after a `"same"` convolution over `size` rows."""
-    total = max((math.ceil(size / stride) - 1) * stride + kernel_size - size, 0)
-    return total // 2, total - total // 2
+def _padding_before(size, kernel_size, stride):
+    """The rows a `"same"` convolution over `size` rows pads before them."""
+    return max((math.ceil(size / stride) - 1) * stride + kernel_size - size, 0) // 2
 
 
 def conv2d_as_matmul(inputs, kernel, stride):
@@ -56,8 +55,8 @@ def _conv2d_as_matmul(inputs, kernel, stride):
     out_h, out_w = math.ceil(height / s), math.ceil(width / s)
     shifts = (k - 1) // s
     # Pad so that the padded map splits into s × s phases of (out + shifts) rows.
-    top, _ = _same_padding(height, k, s)
-    left, _ = _same_padding(width, k, s)
+    top = _padding_before(height, k, s)
+    left = _padding_before(width, k, s)
     rows, cols = (out_h + shifts) * s, (out_w + shifts) * s
     padding = [[0, 0], [top, rows - height - top], [left, cols - width - left], [0, 0]]
     padded = ops.pad(inputs, padding)
@@ -113,8 +112,8 @@ def _conv2d_transpose_as_matmul(inputs, kernel, stride):
     )
     # The transposed convolution is the adjoint of the "same" convolution from
     # height·s rows, whose padding before the map is cropped here.
-    top, _ = _same_padding(height * s, k, s)
-    left, _ = _same_padding(width * s, k, s)
+    top = _padding_before(height * s, k, s)
+    left = _padding_before(width * s, k, s)
     return full[:, top : top + height * s, left : left + width * s, :]
 
 
