@@ -161,11 +161,28 @@ def mlp_gaussian(input_dim, latent_dim, hidden_units=(300,), activation="relu", 
     return keras.Model(inputs, _gaussian_head(hidden, latent_dim, log_var_bounds), name=name)
 
 
+def coarse_map_side(height, width, stride, transpose):
+    """The longer side of the coarser map a strided (transposed) convolution works
+    on: a convolution's output, a transposed convolution's input.
+
+    Args:
+        height: rows of the layer's input map.
+        width: columns of the layer's input map.
+        stride: the layer's stride.
+        transpose: whether the layer is a transposed convolution.
+
+    Returns:
+        The side, in pixels, that `MATMUL_MAP_SIZE` is set against.
+    """
+    if not transpose:
+        height, width = math.ceil(height / stride), math.ceil(width / stride)
+    return max(height, width)
+
+
 def _conv_layer(x, transpose):
     """The convolution class for a stride-2 block whose input is `x`."""
     _, height, width, _ = x.shape
-    small_side = (height, width) if transpose else (math.ceil(height / 2), math.ceil(width / 2))
-    if max(small_side) <= MATMUL_MAP_SIZE:
+    if coarse_map_side(height, width, 2, transpose) <= MATMUL_MAP_SIZE:
         return MatmulConv2DTranspose if transpose else MatmulConv2D
     return layers.Conv2DTranspose if transpose else layers.Conv2D
 

@@ -3,12 +3,12 @@
 On maps of a few pixels with hundreds of channels (the last blocks of a deep
 encoder, the first of its decoder) oneDNN's convolution kernels run at a few
 GFLOP/s inside a training step, while the same arithmetic as one matrix
-product runs several times faster. These layers keep the stock layers' weights, config
-and output, and compute a stride-`s`, `"same"`-padded convolution as a
-product of the input with the kernel reshaped to a matrix: the convolution
-gathers its `k × k` taps first (im2col), the transposed convolution scatters
-them after (col2im). Both use only reshapes, pads and slices around the
-product, so their gradients are matrix products too.
+product runs several times faster. These layers keep the stock layers'
+weights, config and output, and compute a stride-`s`, `"same"`-padded
+convolution as a product of the input with the kernel reshaped to a matrix:
+the convolution gathers its `k × k` taps first (im2col), the transposed
+convolution scatters them after (col2im). Both use only reshapes, pads and
+slices around the product, so their gradients are matrix products too.
 """
 
 import math

@@ -9,7 +9,6 @@ so iterator start-up is left out; the first round (tracing, warm-up) is not
 counted.
 """
 
-import math
 import statistics
 import time
 
@@ -17,6 +16,7 @@ import keras
 import numpy as np
 
 import keras_vae
+from keras_vae.architectures import coarse_map_side
 from keras_vae.data import TFDSImages, image_source
 
 from .keras_io_recipe import build_keras_io_vae
@@ -312,7 +312,7 @@ def _stock_form(class_name):
 
 def _matmul_form_up_to(size):
     """An edit that gives the matrix-product form to each strided (transposed)
-    convolution whose map is at most `size` x `size` on its small side."""
+    convolution whose coarser map is at most `size` x `size`."""
 
     def edit(layer):
         form = MATMUL_FORMS.get(layer["class_name"])
@@ -320,9 +320,8 @@ def _matmul_form_up_to(size):
         if form is None or stride == 1:
             return
         _, height, width, _ = layer["build_config"]["input_shape"]
-        if layer["class_name"] == "Conv2D":
-            height, width = math.ceil(height / stride), math.ceil(width / stride)
-        if max(height, width) <= size:
+        transpose = layer["class_name"] == "Conv2DTranspose"
+        if coarse_map_side(height, width, stride, transpose) <= size:
             layer.update(
                 class_name=form, module="keras_vae.matmul_conv", registered_name=f"keras_vae>{form}"
             )
