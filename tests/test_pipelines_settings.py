@@ -7,7 +7,7 @@ from pipelines.benchmarks.settings import AS_TRAINED, SETTINGS, compare_settings
 
 def test_each_setting_trains_in_a_process_that_applied_it(fashion_mnist_data_dir):
     eigen = next(name for name in SETTINGS if "TF_ENABLE_ONEDNN_OPTS=0" in name)
-    names = [AS_TRAINED, "one inter-op thread", eigen]
+    names = [AS_TRAINED, "one inter-op thread", eigen, "twice the examples per step"]
     result = compare_settings(
         batch_size=16, steps_per_execution=2, threads=2, rounds=2, steps=4, windows=2,
         data_options={"data_dir": fashion_mnist_data_dir, "max_examples": 256},
@@ -16,10 +16,12 @@ def test_each_setting_trains_in_a_process_that_applied_it(fashion_mnist_data_dir
     rows = {row["name"]: row for row in result["rows"]}
     assert list(rows) == names
     assert rows[AS_TRAINED]["applied"] == {
-        "inter_op_threads": 0, "intra_op_threads": 2, "onednn": True, "jit_compile": False,
+        "batch_size": 16, "inter_op_threads": 0, "intra_op_threads": 2, "onednn": True,
+        "jit_compile": False,
     }  # fmt: skip
     assert rows["one inter-op thread"]["applied"]["inter_op_threads"] == 1
     assert rows[eigen]["applied"]["onednn"] is False
+    assert rows["twice the examples per step"]["applied"]["batch_size"] == 32
     baseline = rows[AS_TRAINED]["rounds"]
     for row in rows.values():
         assert len(row["rounds"]) == 2 and min(row["rounds"]) > 0
