@@ -155,54 +155,25 @@ def _existing_manifest(directory, model):
 
 
 def _build(model, work, previous, test_set, variants, metadata, seed, tolerance, explorer):
+    """Writes the new version's files into `work`, verifies them and writes the manifest.
+
+    Returns:
+        The manifest, as a dict.
+    """
     version = previous["latest_version"] + 1 if previous else 1
-    decode, encode = decode_function(model), encode_function(model)
     description, signatures = _model_description(model), _signatures(model)
     packages = package_versions(
         "keras-vae", "keras", "tensorflow", "tf2onnx", "onnx", "onnxruntime"
     )
-    for part, network, function in (
-        ("decoder", model.decoder, decode),
-        ("encoder", model.encoder, encode),
-    ):
-        _save_savedmodel(network, function, work / bundle.savedmodel_dir(part, version))
+    functions = {"decoder": decode_function(model), "encoder": encode_function(model)}
+    for part, function in functions.items():
         properties = _onnx_properties(
             part, description, signatures[part], metadata, packages["keras-vae"], version
         )
-        _convert_to_onnx(
-            function,
-            work / bundle.onnx_file(part, version),
-            outputs=[output["name"] for output in signatures[part]["outputs"]],
-            properties=properties,
-        )
-        config = triton.model_config(
-            part,
-            signatures[part]["inputs"],
-            signatures[part]["outputs"],
-            description=properties["keras_vae.summary"],
-        )
-        write_bytes_atomically(work / bundle.triton_config(part), config.encode())
-    z = np.random.default_rng(seed).standard_normal((64, model.latent_dim)).astype("float32")
-    test_images, test_labels = test_set
-    decoder_feeds, encoder_feeds = {"z": z}, {"images": test_images}
-    if model.num_classes is not None:
-        decoder_feeds["labels"] = model.one_hot_labels(np.arange(len(z)) % model.num_classes,
-                                                       len(z))  # fmt: skip
-        encoder_feeds["labels"] = test_labels
-    parity = {
-        "tolerance": tolerance,
-        "decoder": _compare(decode, work, "decoder", version, decoder_feeds),
-        "encoder": _compare(encode, work, "encoder", version, encoder_feeds),
-        "decoder_inputs": f"{len(z)} latent vectors from N(0, I), seed {seed}",
-        "encoder_inputs": f"{len(test_images)} test images",
-    }
-    for part in bundle.PARTS:
-        worst = max(parity[part].values())
-        if not worst <= tolerance:
-            raise ExportVerificationError(
-                f"The exported {part} differs from the Keras model by up to {worst:.3g} "
-                f"(tolerance {tolerance:g}): {parity[part]}. Nothing was written."
-            )
+        _write_part(work, part, version, function, getattr(model, part), signatures[part],
+                    properties)  # fmt: skip
+    decoder_feeds, parity = _verify_parts(model, work, version, functions, test_set, seed,
+                                          tolerance)  # fmt: skip
     reference = _run_onnx(work / bundle.onnx_file("decoder", version), decoder_feeds)["image"]
     entry = {
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
@@ -219,6 +190,57 @@ def _build(model, work, previous, test_set, variants, metadata, seed, tolerance,
     }
     if explorer is not None:
         write_bytes_atomically(work / bundle.explorer_file(version), json.dumps(explorer).encode())
+    return _write_manifest(work, previous, version, description, signatures, entry)
+
+
+def _write_part(work, part, version, function, network, signature, properties):
+    """Writes one network as SavedModel, ONNX file and Triton config."""
+    _save_savedmodel(network, function, work / bundle.savedmodel_dir(part, version))
+    _convert_to_onnx(
+        function,
+        work / bundle.onnx_file(part, version),
+        outputs=[output["name"] for output in signature["outputs"]],
+        properties=properties,
+    )
+    config = triton.model_config(
+        part, signature["inputs"], signature["outputs"], description=properties["keras_vae.summary"]
+    )
+    write_bytes_atomically(work / bundle.triton_config(part), config.encode())
+
+
+def _verify_parts(model, work, version, functions, test_set, seed, tolerance):
+    """Runs both parts in every runtime against Keras on latent vectors and test images.
+
+    Returns:
+        The decoder's feeds, and the parity record: each runtime's largest difference.
+
+    Raises:
+        ExportVerificationError: a runtime differs by more than `tolerance`.
+    """
+    z = np.random.default_rng(seed).standard_normal((64, model.latent_dim)).astype("float32")
+    test_images, test_labels = test_set
+    feeds = {"decoder": {"z": z}, "encoder": {"images": test_images}}
+    if model.num_classes is not None:
+        feeds["decoder"]["labels"] = model.one_hot_labels(
+            np.arange(len(z)) % model.num_classes, len(z)
+        )
+        feeds["encoder"]["labels"] = test_labels
+    parity = {"tolerance": tolerance}
+    for part in bundle.PARTS:
+        parity[part] = _compare(functions[part], work, part, version, feeds[part])
+        worst = max(parity[part].values())
+        if not worst <= tolerance:
+            raise ExportVerificationError(
+                f"The exported {part} differs from the Keras model by up to {worst:.3g} "
+                f"(tolerance {tolerance:g}): {parity[part]}. Nothing was written."
+            )
+    parity["decoder_inputs"] = f"{len(z)} latent vectors from N(0, I), seed {seed}"
+    parity["encoder_inputs"] = f"{len(test_images)} test images"
+    return feeds["decoder"], parity
+
+
+def _write_manifest(work, previous, version, description, signatures, entry):
+    """Writes the manifest: the model, the signatures, every version, every file's hash."""
     manifest = {
         "format": bundle.FORMAT,
         "format_version": bundle.FORMAT_VERSION,
