@@ -162,6 +162,10 @@ class RunConfig:
 
     def validate(self):
         """Raises `ValueError` for settings that name nothing known or make no sense."""
+        self._check_each_setting()
+        self._check_combinations()
+
+    def _check_each_setting(self):
         for name, known in CHOICES.items():
             value = getattr(self, name)
             if value not in known:
@@ -197,6 +201,8 @@ class RunConfig:
                 "Expected image_size to be [height, width], two positive integers. "
                 f"Received: {self.image_size!r}"
             )
+
+    def _check_combinations(self):
         if self.importance_samples > 1 and (self.model == "autoencoder" or self.free_bits):
             raise ValueError(
                 "The importance-weighted bound is a VAE's, without free bits. Expected "
