@@ -63,45 +63,14 @@ def _versions(with_torch):
 
 def run(args):
     """`keras-vae benchmark`: runs the benchmarks and writes their figures."""
-    if not args.skip_serving and not Path(args.serve_command).is_file():
-        raise SystemExit(
-            f"No server at {args.serve_command}: run `make inference-deps`, pass "
-            "--serve-command, or --skip-serving."
-        )
-    run = None
-    if not args.skip_inference:
-        try:
-            run = load_run(args.run_dir)
-        except RunError as error:
-            raise SystemExit(
-                f"{error} Decoder inference needs it, or pass --skip-inference."
-            ) from None
+    run = _trained_run(args)
     with_torch = not args.no_torch and (not args.skip_training or args.vanilla_vae)
     _set_threads(args.threads, with_torch)
     ceiling = MatmulCeiling()
     results = _machine(args, with_torch, ceiling)
     if not args.skip_training:
-        contenders, dataset = build_contenders(
-            args.batch_size,
-            args.steps_per_execution,
-            with_torch=with_torch,
-            xla=not args.no_xla,
-            max_examples=args.max_train_examples,
-            data_options={"data_dir": args.data_dir, "idx_dir": args.idx_dir},
-        )
-        results["training_flops"] = flops = vae_flops(contenders[0].model)
-        print("Training throughput:", flush=True)
-        results["training"] = benchmark_training(
-            contenders,
-            dataset,
-            rounds=args.rounds,
-            steps=args.steps,
-            flops_per_example=flops["training_step"],
-            ceiling=ceiling,
-        )
+        results.update(_default_training(args, ceiling, with_torch))
         _pool_ceilings(results["hardware"], results["training"]["ceilings"])
-        print("Where keras-vae's training step goes (TensorFlow's profiler):", flush=True)
-        results["training_profile"] = _profile(contenders[0], args.steps)
     if args.compare_settings:
         print("keras-vae's training under settings fixed per process:", flush=True)
         results["settings"] = compare_settings(
@@ -119,18 +88,7 @@ def run(args):
     if args.vanilla_vae:
         results.update(_vanilla_vae(args, ceiling, with_torch=not args.no_torch))
     if not args.skip_inference:
-        results["inference_flops"] = vae_flops(run.model)
-        print(f"Decoder inference, {args.threads} threads:", flush=True)
-        results["decoder_inference"] = benchmark_decoder(run.model, Path(args.bundle), args.threads)
-        print("Decoder inference in Node.js (examples/node):", flush=True)
-        results["decoder_inference"] += benchmark_node(run.model, Path(args.bundle), args.threads)
-        if not args.skip_browser:
-            print("Decoder inference in headless Chromium (the explorer page):", flush=True)
-            log = Path(args.output).with_suffix(".browser.log")
-            rows, results["browser"] = benchmark_browser(run.model, Path(args.bundle), log)
-            results["decoder_inference"] += rows
-        print("onnxruntime against the SavedModel at batch 1024:", flush=True)
-        results["large_batch"] = large_batch_study(Path(args.bundle), args.threads)
+        results.update(_inference(args, run))
     if not args.skip_serving:
         print(f"Serving {args.bundle} with {args.serve_command}:", flush=True)
         log = Path(args.output).with_suffix(".server.log")
@@ -138,6 +96,67 @@ def run(args):
             args.serve_command, args.bundle, log, args.threads, seconds=args.serve_seconds
         )
     _write(results, args.output, args.markdown)
+
+
+def _trained_run(args):
+    """The run whose decoder inference is timed (`None` without inference), after
+    checking that what the chosen benchmarks need is there."""
+    if not args.skip_serving and not Path(args.serve_command).is_file():
+        raise SystemExit(
+            f"No server at {args.serve_command}: run `make inference-deps`, pass "
+            "--serve-command, or --skip-serving."
+        )
+    if args.skip_inference:
+        return None
+    try:
+        return load_run(args.run_dir)
+    except RunError as error:
+        raise SystemExit(f"{error} Decoder inference needs it, or pass --skip-inference.") from None
+
+
+def _default_training(args, ceiling, with_torch):
+    """The default model's training throughput beside the references, and its profile."""
+    contenders, dataset = build_contenders(
+        args.batch_size,
+        args.steps_per_execution,
+        with_torch=with_torch,
+        xla=not args.no_xla,
+        max_examples=args.max_train_examples,
+        data_options={"data_dir": args.data_dir, "idx_dir": args.idx_dir},
+    )
+    flops = vae_flops(contenders[0].model)
+    print("Training throughput:", flush=True)
+    training = benchmark_training(
+        contenders,
+        dataset,
+        rounds=args.rounds,
+        steps=args.steps,
+        flops_per_example=flops["training_step"],
+        ceiling=ceiling,
+    )
+    print("Where keras-vae's training step goes (TensorFlow's profiler):", flush=True)
+    return {
+        "training_flops": flops,
+        "training": training,
+        "training_profile": _profile(contenders[0], args.steps),
+    }
+
+
+def _inference(args, run):
+    """The trained decoder in every runtime, in Node.js and the browser, and at batch 1024."""
+    results = {"inference_flops": vae_flops(run.model)}
+    print(f"Decoder inference, {args.threads} threads:", flush=True)
+    results["decoder_inference"] = benchmark_decoder(run.model, Path(args.bundle), args.threads)
+    print("Decoder inference in Node.js (examples/node):", flush=True)
+    results["decoder_inference"] += benchmark_node(run.model, Path(args.bundle), args.threads)
+    if not args.skip_browser:
+        print("Decoder inference in headless Chromium (the explorer page):", flush=True)
+        log = Path(args.output).with_suffix(".browser.log")
+        rows, results["browser"] = benchmark_browser(run.model, Path(args.bundle), log)
+        results["decoder_inference"] += rows
+    print("onnxruntime against the SavedModel at batch 1024:", flush=True)
+    results["large_batch"] = large_batch_study(Path(args.bundle), args.threads)
+    return results
 
 
 def _vanilla_vae(args, ceiling, with_torch):
