@@ -104,9 +104,43 @@ def markdown_report(results):
     """
     hardware = results["hardware"]
     ceilings = (hardware["nominal_peak_gflops"], hardware["matmul_gflops"])
+    lines = _header(results)
+    if "training" in results:
+        lines += ["## Training throughput", ""]
+        lines += _training_table(results["training"], results["training_flops"], ceilings)
+        lines.append("")
+    if "settings" in results:
+        lines += ["### Settings fixed per process", ""]
+        lines += _settings_table(results["settings"])
+        lines.append("")
+    if "training_profile" in results:
+        lines += ["### Where keras-vae's training step goes", ""]
+        lines += _profile_table(results["training_profile"])
+        lines.append("")
+    if "vanilla_vae_training" in results:
+        lines += _vanilla_vae_section(results, ceilings)
+    if "decoder_inference" in results:
+        lines += _inference_section(results, ceilings)
+    if "large_batch" in results:
+        lines += [
+            f"## onnxruntime against the SavedModel at batch {results['large_batch']['batch']}",
+            "",
+        ]
+        lines += _large_batch_table(results["large_batch"])
+        lines.append("")
+    if "serving" in results:
+        lines += ["## Serving", ""]
+        lines += _serving_table(results["serving"])
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _header(results):
+    """The page's title, command, machine, ceilings and versions."""
+    hardware = results["hardware"]
     versions = ", ".join(f"{name} {version}" for name, version in results["versions"].items())
     peak = hardware["nominal_peak_gflops"]
-    lines = [
+    return [
         "# Benchmarks",
         "",
         f"Measured {results['date']} with `{results['command']}`.",
@@ -127,63 +161,45 @@ def markdown_report(results):
         f"- Versions: {versions}.",
         "",
     ]
-    if "training" in results:
-        lines += ["## Training throughput", ""]
-        lines += _training_table(results["training"], results["training_flops"], ceilings)
-        lines.append("")
-    if "settings" in results:
-        lines += ["### Settings fixed per process", ""]
-        lines += _settings_table(results["settings"])
-        lines.append("")
-    if "training_profile" in results:
-        lines += ["### Where keras-vae's training step goes", ""]
-        lines += _profile_table(results["training_profile"])
-        lines.append("")
-    if "vanilla_vae_training" in results:
-        lines += ["## The VanillaVAE (64×64×3) beside its PyTorch form", ""]
-        lines += _training_table(
-            results["vanilla_vae_training"], results["vanilla_vae_training_flops"], ceilings
-        )
-        lines += [
-            "",
-            "Here the loss is each contender's own: keras-vae's negative ELBO in nats under "
-            "its Gaussian likelihood (learned scale), PyTorch-VAE's MSE plus the KL on images "
-            "in [-1, 1]. Where a step's time goes (ms per batch, median of 5 calls):",
-            "",
-        ]
-        lines += _phase_table(results["vanilla_vae_phases"])
-        lines.append("")
+
+
+def _vanilla_vae_section(results, ceilings):
+    """The VanillaVAE's throughput beside PyTorch, its phase times and its profile."""
+    lines = ["## The VanillaVAE (64×64×3) beside its PyTorch form", ""]
+    lines += _training_table(
+        results["vanilla_vae_training"], results["vanilla_vae_training_flops"], ceilings
+    )
+    lines += [
+        "",
+        "Here the loss is each contender's own: keras-vae's negative ELBO in nats under "
+        "its Gaussian likelihood (learned scale), PyTorch-VAE's MSE plus the KL on images "
+        "in [-1, 1]. Where a step's time goes (ms per batch, median of 5 calls):",
+        "",
+    ]
+    lines += _phase_table(results["vanilla_vae_phases"])
+    lines.append("")
     if "vanilla_vae_profile" in results:
         lines += ["### Where the VanillaVAE's training step goes", ""]
         lines += _profile_table(results["vanilla_vae_profile"])
         lines.append("")
-    if "decoder_inference" in results:
-        lines += ["## Decoder inference", ""]
-        lines += _inference_table(
-            results["decoder_inference"], results["inference_flops"], ceilings
-        )
-        if "browser" in results:
-            browser = results["browser"]
-            lines += [
-                "",
-                f"The onnxruntime-web rows run in the explorer page (examples/web) in headless "
-                f"Chromium, {browser['backend']} with {browser['threads']} threads; the page "
-                f"loaded the runtime and checked and loaded both networks in "
-                f"{browser['load_ms']:.0f} ms.",
-            ]
-        lines.append("")
-    if "large_batch" in results:
+    return lines
+
+
+def _inference_section(results, ceilings):
+    """The decoder in every runtime, with how the browser rows were run."""
+    lines = ["## Decoder inference", ""]
+    lines += _inference_table(results["decoder_inference"], results["inference_flops"], ceilings)
+    if "browser" in results:
+        browser = results["browser"]
         lines += [
-            f"## onnxruntime against the SavedModel at batch {results['large_batch']['batch']}",
             "",
+            f"The onnxruntime-web rows run in the explorer page (examples/web) in headless "
+            f"Chromium, {browser['backend']} with {browser['threads']} threads; the page "
+            f"loaded the runtime and checked and loaded both networks in "
+            f"{browser['load_ms']:.0f} ms.",
         ]
-        lines += _large_batch_table(results["large_batch"])
-        lines.append("")
-    if "serving" in results:
-        lines += ["## Serving", ""]
-        lines += _serving_table(results["serving"])
-        lines.append("")
-    return "\n".join(lines)
+    lines.append("")
+    return lines
 
 
 def _settings_table(settings):
