@@ -10,7 +10,6 @@ def _percent(part, whole):
 
 
 def _training_table(training, flops, ceilings):
-    peak, matmul = ceilings
     per_round = bool(training.get("ceilings"))
     against = (
         "TensorFlow's matmul and the faster matmul (the ceiling) timed in the same round, "
@@ -31,7 +30,14 @@ def _training_table(training, flops, ceilings):
         "| of peak | first window (s) | loss |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    for row in training["contenders"]:
+    lines += _training_rows(training["contenders"], flops, ceilings, per_round)
+    return lines + _training_notes(training, per_round)
+
+
+def _training_rows(contenders, flops, ceilings, per_round):
+    peak, matmul = ceilings
+    lines = []
+    for row in contenders:
         rate = row["examples_per_second"]
         gflops = rate["median"] * flops["training_step"] / 1e9
         if per_round:
@@ -45,8 +51,13 @@ def _training_table(training, flops, ceilings):
             f"| {_percent(gflops, peak)} | {row['warmup_seconds']:.1f} "
             f"| {row['last_window_loss']:.1f} |"
         )
+    return lines
+
+
+def _training_notes(training, per_round):
+    """What the input pipeline delivers, what the columns mean, the matmuls' spread."""
     pipeline = training["input_pipeline_examples_per_second"]
-    lines += [
+    lines = [
         "",
         f"The input pipeline alone (keras-vae's `tf.data` stream, preprocessed as in training) "
         f"delivers {pipeline['median']:,.0f} ({pipeline['min']:,.0f}–{pipeline['max']:,.0f}) "
