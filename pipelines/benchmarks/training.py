@@ -245,33 +245,19 @@ def build_vanilla_contenders(batch_size=64, seed=0, with_torch=True):
         model.compile(optimizer=keras.optimizers.Adam(1e-3))
         return model
 
-    both = (_stock_form("Conv2D"), _stock_form("Conv2DTranspose"))
+    edits = {
+        "keras-vae fit": (),
+        "keras-vae fit (oneDNN's kernels on 2x2 maps)": (
+            _stock_form("Conv2D"),
+            _stock_form("Conv2DTranspose"),
+        ),
+        "keras-vae fit (oneDNN's Conv2D on 2x2 maps)": (_stock_form("Conv2D"),),
+        "keras-vae fit (oneDNN's Conv2DTranspose on 2x2 maps)": (_stock_form("Conv2DTranspose"),),
+        "keras-vae fit (one matmul on maps up to 4x4)": (_matmul_form_up_to(4),),
+        "keras-vae fit (plain BatchNorm)": (_plain_batch_norm,),
+    }
     contenders = [
-        KerasContender("keras-vae fit", ours(), dataset, batch_size),
-        KerasContender(
-            "keras-vae fit (oneDNN's kernels on 2x2 maps)", ours(*both), dataset, batch_size
-        ),
-        KerasContender(
-            "keras-vae fit (oneDNN's Conv2D on 2x2 maps)",
-            ours(_stock_form("Conv2D")),
-            dataset,
-            batch_size,
-        ),
-        KerasContender(
-            "keras-vae fit (oneDNN's Conv2DTranspose on 2x2 maps)",
-            ours(_stock_form("Conv2DTranspose")),
-            dataset,
-            batch_size,
-        ),
-        KerasContender(
-            "keras-vae fit (one matmul on maps up to 4x4)",
-            ours(_matmul_form_up_to(4)),
-            dataset,
-            batch_size,
-        ),
-        KerasContender(
-            "keras-vae fit (plain BatchNorm)", ours(_plain_batch_norm), dataset, batch_size
-        ),
+        KerasContender(name, ours(*changes), dataset, batch_size) for name, changes in edits.items()
     ]
     if with_torch:
         contenders.append(
