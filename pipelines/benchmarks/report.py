@@ -117,33 +117,35 @@ def markdown_report(results):
     ceilings = (hardware["nominal_peak_gflops"], hardware["matmul_gflops"])
     lines = _header(results)
     if "training" in results:
-        lines += ["## Training throughput", ""]
-        lines += _training_table(results["training"], results["training_flops"], ceilings)
-        lines.append("")
+        lines += _section(
+            "## Training throughput",
+            _training_table(results["training"], results["training_flops"], ceilings),
+        )
     if "settings" in results:
-        lines += ["### Settings fixed per process", ""]
-        lines += _settings_table(results["settings"])
-        lines.append("")
+        lines += _section("### Settings fixed per process", _settings_table(results["settings"]))
     if "training_profile" in results:
-        lines += ["### Where keras-vae's training step goes", ""]
-        lines += _profile_table(results["training_profile"])
-        lines.append("")
+        lines += _section(
+            "### Where keras-vae's training step goes",
+            _profile_table(results["training_profile"]),
+        )
     if "vanilla_vae_training" in results:
         lines += _vanilla_vae_section(results, ceilings)
     if "decoder_inference" in results:
         lines += _inference_section(results, ceilings)
     if "large_batch" in results:
-        lines += [
-            f"## onnxruntime against the SavedModel at batch {results['large_batch']['batch']}",
-            "",
-        ]
-        lines += _large_batch_table(results["large_batch"])
-        lines.append("")
+        study = results["large_batch"]
+        lines += _section(
+            f"## onnxruntime against the SavedModel at batch {study['batch']}",
+            _large_batch_table(study),
+        )
     if "serving" in results:
-        lines += ["## Serving", ""]
-        lines += _serving_table(results["serving"])
-        lines.append("")
+        lines += _section("## Serving", _serving_table(results["serving"]))
     return "\n".join(lines)
+
+
+def _section(title, body):
+    """A titled part of the page: the title, a blank line, the body, a blank line."""
+    return [title, "", *body, ""]
 
 
 def _header(results):
@@ -190,9 +192,10 @@ def _vanilla_vae_section(results, ceilings):
     lines += _phase_table(results["vanilla_vae_phases"])
     lines.append("")
     if "vanilla_vae_profile" in results:
-        lines += ["### Where the VanillaVAE's training step goes", ""]
-        lines += _profile_table(results["vanilla_vae_profile"])
-        lines.append("")
+        lines += _section(
+            "### Where the VanillaVAE's training step goes",
+            _profile_table(results["vanilla_vae_profile"]),
+        )
     return lines
 
 
