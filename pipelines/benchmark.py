@@ -124,16 +124,8 @@ def _default_training(args, ceiling, with_torch):
         max_examples=args.max_train_examples,
         data_options={"data_dir": args.data_dir, "idx_dir": args.idx_dir},
     )
-    flops = vae_flops(contenders[0].model)
     print("Training throughput:", flush=True)
-    training = benchmark_training(
-        contenders,
-        dataset,
-        rounds=args.rounds,
-        steps=args.steps,
-        flops_per_example=flops["training_step"],
-        ceiling=ceiling,
-    )
+    flops, training = _throughput(contenders, dataset, args.rounds, args.steps, ceiling)
     print("Where keras-vae's training step goes (TensorFlow's profiler):", flush=True)
     return {
         "training_flops": flops,
@@ -162,16 +154,9 @@ def _inference(args, run):
 def _vanilla_vae(args, ceiling, with_torch):
     """The VanillaVAE's training throughput beside PyTorch, and its phase times."""
     contenders, dataset = build_vanilla_contenders(with_torch=with_torch)
-    flops = vae_flops(contenders[0].model)
     print("VanillaVAE (64x64x3 Noto emoji) training throughput:", flush=True)
-    training = benchmark_training(
-        contenders,
-        dataset,
-        rounds=args.rounds,
-        steps=args.vanilla_steps,
-        warmup_steps=3,
-        flops_per_example=flops["training_step"],
-        ceiling=ceiling,
+    flops, training = _throughput(
+        contenders, dataset, args.rounds, args.vanilla_steps, ceiling, warmup_steps=3
     )
     print("Where a VanillaVAE step's time goes:", flush=True)
     batch = next(iter(dataset)).numpy()
@@ -191,6 +176,26 @@ def _vanilla_vae(args, ceiling, with_torch):
         "vanilla_vae_phases": phases,
         "vanilla_vae_profile": _profile(contenders[0], args.vanilla_steps),
     }
+
+
+def _throughput(contenders, dataset, rounds, steps, ceiling, **options):
+    """The contenders' training timed in turns, set against the first one's FLOPs.
+
+    Returns:
+        A tuple `(flops, training)`: `vae_flops` of the network and
+        `benchmark_training`'s record.
+    """
+    flops = vae_flops(contenders[0].model)
+    training = benchmark_training(
+        contenders,
+        dataset,
+        rounds=rounds,
+        steps=steps,
+        flops_per_example=flops["training_step"],
+        ceiling=ceiling,
+        **options,
+    )
+    return flops, training
 
 
 def _profile(contender, steps):
