@@ -106,6 +106,12 @@ def exported_bundle(small_trained_vae, tmp_path_factory):
     return directory, manifest
 
 
+PIP_QUIET = ("--quiet", "--disable-pip-version-check")
+# Byte-compiling every dependency's thousands of modules is a large share of an
+# install; they compile as they are imported instead.
+PIP_INSTALL = ("install", *PIP_QUIET, "--no-compile")
+
+
 def wheel_in_fresh_venv(source, folder, name, install_timeout=600):
     """Builds the wheel of the project at `source` and installs it, with its
     dependencies, into a fresh virtual environment in `folder`.
@@ -116,19 +122,16 @@ def wheel_in_fresh_venv(source, folder, name, install_timeout=600):
     import subprocess
     import sys
 
-    pip_quiet = ["--quiet", "--disable-pip-version-check"]
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", *pip_quiet, "--no-deps", str(source),
+        [sys.executable, "-m", "pip", "wheel", *PIP_QUIET, "--no-deps", str(source),
          "--wheel-dir", str(folder / "wheels")],
         check=True, timeout=600,
     )  # fmt: skip
     (wheel,) = (folder / "wheels").glob(f"{name}-*.whl")
     subprocess.run([sys.executable, "-m", "venv", str(folder / "venv")], check=True, timeout=300)
     bin_folder = folder / "venv" / "bin"
-    # Byte-compiling every dependency's thousands of modules is a large share of
-    # the install; they compile as they are imported instead.
-    subprocess.run([bin_folder / "pip", "install", *pip_quiet, "--no-compile", str(wheel)],
-                   check=True, timeout=install_timeout)  # fmt: skip
+    subprocess.run([bin_folder / "pip", *PIP_INSTALL, str(wheel)], check=True,
+                   timeout=install_timeout)  # fmt: skip
     return bin_folder, wheel
 
 
@@ -163,8 +166,7 @@ def serving_venv(inference_venv):
 
     python, wheel = inference_venv
     subprocess.run(
-        [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile",
-         f"{wheel}[serve]", "tritonclient[http,grpc]"],
+        [python, "-m", "pip", *PIP_INSTALL, f"{wheel}[serve]", "tritonclient[http,grpc]"],
         check=True, timeout=900,
     )  # fmt: skip
     return python, wheel
