@@ -157,7 +157,8 @@ one-hour: fashion-mnist-files mnist-files
 ABLATION_EPOCHS ?= 40
 ABLATION_DIR = runs/ablation-$(DATASET)-epochs$(ABLATION_EPOCHS)
 ABLATIONS = recipe: no-cosine:--learning-rate-schedule=constant \
-  no-warm-up:--kl-schedule=constant early-papers-mlp:--preset=mlp_28
+  no-warm-up:--kl-schedule=constant no-gates:--preset=mlp_relu_28 \
+  early-papers-mlp:--preset=mlp_28
 one-hour-ablation: fashion-mnist-files mnist-files
 	for ablation in $(ABLATIONS); do \
 	  $(KERAS_VAE) train --config pipelines/configs/one_hour.toml --dataset $(DATASET) \

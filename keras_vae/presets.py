@@ -88,6 +88,18 @@ PRESETS = {
         "decoder": {"hidden_units": (300, 300), "activation": "gated"},
         "likelihood": "bernoulli",
     },
+    "mlp_relu_28": {
+        "description": (
+            "mlp_gated_28 without its gates, the gates' control: two ReLU dense "
+            "layers of 300 units each way, 40 latent dimensions, Bernoulli likelihood."
+        ),
+        "architecture": "mlp",
+        "input_shape": (28, 28, 1),
+        "latent_dim": 40,
+        "encoder": {"hidden_units": (300, 300), "activation": "relu"},
+        "decoder": {"hidden_units": (300, 300), "activation": "relu"},
+        "likelihood": "bernoulli",
+    },
     "hvae_gated_28": {
         "description": (
             "A two-level VAE (keras_vae.HierarchicalVAE) for 28x28x1 images: "

@@ -44,6 +44,20 @@ def test_every_preset_builds_and_decodes_to_its_image_shape(name):
     assert vae.sample(2, seed=0).shape == (2,) + presets.PRESETS[name]["input_shape"]
 
 
+def test_ungated_preset_is_the_gated_one_without_its_gates():
+    gated = keras_vae.VAE.from_preset("mlp_gated_28")
+    ungated = keras_vae.VAE.from_preset("mlp_relu_28")
+    # Each gated layer adds a sigmoid Dense layer of its own: 784 -> 300 and 300 -> 300
+    # in the encoder, 40 -> 300 and 300 -> 300 in the decoder.
+    assert gated.encoder.count_params() - ungated.encoder.count_params() == (
+        (784 + 1) * 300 + (300 + 1) * 300
+    )
+    assert gated.decoder.count_params() - ungated.decoder.count_params() == (
+        (40 + 1) * 300 + (300 + 1) * 300
+    )
+    assert ungated.latent_dim == gated.latent_dim == 40
+
+
 def test_presets_are_plain_data():
     tree = ast.parse(inspect.getsource(presets))
     assert not [node for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))]
