@@ -392,8 +392,8 @@ def _picture_lines(report, pictures):
         panels = "VAE (left) and autoencoder (right)" if report["autoencoder"] else "VAE"
         rows = "VAE (top) and autoencoder (bottom)" if report["autoencoder"] else "VAE"
         lines += [
-            f"Latent interpolation from a {report['interpolation']['from']} to a "
-            f"{report['interpolation']['to']}, {panels}:",
+            f"Latent interpolation from a test image of class {report['interpolation']['from']}"
+            f" to one of class {report['interpolation']['to']}, {panels}:",
             "",
             f"![interpolation]({pictures}/interpolation.gif)",
             "",
