@@ -9,6 +9,7 @@ function dispatch, scheduling). Convolutions and dense layers get GFLOP/s from
 their FLOP counts (`flops.flops_by_kind`), so a slow kernel shows as a low rate.
 """
 
+import re
 import tempfile
 from pathlib import Path
 
@@ -35,6 +36,28 @@ CATEGORIES = (
 )
 
 
+def plain_op_type(op_type):
+    """TensorFlow's own op type behind a oneDNN rewrite.
+
+    On CPUs with AVX-512, TensorFlow's oneDNN graph pass renames the ops it
+    takes over: `Conv2D` runs as `_MklNativeConv2D`, `_FusedConv2D` as
+    `_MklNativeFusedConv2D`, a weight gradient with its bias's as
+    `_MklNativeConv2DBackpropFilterWithBias`, `MatMul` as `_MklMatMul`.
+
+    Args:
+        op_type: the op type in the trace.
+
+    Returns:
+        The op type without the rewrite (`Conv2D`, `_FusedConv2D`,
+        `Conv2DBackpropFilter`, `MatMul`); any other op type as it is.
+    """
+    match = re.fullmatch(r"_Mkl(?:Native)?(Fused(?!BatchNorm))?(\w+?)(?:WithBias)?", op_type)
+    if match is None:
+        return op_type
+    fused, base = match.groups()
+    return f"_Fused{base}" if fused else base
+
+
 def op_category(name, optimizer_scope="adam"):
     """The role of one op of a training step, from its trace name `scope/...:OpType`.
 
@@ -46,6 +69,7 @@ def op_category(name, optimizer_scope="adam"):
         One of `CATEGORIES`.
     """
     scope, _, op_type = name.rpartition(":")
+    op_type = plain_op_type(op_type)
     parts = scope.split("/")
     if optimizer_scope in parts or op_type.startswith("ResourceApply"):
         return "optimizer update"
