@@ -36,7 +36,7 @@ CATEGORIES = (
 )
 
 
-def plain_op_type(op_type):
+def _plain_op_type(op_type):
     """TensorFlow's own op type behind a oneDNN rewrite.
 
     On CPUs with AVX-512, TensorFlow's oneDNN graph pass renames the ops it
@@ -69,7 +69,7 @@ def op_category(name, optimizer_scope="adam"):
         One of `CATEGORIES`.
     """
     scope, _, op_type = name.rpartition(":")
-    op_type = plain_op_type(op_type)
+    op_type = _plain_op_type(op_type)
     parts = scope.split("/")
     if optimizer_scope in parts or op_type.startswith("ResourceApply"):
         return "optimizer update"
