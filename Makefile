@@ -9,13 +9,13 @@ FASHION_MNIST_DIR := /usr/share/datasets/fashion-mnist
 RUN_DIR := runs/default
 AE_RUN_DIR := runs/default-autoencoder
 
-.PHONY: npm mnist-files emoji-files vanilla-vae-emoji mnist-comparison mnist-gaussian cvae one-hour one-hour-ablation two-level run test bench serve web web-deps export-autoencoder pretrained install bench-deps inference-deps data fashion-mnist-files node-deps train train-autoencoder export evaluate lint clean
+.PHONY: npm mnist-files emoji-files vanilla-vae-emoji mnist-comparison mnist-gaussian cvae one-hour one-hour-ablation two-level run test bench serve triton triton-deps web web-deps export-autoencoder pretrained install bench-deps inference-deps data fashion-mnist-files node-deps train train-autoencoder export evaluate lint clean
 
 run: export export-autoencoder evaluate
 	@echo "Done. Run folder: $(abspath $(RUN_DIR)); report: $(abspath $(RUN_DIR))/report.md;" \
 	  "export bundle: $(abspath exported/default); in a browser: make web."
 
-test: install bench-deps fashion-mnist-files mnist-files emoji-files node-deps web-deps
+test: install bench-deps fashion-mnist-files mnist-files emoji-files node-deps web-deps triton-deps
 	$(PY) -m pytest
 
 # Training and inference speed against the references and the CPU's peak; uses
@@ -32,6 +32,12 @@ bench: bench-deps inference-deps node-deps web-deps data
 serve: inference-deps
 	@[ -d exported/default ] || $(MAKE) export
 	$(INFERENCE_VENV)/bin/keras-vae-serve exported/default --port 8080
+
+# The same bundle served by the real Triton Inference Server (HTTP 8000, gRPC 8001),
+# through the python-backend configuration the bundle ships.
+triton: triton-deps
+	@[ -d exported/default ] || $(MAKE) export
+	$(TRITON_VENV)/bin/python examples/triton/serve.py exported/default --http-port 8000 --grpc-port 8001
 
 install: $(INSTALLED)
 
@@ -87,6 +93,18 @@ $(INFERENCE_VENV)/.installed: inference/pyproject.toml $(wildcard inference/kera
 	$(INFERENCE_VENV)/bin/pip install --quiet --force-reinstall --no-deps ./inference
 	$(INFERENCE_VENV)/bin/pip install --quiet "./inference[serve]"
 	$(INFERENCE_VENV)/bin/pip check
+	touch $@
+
+# The real Triton server (nvidia-pytriton's tritonserver with its python backend),
+# Triton's client and onnxruntime, in an environment of their own: the wheel pins NumPy < 2.
+TRITON_VENV := .venv-triton
+triton-deps: $(TRITON_VENV)/.installed
+
+$(TRITON_VENV)/.installed: examples/triton/requirements.txt
+	$(PYTHON) -m venv $(TRITON_VENV)
+	$(TRITON_VENV)/bin/pip install --quiet --upgrade pip
+	$(TRITON_VENV)/bin/pip install --quiet --no-compile -r examples/triton/requirements.txt
+	$(TRITON_VENV)/bin/pip check
 	touch $@
 
 # The Node.js example's packages. onnxruntime-node's install script would fetch
@@ -218,4 +236,4 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 
 clean:
-	rm -rf $(VENV) $(INFERENCE_VENV) runs .pytest_cache inference/build
+	rm -rf $(VENV) $(INFERENCE_VENV) $(TRITON_VENV) runs .pytest_cache inference/build

@@ -202,10 +202,19 @@ def _write_part(work, part, version, function, network, signature, properties):
         outputs=[output["name"] for output in signature["outputs"]],
         properties=properties,
     )
-    config = triton.model_config(
-        part, signature["inputs"], signature["outputs"], description=properties["keras_vae.summary"]
+    for backend, path in (
+        ("onnxruntime", bundle.triton_config(part)),
+        ("python", bundle.triton_python_config(part)),
+    ):
+        config = triton.model_config(
+            part, signature["inputs"], signature["outputs"],
+            description=properties["keras_vae.summary"], backend=backend,
+        )  # fmt: skip
+        (work / path).parent.mkdir(exist_ok=True)
+        write_bytes_atomically(work / path, config.encode())
+    write_bytes_atomically(
+        work / bundle.triton_python_model(part, version), triton.PYTHON_MODEL.read_bytes()
     )
-    write_bytes_atomically(work / bundle.triton_config(part), config.encode())
 
 
 def _verify_parts(model, work, version, functions, test_set, seed, tolerance):
@@ -296,6 +305,7 @@ def _signatures(model):
         part: {
             "signature": bundle.SIGNATURE,
             "triton_config": bundle.triton_config(part),
+            "triton_python_config": bundle.triton_python_config(part),
             "inputs": inputs,
             "outputs": outputs,
         }

@@ -5,9 +5,14 @@ Triton reads a model repository laid out as `<model>/config.pbtxt` beside
 Triton's `ModelConfig` message; this module writes it for the onnxruntime
 backend, with dynamic batching: the batch axis is left out of `dims` and
 `max_batch_size` bounds the batches Triton forms from queued requests.
+
+It also writes the same configuration for Triton's python backend, whose
+`model.py` (`keras_vae/triton_model.py`) runs the ONNX file in onnxruntime:
+Triton builds without the onnxruntime backend serve the bundle with it.
 """
 
 import json
+from pathlib import Path
 
 # Triton's data types for the NumPy dtype names the manifest uses.
 DATA_TYPES = {"float32": "TYPE_FP32", "float16": "TYPE_FP16", "int64": "TYPE_INT64"}
@@ -15,7 +20,12 @@ MAX_BATCH_SIZE = 256
 MAX_QUEUE_DELAY_MICROSECONDS = 500
 
 
-def model_config(name, inputs, outputs, description=""):
+BACKENDS = ("onnxruntime", "python")
+# The python backend's model, copied into each version folder beside model.onnx.
+PYTHON_MODEL = Path(__file__).with_name("triton_model.py")
+
+
+def model_config(name, inputs, outputs, description="", backend="onnxruntime"):
     """Returns the `config.pbtxt` text of an ONNX model served by Triton.
 
     Args:
@@ -24,10 +34,15 @@ def model_config(name, inputs, outputs, description=""):
             (the shape starting with the batch axis, `"batch"`).
         outputs: the output specs, in the same form.
         description: one line written as a comment at the top.
+        backend: `"onnxruntime"`, or `"python"` for the python backend running
+            `PYTHON_MODEL`; nothing else in the configuration differs.
 
     Returns:
         The configuration as text.
     """
+
+    if backend not in BACKENDS:
+        raise ValueError(f"Expected a backend among {list(BACKENDS)}. Received: {backend!r}.")
 
     def tensors(specs):
         entries = []
@@ -47,7 +62,7 @@ def model_config(name, inputs, outputs, description=""):
     return (
         f"{comment}"
         f"name: {json.dumps(name)}\n"
-        'backend: "onnxruntime"\n'
+        f"backend: {json.dumps(backend)}\n"
         f"max_batch_size: {MAX_BATCH_SIZE}\n"
         f"input [\n{tensors(inputs)}\n]\n"
         f"output [\n{tensors(outputs)}\n]\n"

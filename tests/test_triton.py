@@ -8,6 +8,7 @@ import onnx
 import pytest
 
 from keras_vae import triton
+from keras_vae_inference import bundle
 
 PARSE = """
 import json, sys
@@ -57,6 +58,23 @@ def test_the_bundle_is_a_triton_repository_matching_its_onnx_graphs(
             graph = onnx.load(str(directory / part / version / "model.onnx")).graph
             assert config["input"] == graph_tensors(graph.input)
             assert config["output"] == graph_tensors(graph.output)
+            # The python backend's model, listed and hashed like every file.
+            model_py = bundle.triton_python_model(part, version)
+            assert (directory / model_py).read_bytes() == triton.PYTHON_MODEL.read_bytes()
+            assert manifest["files"][model_py]["sha256"] == bundle.sha256(directory / model_py)
+        # The python backend's configuration differs from the onnxruntime one in the backend only.
+        text = (directory / bundle.triton_config(part)).read_text()
+        python_config = directory / bundle.triton_python_config(part)
+        assert python_config.read_text() == text.replace(
+            'backend: "onnxruntime"', 'backend: "python"'
+        )
+        assert bundle.triton_python_config(part) in manifest["files"]
+
+
+def test_an_unknown_backend_is_refused():
+    spec = {"name": "z", "dtype": "float32", "shape": ["batch", 3]}
+    with pytest.raises(ValueError, match="Expected a backend among"):
+        triton.model_config("decoder", [spec], [spec], backend="tensorflow")
 
 
 def test_a_tensor_without_a_batch_axis_is_refused():

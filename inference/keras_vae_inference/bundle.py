@@ -7,14 +7,17 @@ a Triton model repository; each export adds the next integer version:
 
     manifest.json                 format, shapes, names, the versions, sha256 of every file
     decoder/config.pbtxt          Triton model configuration (onnxruntime backend)
+    decoder/configs/python.pbtxt  the same for Triton's python backend
+                                  (tritonserver --model-config-name=python)
     decoder/<version>/model.onnx  z [batch, latent_dim] -> image [batch, H, W, C]
+    decoder/<version>/model.py    the python backend's model: model.onnx in onnxruntime
     decoder/<version>/model.float16.onnx   optional smaller decoder
     decoder/<version>/explorer.json   optional: test images, their codes and a latent plane
                                   for the browser explorer (examples/web)
     decoder/<version>/saved_model.pb, variables/   the decoder as a TensorFlow SavedModel
-    encoder/config.pbtxt
+    encoder/config.pbtxt, encoder/configs/python.pbtxt
     encoder/<version>/model.onnx  images [batch, H, W, C] -> mean, log_var [batch, latent_dim]
-    encoder/<version>/saved_model.pb, variables/
+    encoder/<version>/model.py, saved_model.pb, variables/
 """
 
 import hashlib
@@ -28,6 +31,9 @@ MANIFEST = "manifest.json"
 PARTS = ("decoder", "encoder")
 SIGNATURE = "serving_default"
 TRITON_CONFIG = "config.pbtxt"
+# Triton loads <model>/configs/<name>.pbtxt instead of config.pbtxt when started
+# with --model-config-name=<name>.
+TRITON_PYTHON_CONFIG_NAME = "python"
 
 
 class BundleError(RuntimeError):
@@ -70,6 +76,16 @@ def variant_file(variant, version):
 def triton_config(part):
     """The Triton model configuration of a part, relative to the bundle."""
     return f"{part}/{TRITON_CONFIG}"
+
+
+def triton_python_config(part):
+    """A part's Triton configuration for the python backend, relative to the bundle."""
+    return f"{part}/configs/{TRITON_PYTHON_CONFIG_NAME}.pbtxt"
+
+
+def triton_python_model(part, version):
+    """The python backend's `model.py` of one version of a part, relative to the bundle."""
+    return f"{savedmodel_dir(part, version)}/model.py"
 
 
 def version_entry(directory, manifest, version=None):

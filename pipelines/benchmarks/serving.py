@@ -17,6 +17,7 @@ import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 
@@ -54,13 +55,50 @@ def running_server(command, bundle, log_path, threads=None, options=(), timeout=
     arguments = [str(command), str(bundle), "--port", str(port)]
     if threads:
         arguments += ["--threads", str(threads)]
-    arguments += list(options)
+    with _running([*arguments, *options], f"http://127.0.0.1:{port}", log_path, timeout) as url:
+        yield url
+
+
+# Where examples/triton/serve.py lies in a checkout.
+TRITON_LAUNCHER = Path(__file__).resolve().parents[2] / "examples" / "triton" / "serve.py"
+
+
+@contextlib.contextmanager
+def running_triton(python, bundle, log_path, options=(), timeout=180, ready=True):
+    """Starts the real Triton server (examples/triton/serve.py) on free ports, stops it on leaving.
+
+    Args:
+        python: the Python of the environment with `nvidia-pytriton` (.venv-triton).
+        bundle: the bundle folder, served as Triton's model repository.
+        log_path: file that receives the server's output.
+        options: further options of `tritonserver`.
+        timeout: seconds to wait until the server reports ready.
+        ready: whether to wait until every model is ready (`/v2/health/ready`);
+            `False` waits until the server is live only.
+
+    Yields:
+        `(HTTP base URL, gRPC address)`: `http://127.0.0.1:<port>`, `127.0.0.1:<port>`.
+
+    Raises:
+        RuntimeError: the server stopped or was not ready within `timeout`.
+    """
+    http_port, grpc_port = free_port(), free_port()
+    arguments = [str(python), str(TRITON_LAUNCHER), str(bundle), "--http-port", str(http_port),
+                 "--grpc-port", str(grpc_port), "--", *options]  # fmt: skip
+    url = f"http://127.0.0.1:{http_port}"
+    health = "ready" if ready else "live"
+    with _running(arguments, url, log_path, timeout, health):
+        yield url, f"127.0.0.1:{grpc_port}"
+
+
+@contextlib.contextmanager
+def _running(arguments, url, log_path, timeout, health="ready"):
+    """Runs a server process until the block ends, once it answers `/v2/health/<health>`."""
     with open(log_path, "w") as log:
         process = subprocess.Popen(arguments, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + timeout
-        while not _ready(url):
+        while not _ready(f"{url}/v2/health/{health}"):
             if process.poll() is not None or time.monotonic() > deadline:
                 with open(log_path) as log:
                     raise RuntimeError(f"The server at {url} did not get ready:\n{log.read()}")
@@ -69,7 +107,7 @@ def running_server(command, bundle, log_path, threads=None, options=(), timeout=
     finally:
         process.terminate()
         try:
-            process.wait(timeout=15)
+            process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
@@ -77,7 +115,7 @@ def running_server(command, bundle, log_path, threads=None, options=(), timeout=
 
 def _ready(url):
     try:
-        with urllib.request.urlopen(f"{url}/v2/health/ready", timeout=2) as answer:
+        with urllib.request.urlopen(url, timeout=2) as answer:
             return answer.status == 200
     except (urllib.error.URLError, ConnectionError):
         return False
