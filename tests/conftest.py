@@ -106,6 +106,29 @@ def exported_bundle(small_trained_vae, tmp_path_factory):
     return directory, manifest
 
 
+@pytest.fixture(scope="session")
+def conditional_bundle(tmp_path_factory):
+    """A small conditional VAE of three classes, exported."""
+    import keras
+    import numpy as np
+    from toy_data import prototype_images
+
+    from keras_vae import ConditionalVAE, architectures
+    from keras_vae.export import export_bundle
+
+    keras.utils.set_random_seed(0)
+    shape = (12, 12, 1)
+    networks = architectures.conditional_networks(
+        "conv", shape, 2, 3,
+        encoder={"filters": (4, 8), "hidden_units": (16,)},
+        decoder={"filters": (8, 4), "start_channels": 8},
+    )  # fmt: skip
+    images = prototype_images(16, shape)
+    directory = tmp_path_factory.mktemp("exported") / "conditional"
+    cvae = ConditionalVAE(*networks, num_classes=3, seed=0)
+    return directory, export_bundle(cvae, directory, images, test_labels=np.arange(16) % 3)
+
+
 PIP_QUIET = ("--quiet", "--disable-pip-version-check")
 # Byte-compiling every dependency's thousands of modules is a large share of an
 # install; they compile as they are imported instead.

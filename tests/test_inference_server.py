@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from keras_vae_inference import ExportedVAE
-from keras_vae_inference.server import Batcher
+from keras_vae_inference.batcher import Batcher
 from pipelines.benchmarks.serving import running_server
 
 TRITON_CLIENT = Path(__file__).resolve().parent / "triton_client.py"
@@ -47,7 +47,9 @@ def test_tf_serving_rest_api(server):
     url, vae = server
     z = np.random.default_rng(0).standard_normal((3, vae.latent_dim)).astype(np.float32)
     expected = vae.decode(z)
-    assert request(f"{url}/v1/models/decoder") == (200, {"name": "decoder", "ready": True})
+    status = {"version": str(vae.version), "state": "AVAILABLE",
+              "status": {"error_code": "OK", "error_message": ""}}  # fmt: skip
+    assert request(f"{url}/v1/models/decoder") == (200, {"model_version_status": [status]})
     status, rows = request(f"{url}/v1/models/decoder:predict", {"instances": z.tolist()})
     assert status == 200
     np.testing.assert_allclose(np.array(rows["predictions"]), expected, atol=1e-6)
@@ -78,11 +80,11 @@ def test_tf_serving_rest_api(server):
         ("decoder", {"instances": []}, 400, "Expected between 1 and 4096 rows"),
         ("decoder", {"instances": [["a"] * 32]}, 400, "nested lists of numbers"),
         ("decoder", {"instances": [[0.0] * 32], "inputs": [[0.0] * 32]}, 400, '"instances"'),
-        ("decoder", {"instances": [{"x": [0.0] * 32}]}, 400, "Expected the input named 'z'"),
+        ("decoder", {"instances": [{"x": [0.0] * 32}]}, 400, r"Expected the inputs named \['z'\]"),
         ("encoder", {"instances": [[[[2.0]] * 28] * 28]}, 400, r"'images' in \[0.0, 1.0\]"),
         ("sampler", {"instances": [1.5]}, 400, "'seed' as integers"),
         ("sampler", {"instances": [-1]}, 400, r"'seed' in \[0, "),
-        ("generator", {"instances": [[0.0] * 32]}, 404, "generator does not exist"),
+        ("generator", {"instances": [[0.0] * 32]}, 404, "'generator' does not exist"),
     ],
 )
 def test_bad_requests_get_a_4xx_naming_the_problem_and_serving_goes_on(
@@ -134,10 +136,10 @@ def test_open_inference_protocol_with_tritons_client(server, serving_venv, tmp_p
     errors = report["errors"]
     expected = {
         "wrong latent size": ("400", f"Expected 'z' of shape [batch, {vae.latent_dim}]"),
-        "wrong dtype": ("400", "Expected input 'z' of datatype FP32. Received: INT64"),
+        "wrong dtype": ("400", "Expected input 'z' of datatype FP32. Received: 'INT64'"),
         "nan": ("400", "NaN or infinite"),
         "empty batch": ("400", "Expected between 1 and 4096 rows"),
-        "unknown model": ("404", "generator does not exist"),
+        "unknown model": ("404", "'generator' does not exist"),
         "images out of range": ("400", "Expected 'images' in [0.0, 1.0]"),
     }
     for case, (status, message) in expected.items():
@@ -188,24 +190,54 @@ def test_the_batcher_runs_the_requests_that_queue_while_it_is_busy_together():
         np.testing.assert_array_equal(sums, np.full(n, 2.0 * n))
 
 
-def test_an_error_reaches_the_requests_of_its_batch_only():
+def test_a_failing_batch_runs_again_request_by_request_so_only_the_bad_one_fails():
+    calls = []
+
     def fail_on_negative(rows):
+        calls.append(len(rows))
         if (rows < 0).any():
             raise ValueError("negative")
-        return (rows,)
+        return (rows * 2,)
 
     async def scenario():
-        batcher = Batcher(fail_on_negative, max_rows=1)
-        results = await asyncio.gather(
-            batcher(np.ones((1, 1))), batcher(-np.ones((1, 1))), batcher(np.ones((1, 1))),
+        batcher = Batcher(fail_on_negative, max_rows=8)
+        return await asyncio.gather(
+            batcher(np.ones((1, 1))), batcher(-np.ones((2, 1))), batcher(np.full((3, 1), 3.0)),
             return_exceptions=True,
         )  # fmt: skip
-        return results
 
     good, bad, good_again = asyncio.run(scenario())
+    # One batch of all three, then each alone.
+    assert calls == [6, 1, 2, 3]
     assert isinstance(bad, ValueError)
-    np.testing.assert_array_equal(good[0], np.ones((1, 1)))
-    np.testing.assert_array_equal(good_again[0], np.ones((1, 1)))
+    np.testing.assert_array_equal(good[0], np.full((1, 1), 2.0))
+    np.testing.assert_array_equal(good_again[0], np.full((3, 1), 6.0))
+
+
+@pytest.mark.slow
+def test_rows_that_overflow_float32_fail_alone_beside_valid_clients(server):
+    url, vae = server
+    z = np.random.default_rng(3).standard_normal((64, vae.latent_dim)).astype(np.float32)
+    expected = vae.decode(z)
+    poison = {"instances": [[1e39] * vae.latent_dim]}  # finite in JSON, infinite in float32
+
+    def valid(index):
+        body = {"instances": [z[index].tolist()]}
+        status, answer = request(f"{url}/v1/models/decoder:predict", body)
+        return status, np.array(answer["predictions"][0], np.float32)
+
+    def poisoning(_):
+        return request(f"{url}/v1/models/decoder:predict", poison)
+
+    with ThreadPoolExecutor(16) as pool:
+        bad = [pool.submit(poisoning, i) for i in range(64)]
+        good = list(pool.map(valid, [i % 64 for i in range(256)]))
+    for status, answer in (future.result() for future in bad):
+        assert status == 400 and "NaN or infinite" in answer["error"]
+    assert all(status == 200 for status, _ in good)
+    np.testing.assert_allclose(
+        np.stack([image for _, image in good]), expected[np.arange(256) % 64], atol=1e-6
+    )
 
 
 @pytest.mark.slow
@@ -226,3 +258,81 @@ def test_the_server_command_refuses_a_missing_bundle_or_version(
         )
         assert result.returncode == 2, result.stderr
         assert message in result.stderr.splitlines()[-1]
+
+
+def v2_request(url, inputs, binary):
+    """(status, {output: array}) of an Open Inference Protocol request of float32 `inputs`."""
+    tensors = [{"name": n, "shape": list(v.shape), "datatype": "FP32"} for n, v in inputs.items()]
+    headers = {}
+    if binary:
+        for tensor, values in zip(tensors, inputs.values(), strict=True):
+            tensor["parameters"] = {"binary_data_size": values.nbytes}
+        header = json.dumps({"inputs": tensors, "parameters": {"binary_data_output": True}})
+        body = header.encode() + b"".join(v.tobytes() for v in inputs.values())
+        headers["Inference-Header-Content-Length"] = str(len(header))
+    else:
+        for tensor, values in zip(tensors, inputs.values(), strict=True):
+            tensor["data"] = values.reshape(-1).tolist()
+        body = json.dumps({"inputs": tensors}).encode()
+    posted = urllib.request.Request(url, body, headers)
+    try:
+        with urllib.request.urlopen(posted, timeout=60) as answer:
+            payload, length = answer.read(), answer.headers.get("Inference-Header-Content-Length")
+            status = answer.status
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+    header = json.loads(payload[: int(length)] if length else payload)
+    outputs, offset = {}, int(length or 0)
+    for output in header["outputs"]:
+        if "data" in output:
+            values = np.array(output["data"], np.float32)
+        else:
+            size = output["parameters"]["binary_data_size"]
+            values = np.frombuffer(payload[offset : offset + size], np.float32)
+            offset += size
+        outputs[output["name"]] = values.reshape(output["shape"])
+    return status, outputs
+
+
+@pytest.mark.slow
+def test_a_conditional_bundle_is_served_over_both_protocols(
+    serving_venv, conditional_bundle, tmp_path
+):
+    python, _ = serving_venv
+    directory, _ = conditional_bundle
+    vae = ExportedVAE(directory)
+    rng = np.random.default_rng(4)
+    z = rng.standard_normal((6, vae.latent_dim)).astype(np.float32)
+    labels = np.eye(vae.num_classes, dtype=np.float32)[np.arange(6) % vae.num_classes]
+    images = vae.decode(z, labels)
+    mean, log_var = vae.encode(images, labels)
+    command = Path(python).parent / "keras-vae-serve"
+    with running_server(command, directory, tmp_path / "server.log", threads=2) as url:
+        metadata = request(f"{url}/v2/models/decoder")[1]
+        assert [tensor["name"] for tensor in metadata["inputs"]] == ["z", "labels"]
+        for binary in (False, True):
+            status, out = v2_request(f"{url}/v2/models/decoder/infer",
+                                     {"z": z, "labels": labels}, binary)  # fmt: skip
+            assert status == 200, out
+            np.testing.assert_allclose(out["image"], images, atol=1e-6)
+            _, out = v2_request(f"{url}/v2/models/encoder/infer",
+                                {"images": images, "labels": labels}, binary)  # fmt: skip
+            np.testing.assert_allclose(out["mean"], mean, atol=1e-6)
+            np.testing.assert_allclose(out["log_var"], log_var, atol=1e-6)
+        rows = [{"z": a.tolist(), "labels": b.tolist()} for a, b in zip(z, labels, strict=True)]
+        _, answer = request(f"{url}/v1/models/decoder:predict", {"instances": rows})
+        np.testing.assert_allclose(answer["predictions"], images, atol=1e-6)
+        columns = {"inputs": {"images": images.tolist(), "labels": labels.tolist()}}
+        _, answer = request(f"{url}/v1/models/encoder:predict", columns)
+        np.testing.assert_allclose(answer["outputs"]["mean"], mean, atol=1e-6)
+        seeds = [{"seed": 7 + i, "labels": labels[i].tolist()} for i in range(3)]
+        _, answer = request(f"{url}/v1/models/sampler:predict", {"instances": seeds})
+        for i, prediction in enumerate(answer["predictions"]):
+            expected = vae.sample(1, seed=7 + i, labels=labels[i : i + 1])
+            np.testing.assert_allclose(prediction["image"], expected[0], atol=1e-6)
+        # Without labels, or with labels outside [0, 1], the request is refused by name.
+        status, answer = request(f"{url}/v1/models/decoder:predict", {"instances": z.tolist()})
+        assert status == 400 and "['z', 'labels']" in answer["error"]
+        status, out = v2_request(f"{url}/v2/models/decoder/infer",
+                                 {"z": z, "labels": labels * 3}, True)  # fmt: skip
+        assert status == 400 and "Expected 'labels' in [0.0, 1.0]" in out["error"]
