@@ -21,10 +21,10 @@ test: install bench-deps fashion-mnist-files mnist-files emoji-files node-deps w
 # Training and inference speed against the references and the CPU's peak; uses
 # the trained default run and its export, making them first if missing (both
 # folders appear only when complete).
-bench: bench-deps inference-deps node-deps web-deps data
+bench: bench-deps inference-deps triton-deps node-deps web-deps data
 	@[ -d $(RUN_DIR) ] && [ -d exported/default ] || $(MAKE) export
 	$(KERAS_VAE) benchmark --run-dir $(RUN_DIR) --bundle exported/default \
-	  --serve-command $(INFERENCE_VENV)/bin/keras-vae-serve \
+	  --serve-command $(INFERENCE_VENV)/bin/keras-vae-serve --triton-python $(TRITON_VENV)/bin/python \
 	  --output docs/benchmarks.json --markdown docs/benchmarks.md
 
 # Serves exported/default over HTTP (TF Serving REST and Open Inference V2) on port 8080

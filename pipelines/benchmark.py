@@ -7,8 +7,9 @@ recipe and a plain PyTorch loop on the same network, data, batch size and
 threads, timed in turns (see `pipelines/benchmarks/training.py`). Inference:
 the decoder of a trained run in Keras, the SavedModel and onnxruntime at
 batch 1, 64 and 1024, put against the model's FLOPs and the CPU's peak.
-Serving: `keras-vae-serve` under 1, 8 and 64 concurrent clients against
-in-process onnxruntime. Figures are printed and saved as JSON and Markdown.
+Serving: `keras-vae-serve` and the real Triton server on the same bundle under
+1, 8 and 64 concurrent clients, in turns, against in-process onnxruntime.
+Figures are printed and saved as JSON and Markdown.
 Timings on shared machines are noisy: compare figures from one run.
 """
 
@@ -90,11 +91,13 @@ def run(args):
     if not args.skip_inference:
         results.update(_inference(args, run))
     if not args.skip_serving:
-        print(f"Serving {args.bundle} with {args.serve_command}:", flush=True)
+        triton = None if args.no_triton else args.triton_python
+        print(f"Serving {args.bundle} with {args.serve_command} and Triton:", flush=True)
         log = Path(args.output).with_suffix(".server.log")
         results["serving"] = benchmark_serving(
-            args.serve_command, args.bundle, log, args.threads, seconds=args.serve_seconds
-        )
+            args.serve_command, args.bundle, log, args.threads, triton,
+            seconds=args.serve_seconds, rounds=args.serve_rounds,
+        )  # fmt: skip
     _write(results, args.output, args.markdown)
 
 
@@ -105,6 +108,11 @@ def _trained_run(args):
         raise SystemExit(
             f"No server at {args.serve_command}: run `make inference-deps`, pass "
             "--serve-command, or --skip-serving."
+        )
+    if not (args.skip_serving or args.no_triton or Path(args.triton_python).is_file()):
+        raise SystemExit(
+            f"No Triton environment at {args.triton_python}: run `make triton-deps`, pass "
+            "--triton-python, or --no-triton."
         )
     if args.skip_inference:
         return None

@@ -220,7 +220,17 @@ def _benchmark(parser):
         "inference-deps makes it)",
     )
     parser.add_argument(
-        "--serve-seconds", type=positive_int, default=5, help="seconds per client count"
+        "--triton-python",
+        default=".venv-triton/bin/python",
+        help="Python of an environment with nvidia-pytriton, whose real Triton server is "
+        "measured beside keras-vae-serve (make triton-deps makes it)",
+    )
+    parser.add_argument("--no-triton", action="store_true", help="leave out the Triton server")
+    parser.add_argument(
+        "--serve-seconds", type=positive_int, default=5, help="seconds per client count and round"
+    )
+    parser.add_argument(
+        "--serve-rounds", type=positive_int, default=3, help="rounds of the serving points"
     )
     parser.add_argument("--skip-serving", action="store_true", help="no serving figures")
     parser.add_argument(

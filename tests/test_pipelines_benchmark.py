@@ -5,6 +5,7 @@ import json
 import math
 import subprocess
 import sys
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -22,6 +23,9 @@ from pipelines.benchmarks.hardware import (  # noqa: E402
 )
 from pipelines.benchmarks.keras_io_recipe import build_keras_io_vae  # noqa: E402
 from pipelines.benchmarks.torch_vae import TorchVAE, loss_function  # noqa: E402
+
+# The real Triton server's environment, which `make test` builds (make triton-deps).
+TRITON_PYTHON = Path(__file__).resolve().parent.parent / ".venv-triton" / "bin" / "python"
 
 
 def _torch_flops_per_example(train):
@@ -203,6 +207,7 @@ def test_benchmark_cli_writes_json_and_markdown_that_agree(
         "--rounds", "2", "--steps", "4", "--steps-per-execution", "2", "--no-xla",
         "--output", str(output), "--markdown", str(markdown),
         "--serve-command", str(python.parent / "keras-vae-serve"), "--serve-seconds", "1",
+        "--serve-rounds", "2", "--triton-python", str(TRITON_PYTHON),
     ]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -286,17 +291,30 @@ def test_benchmark_cli_writes_json_and_markdown_that_agree(
         assert f"| {row['setting']} | {row['median_ms']:.1f} |" in page
 
     serving = results["serving"]
-    servers = ("server, JSON", "server, binary tensors", "server, JSON, no batching")
+    servers = (
+        "keras-vae-serve, binary tensors", "keras-vae-serve, no batching, binary tensors",
+        "Triton, binary tensors", "keras-vae-serve, JSON", "Triton, JSON",
+    )  # fmt: skip
     assert [(row["runtime"], row["clients"]) for row in serving] == [
         ("onnxruntime in process", 1),
-        *((server, clients) for server in servers for clients in (1, 8, 64)),
+        *((server, clients) for clients in (1, 8, 64) for server in servers),
     ]
+    by_point = {(row["runtime"], row["clients"]): row for row in serving}
     for row in serving:
         assert row["requests"] > 0 and row["p50_ms"] <= row["p99_ms"]
         assert row["max_abs_error_vs_in_process"] < 1e-6
         assert (
             f"| {row['runtime']} | {row['clients']} | {row['requests_per_second']:,.0f} |" in page
         )
+        if row["runtime"] == "onnxruntime in process":
+            continue
+        low, high = row["requests_per_second_range"]
+        assert low <= row["requests_per_second"] <= high
+        if row["runtime"].startswith("keras-vae-serve, ") and "no batching" not in row["runtime"]:
+            protocol = row["runtime"].removeprefix("keras-vae-serve, ")
+            triton = by_point[f"Triton, {protocol}", row["clients"]]
+            ratio = row["requests_per_second"] / triton["requests_per_second"]
+            assert row["vs_triton"] == pytest.approx(ratio)
     hardware = results["hardware"]
     assert set(hardware["matmul_gflops_by_library"]) == {"tensorflow", "numpy"}
     assert hardware["matmul_gflops"] == max(hardware["matmul_gflops_by_library"].values())

@@ -56,7 +56,8 @@ def serve(vae, host="127.0.0.1", port=8080, max_batch_rows=MAX_BATCH_ROWS,
     )
     uvicorn.run(
         application, host=host, port=port, http="httptools", loop="uvloop",
-        lifespan="on", access_log=False, log_level="warning",
+        lifespan="on", access_log=False, log_level="warning", proxy_headers=False,
+        server_header=False,
     )  # fmt: skip
 
 

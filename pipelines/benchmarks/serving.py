@@ -1,10 +1,12 @@
-"""The HTTP server under load: batch-1 decode requests from concurrent clients on loopback.
+"""The HTTP servers under load: batch-1 decode requests from concurrent clients on loopback.
 
 Each client keeps one connection open and sends Open Inference Protocol (V2)
 requests for one latent vector, one after the other, for a fixed time, with
 tensors as JSON or as binary data (the protocol's binary extension, which
-Triton's client uses); latency is measured per request at the client. In-process onnxruntime on the
-same vectors is the reference. Clients and server share the machine's cores.
+Triton's client uses); latency is measured per request at the client. The same
+client program loads keras-vae-serve and the real Triton server on the same
+bundle, in turns, over several rounds; in-process onnxruntime on the same
+vectors is the reference. Clients and servers share the machine's cores.
 """
 
 import contextlib
@@ -121,40 +123,105 @@ def _ready(url):
         return False
 
 
-def benchmark_serving(command, bundle, log_path, threads, clients=CLIENTS, seconds=5.0):
-    """Times batch-1 decode requests to the server (JSON and binary tensors, with and
-    without batching) and in-process onnxruntime.
+def benchmark_serving(command, bundle, log_path, threads, triton_python=None, clients=CLIENTS,
+                      seconds=5.0, rounds=3):  # fmt: skip
+    """Times batch-1 decode requests to keras-vae-serve and the real Triton server, in turns.
+
+    Each round loads every server and protocol once at each client count, one
+    after the other, so that the machine's slow spells fall on all of them.
 
     Args:
         command: the path of the `keras-vae-serve` executable.
         bundle: the bundle folder.
-        log_path: file that receives the server's output.
-        threads: onnxruntime threads, in the server and in process.
+        log_path: file that receives the servers' output (one file each, by suffix).
+        threads: onnxruntime threads, in the servers and in process.
+        triton_python: the Python of the Triton environment (.venv-triton), or
+            `None` to leave Triton out.
         clients: the numbers of concurrent clients to try.
-        seconds: how long each setting runs.
+        seconds: how long each point runs.
+        rounds: how many times each point runs.
 
     Returns:
-        A list of rows: `runtime`, `clients`, `requests`, `requests_per_second`,
-        `p50_ms`, `p99_ms`, `max_abs_error_vs_in_process`.
+        A list of rows: `runtime`, `clients`, `requests` (all rounds),
+        `requests_per_second`, `p50_ms` and `p99_ms` (medians over rounds),
+        `requests_per_second_range` (the rounds' lowest and highest),
+        `max_abs_error_vs_in_process`, and for keras-vae-serve `vs_triton`,
+        its throughput over Triton's with the same protocol and clients.
     """
     vae = ExportedVAE(bundle, threads=threads)
     latents = np.random.default_rng(0).standard_normal((256, vae.latent_dim)).astype(np.float32)
-    expected = vae.decode(latents)
+    expected = vae.decode(latents).reshape(len(latents), -1)
     rows = [_in_process(vae, latents, seconds)]
     _print(rows[-1])
-    flat = expected.reshape(len(latents), -1)
-    servers = (
-        ((), (("server, JSON", False), ("server, binary tensors", True))),
-        (("--max-batch-rows", "1"), (("server, JSON, no batching", False),)),
-    )
-    for options, runs in servers:
-        with running_server(command, bundle, log_path, threads, options) as url:
-            for name, binary in runs:
-                for count in clients:
-                    latencies, elapsed, error = _load(url, latents, flat, count, seconds, binary)
-                    rows.append(_row(name, count, latencies, elapsed, error))
-                    _print(rows[-1])
+    log_path = Path(log_path)
+    with contextlib.ExitStack() as stack:
+        servers = {
+            "keras-vae-serve": stack.enter_context(
+                running_server(command, bundle, log_path, threads)
+            ),
+            "keras-vae-serve, no batching": stack.enter_context(
+                running_server(
+                    command,
+                    bundle,
+                    log_path.with_suffix(".unbatched.log"),
+                    threads,
+                    ("--max-batch-rows", "1"),
+                )
+            ),  # fmt: skip
+        }
+        if triton_python is not None:
+            servers["Triton"] = stack.enter_context(
+                running_triton(triton_python, bundle, log_path.with_suffix(".triton.log"))
+            )[0]
+        points = [
+            (f"{server}, {protocol}", url, binary, count)
+            for count in clients
+            for protocol, binary in (("binary tensors", True), ("JSON", False))
+            for server, url in servers.items()
+            if protocol == "binary tensors" or "no batching" not in server
+        ]
+        measured = {point[0::3]: [] for point in points}
+        for round_ in range(rounds):
+            print(f"  round {round_ + 1} of {rounds}:", flush=True)
+            for name, url, binary, count in points:
+                result = _load(url, latents, expected, count, seconds, binary)
+                measured[name, count].append(result)
+                _print(_row(name, count, *result))
+    print("  medians over the rounds:", flush=True)
+    for (name, count), results in measured.items():
+        rows.append(_rounds_row(name, count, results))
+        _print(rows[-1])
+    _against_triton(rows)
     return rows
+
+
+def _rounds_row(runtime, clients, results):
+    """One row from each round's `(latencies, elapsed, error)`."""
+    per_round = [_row(runtime, clients, *result) for result in results]
+    rates = [row["requests_per_second"] for row in per_round]
+    return {
+        "runtime": runtime,
+        "clients": clients,
+        "requests": sum(row["requests"] for row in per_round),
+        "requests_per_second": statistics.median(rates),
+        "requests_per_second_range": [min(rates), max(rates)],
+        "p50_ms": statistics.median(row["p50_ms"] for row in per_round),
+        "p99_ms": statistics.median(row["p99_ms"] for row in per_round),
+        "max_abs_error_vs_in_process": max(r["max_abs_error_vs_in_process"] for r in per_round),
+    }
+
+
+def _against_triton(rows):
+    """Adds `vs_triton` to keras-vae-serve's rows that have a Triton row to compare with."""
+    triton = {
+        (row["runtime"].removeprefix("Triton, "), row["clients"]): row["requests_per_second"]
+        for row in rows
+        if row["runtime"].startswith("Triton, ")
+    }
+    for row in rows:
+        key = (row["runtime"].removeprefix("keras-vae-serve, "), row["clients"])
+        if row["runtime"].startswith("keras-vae-serve, ") and key in triton:
+            row["vs_triton"] = row["requests_per_second"] / triton[key]
 
 
 def _in_process(vae, latents, seconds):
@@ -238,7 +305,7 @@ def _row(runtime, clients, latencies, elapsed, error):
 
 def _print(row):
     print(
-        f"  {row['runtime']:24s} {row['clients']:3d} clients  {row['requests_per_second']:8.0f} "
+        f"  {row['runtime']:38s} {row['clients']:3d} clients  {row['requests_per_second']:8.0f} "
         f"req/s  p50 {row['p50_ms']:.2f} ms  p99 {row['p99_ms']:.2f} ms",
         flush=True,
     )
