@@ -5,10 +5,11 @@ The README's code blocks run in a scratch folder laid out like a checkout after
 Three kinds of line are not run, and are checked instead: installs (what
 `make test`'s own set-up runs: `make node-deps`, the inference wheel's fixture),
 `docker run` lines (no Docker here: their mounts are checked for the layout
-each server loads), and the server's start, which runs in the background on a
-free port that the `curl` lines are pointed at. A `curl` line followed by a
-`# {...}` comment must answer that JSON (exactly, or its keys where the
-comment elides values with `...`).
+each server loads), and the starts of keras-vae-serve and of the real Triton
+server (examples/triton/serve.py), which run in the background on free ports
+that the `curl` lines are pointed at (8080 and 8501: keras-vae-serve; 8000:
+Triton). A `curl` line followed by a `# {...}` comment must answer that JSON
+(exactly, or its keys where the comment elides values with `...`).
 """
 
 import json
@@ -21,11 +22,13 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.benchmarks.serving import running_server
+from pipelines.benchmarks.serving import running_server, running_triton
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "exported" / "README.md"
-INSTALLS = re.compile(r"^(python3 -m venv |\.venv-inference/bin/pip install |\S+=\S+ npm ci)")
+INSTALLS = re.compile(
+    r"^(python3 -m venv |\.venv-inference/bin/pip install |\S+=\S+ npm ci|make triton-deps)"
+)
 DOCKER_SERVERS = {"tensorflow/serving", "nvcr.io/nvidia/tritonserver"}
 
 
@@ -56,6 +59,10 @@ def scratch_checkout(tmp_path, run_dir, bundle, serving_python):
     (root / "pipelines").symlink_to(ROOT / "pipelines")
     (root / ".venv").symlink_to(Path(sys.executable).parent.parent)
     (root / ".venv-inference").symlink_to(Path(serving_python).parent.parent)
+    (root / ".venv-triton").symlink_to(ROOT / ".venv-triton")
+    launcher = Path("examples") / "triton" / "serve.py"
+    (root / launcher).parent.mkdir(parents=True)
+    (root / launcher).symlink_to(ROOT / launcher)
     node = root / "examples" / "node"
     node.mkdir(parents=True)
     for name in ("decode.mjs", "package.json", "package-lock.json"):
@@ -111,10 +118,26 @@ def test_every_command_of_the_bundle_readme_runs(real_run, real_bundle, serving_
         "--port",
         "8080",
     )
+    (triton,) = [line for line in commands if "examples/triton/serve.py" in line]
+    python_path, launcher, triton_bundle, *ports = shlex.split(triton)
+    assert (launcher, ports) == (
+        "examples/triton/serve.py",
+        ["--http-port", "8000", "--grpc-port", "8001"],
+    )
     skipped = {"docker": set(), "install": []}
     ran = 0
-    with running_server(root / executable, root / served, tmp_path / "server.log") as url:
-        address = url.removeprefix("http://")
+    with (
+        running_server(root / executable, root / served, tmp_path / "server.log") as url,
+        running_triton(root / python_path, root / triton_bundle, tmp_path / "triton.log") as (
+            triton_url,
+            _,
+        ),
+    ):
+        addresses = {
+            "8080": url.removeprefix("http://"),
+            "8501": url.removeprefix("http://"),
+            "8000": triton_url.removeprefix("http://"),
+        }
         for number, (language, lines) in enumerate(blocks):
             if language == "python":
                 result = subprocess.run(
@@ -125,18 +148,21 @@ def test_every_command_of_the_bundle_readme_runs(real_run, real_bundle, serving_
                 ran += 1
                 continue
             ran += run_shell_block(
-                lines, root, address, serve, skipped, tmp_path / f"block-{number}"
+                lines, root, addresses, (serve, triton), skipped, tmp_path / f"block-{number}"
             )
     assert skipped["docker"] == DOCKER_SERVERS
     assert sorted(skipped["install"]) == [
         '.venv-inference/bin/pip install "./inference[serve]"',
         "ONNXRUNTIME_NODE_INSTALL=skip npm ci",
+        "make triton-deps",
         "python3 -m venv .venv-inference",
     ]
-    # The installs are the ones `make test` runs (make node-deps, make inference-deps).
+    # The installs are the ones `make test` runs (make node-deps, inference-deps, triton-deps).
     makefile = (ROOT / "Makefile").read_text()
     assert "ONNXRUNTIME_NODE_INSTALL=skip npm ci" in makefile
     assert 'pip install --quiet "./inference[serve]"' in makefile
+    (test_target,) = [line for line in makefile.splitlines() if line.startswith("test:")]
+    assert "triton-deps" in test_target.split()
     assert ran >= 15
     assert (root / "examples" / "node" / "grid.png").stat().st_size > 0
     # The export command added version 2 beside version 1.
@@ -146,14 +172,14 @@ def test_every_command_of_the_bundle_readme_runs(real_run, real_bundle, serving_
     )
 
 
-def run_shell_block(lines, root, address, serve, skipped, outputs):
+def run_shell_block(lines, root, addresses, servers, skipped, outputs):
     """Runs a shell block command by command in one shell; returns how many ran."""
     outputs.mkdir()
     script, checks = ["cd " + shlex.quote(str(root))], []
     for index, line in enumerate(lines):
         if line.lstrip().startswith("#"):
             continue
-        if line == serve:
+        if line in servers:
             continue  # already running
         if line.startswith("docker run"):
             skipped["docker"].add(check_docker_line(line, root))
@@ -161,7 +187,7 @@ def run_shell_block(lines, root, address, serve, skipped, outputs):
         if INSTALLS.match(line):
             skipped["install"].append(line.split("#")[0].strip())
             continue
-        command = re.sub(r"localhost:(8080|8501|8000)", address, line)
+        command = re.sub(r"localhost:(8080|8501|8000)", lambda port: addresses[port.group(1)], line)
         output = outputs / str(len(checks))
         saved = shlex.quote(str(output))
         script.append(f"{{ {command}\n}} > {saved} 2>&1 || {{ cat {saved} >&2; exit 1; }}")
