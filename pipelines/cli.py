@@ -222,8 +222,8 @@ def _benchmark(parser):
     parser.add_argument(
         "--triton-python",
         default=".venv-triton/bin/python",
-        help="Python of an environment with nvidia-pytriton, whose real Triton server is "
-        "measured beside keras-vae-serve (make triton-deps makes it)",
+        help="Python of the environment with nvidia-pytriton whose Triton server is timed "
+        "too (make triton-deps makes it)",
     )
     parser.add_argument("--no-triton", action="store_true", help="leave out the Triton server")
     parser.add_argument(
