@@ -190,6 +190,19 @@ def test_the_batcher_runs_the_requests_that_queue_while_it_is_busy_together():
         np.testing.assert_array_equal(sums, np.full(n, 2.0 * n))
 
 
+def test_a_request_right_after_the_last_batch_ends_starts_a_new_one():
+    async def scenario():
+        batcher = Batcher(lambda rows: (rows + 1,), max_rows=4)
+        first = await batcher(np.zeros((1, 1)))
+        # The worker that ran it has just returned; this request must not wait for it.
+        second = await asyncio.wait_for(batcher(np.ones((1, 1))), timeout=30)
+        return first, second
+
+    first, second = asyncio.run(scenario())
+    np.testing.assert_array_equal(first[0], np.ones((1, 1)))
+    np.testing.assert_array_equal(second[0], np.full((1, 1), 2.0))
+
+
 def test_a_failing_batch_runs_again_request_by_request_so_only_the_bad_one_fails():
     calls = []
 
@@ -252,6 +265,8 @@ def test_the_server_command_refuses_a_missing_bundle_or_version(
         ([directory, "--version", "9"], "Expected a version of"),
         ([directory, "--port", "0"], "Expected --port between 1 and 65535"),
         ([directory, "--max-batch-rows", "0"], "Expected --max-batch-rows of at least 1"),
+        ([directory, "--workers", "0"], "Expected --workers of at least 1"),
+        ([directory, "--threads", "0"], "Expected --threads of at least 1"),
     ):
         result = subprocess.run(
             [command, *map(str, arguments)], capture_output=True, text=True, timeout=120

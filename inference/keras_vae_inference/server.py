@@ -8,7 +8,8 @@ REST API (`POST /v1/models/<name>:predict` with `instances` or `inputs`,
 /v2/models/<name>/infer` with JSON or binary tensors, `GET /v2/models/<name>`,
 `/v2/health/ready`), the two protocols of TensorFlow Serving and Triton. A bad
 request gets a 4xx whose JSON `error` names the problem. Requests that arrive
-while a model is busy run together as one batch. It binds 127.0.0.1 unless
+while a model is busy run together as one batch. Worker processes, one per core,
+share the port. It binds 127.0.0.1 unless
 told otherwise.
 
 The application (`keras_vae_inference.application`) is a plain ASGI callable
@@ -17,7 +18,9 @@ keep up with Triton's C++ front end (docs/benchmarks-serving.md).
 """
 
 import argparse
+import json
 import logging
+import os
 
 from keras_vae_inference.batcher import MAX_BATCH_ROWS
 from keras_vae_inference.bundle import BundleError
@@ -27,37 +30,63 @@ from keras_vae_inference.exported_vae import ExportedVAE
 MAX_BODY_BYTES = 64 * 2**20
 
 
-def serve(vae, host="127.0.0.1", port=8080, max_batch_rows=MAX_BATCH_ROWS,
-          max_body_bytes=MAX_BODY_BYTES):  # fmt: skip
-    """Serves a bundle's decoder, encoder and sampler until interrupted.
+# serve() leaves the settings here for each worker process's application.
+_SETTINGS = "KERAS_VAE_SERVE_SETTINGS"
 
-    Args:
-        vae: the bundle, as an `ExportedVAE`.
-        host: the address to bind: `127.0.0.1` serves this machine only,
-            `0.0.0.0` every network interface.
-        port: the HTTP port.
-        max_batch_rows: the most rows of queued requests run together.
-        max_body_bytes: the largest request body read.
-    """
-    # The server's own dependencies (the `serve` extra) are imported here, so
-    # that main() can name the extra when they are missing.
-    import uvicorn
 
+def application_from_environment():
+    """The ASGI application of one worker process, from the settings `serve` left for it."""
     from keras_vae_inference.application import Application
     from keras_vae_inference.served_models import served_models
 
-    models = served_models(vae, max_batch_rows)
-    application = Application(models, max_body_bytes=max_body_bytes)
+    settings = json.loads(os.environ[_SETTINGS])
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    print(
-        f"Serving {vae.directory} version {vae.version} on http://{host}:{port}: models "
-        f"{', '.join(models)}.",
-        flush=True,
+    # Spinning onnxruntime threads would take the event loop's cores.
+    vae = ExportedVAE(
+        settings["bundle"], threads=settings["threads"], version=settings["version"], spinning=False
     )
+    models = served_models(vae, settings["max_batch_rows"])
+    return Application(models, max_body_bytes=settings["max_body_bytes"])
+
+
+def serve(bundle, host="127.0.0.1", port=8080, version=None, workers=None, threads=None,
+          max_batch_rows=MAX_BATCH_ROWS, max_body_bytes=MAX_BODY_BYTES):  # fmt: skip
+    """Serves a bundle's decoder, encoder and sampler until interrupted.
+
+    Each worker process loads the bundle and answers the connections it
+    accepts on the shared port, with a batcher of its own: the processes parse
+    HTTP on every core at once, as Triton's front end does with threads.
+
+    Args:
+        bundle: the bundle folder.
+        host: the address to bind: `127.0.0.1` serves this machine only,
+            `0.0.0.0` every network interface.
+        port: the HTTP port.
+        version: the bundle version, or `None` for the latest.
+        workers: the worker processes, or `None` for one per core.
+        threads: onnxruntime threads per worker, or `None` for the cores
+            shared among the workers (at least one).
+        max_batch_rows: the most rows of queued requests run together.
+        max_body_bytes: the largest request body read.
+    """
+    # The server's own dependency (the `serve` extra) is imported here, so that
+    # main() can name the extra when it is missing.
+    import uvicorn
+
+    cores = len(os.sched_getaffinity(0))
+    workers = workers or cores
+    settings = {
+        "bundle": str(bundle),
+        "version": version,
+        "threads": threads or max(1, cores // workers),
+        "max_batch_rows": max_batch_rows,
+        "max_body_bytes": max_body_bytes,
+    }
+    os.environ[_SETTINGS] = json.dumps(settings)
     uvicorn.run(
-        application, host=host, port=port, http="httptools", loop="uvloop",
-        lifespan="on", access_log=False, log_level="warning", proxy_headers=False,
-        server_header=False,
+        f"{__name__}:application_from_environment", factory=True, workers=workers,
+        host=host, port=port, http="httptools", loop="uvloop", lifespan="on",
+        access_log=False, log_level="warning", proxy_headers=False, server_header=False,
     )  # fmt: skip
 
 
@@ -78,7 +107,17 @@ def main(argv=None, prog="keras-vae-serve"):
     )
     parser.add_argument("--port", type=int, default=8080, help="HTTP port (default 8080)")
     parser.add_argument("--version", type=int, help="bundle version (default: the latest)")
-    parser.add_argument("--threads", type=int, help="onnxruntime threads (default: all cores)")
+    cores = len(os.sched_getaffinity(0))
+    parser.add_argument(
+        "--workers",
+        type=int,
+        help=f"worker processes sharing the port (default: one per core, {cores})",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        help="onnxruntime threads per worker (default: the cores shared among the workers)",
+    )
     parser.add_argument(
         "--max-batch-rows",
         type=int,
@@ -95,13 +134,14 @@ def main(argv=None, prog="keras-vae-serve"):
     args = parser.parse_args(argv)
     if not 0 < args.port < 65536:
         parser.error(f"Expected --port between 1 and 65535. Received: {args.port}")
-    if args.max_batch_rows < 1:
-        parser.error(f"Expected --max-batch-rows of at least 1. Received: {args.max_batch_rows}")
-    if args.max_body_bytes < 1:
-        parser.error(f"Expected --max-body-bytes of at least 1. Received: {args.max_body_bytes}")
+    for option in ("workers", "threads", "max_batch_rows", "max_body_bytes"):
+        value = getattr(args, option)
+        if value is not None and value < 1:
+            parser.error(f"Expected --{option.replace('_', '-')} of at least 1. Received: {value}")
     try:
-        # Spinning onnxruntime threads would take the event loop's cores.
-        vae = ExportedVAE(args.bundle, threads=args.threads, version=args.version, spinning=False)
+        # Read and checked here, so that a bad bundle stops the command before
+        # any worker starts; each worker loads its own.
+        vae = ExportedVAE(args.bundle, version=args.version)
     except (BundleError, ValueError) as error:
         parser.error(str(error))
     try:
@@ -109,7 +149,14 @@ def main(argv=None, prog="keras-vae-serve"):
         import uvicorn  # noqa: F401
     except ImportError:
         parser.error('The server needs its extra: pip install "keras-vae-inference[serve]".')
-    serve(vae, args.host, args.port, args.max_batch_rows, args.max_body_bytes)
+    workers = args.workers or cores
+    print(
+        f"Serving {vae.directory} version {vae.version} on http://{args.host}:{args.port} "
+        f"with {workers} worker{'s' * (workers > 1)}: models decoder, encoder, sampler.",
+        flush=True,
+    )
+    serve(vae.directory, args.host, args.port, vae.version, workers, args.threads,
+          args.max_batch_rows, args.max_body_bytes)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -304,10 +304,13 @@ def _serving_table(rows):
         "(binary tensors, as Triton's client sends them, or JSON) one after the other over one "
         "connection. One client program loads keras-vae-serve and the real Triton server "
         "(core 2.51 from the nvidia-pytriton wheel, the bundle's python-backend configuration "
-        "running the same model.onnx in onnxruntime, dynamic batching) in turns; clients and "
-        "servers share the cores. Figures are medians over the rounds, with the rounds' range; "
-        "latency is measured at the client; error: largest absolute difference from in-process "
-        "onnxruntime; vs Triton: throughput over Triton's with the same protocol and clients.",
+        "running the same model.onnx in onnxruntime, dynamic batching) in turns, each at its "
+        "defaults (keras-vae-serve: a worker process per core, one onnxruntime thread each; "
+        "Triton: the exported configuration, one instance, onnxruntime's default "
+        "threads); clients and servers share the cores. Figures are medians over the rounds, "
+        "with the rounds' range; latency is measured at the client; error: largest absolute "
+        "difference from in-process onnxruntime; vs Triton: throughput over Triton's with the "
+        "same protocol and clients.",
         "",
         "| runtime | clients | requests/s | range | vs Triton | p50 ms | p99 ms | requests "
         "| max error |",

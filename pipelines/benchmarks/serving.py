@@ -134,7 +134,7 @@ def benchmark_serving(command, bundle, log_path, threads, triton_python=None, cl
         command: the path of the `keras-vae-serve` executable.
         bundle: the bundle folder.
         log_path: file that receives the servers' output (one file each, by suffix).
-        threads: onnxruntime threads, in the servers and in process.
+        threads: onnxruntime threads in process; each server runs at its defaults.
         triton_python: the Python of the Triton environment (.venv-triton), or
             `None` to leave Triton out.
         clients: the numbers of concurrent clients to try.
@@ -156,18 +156,15 @@ def benchmark_serving(command, bundle, log_path, threads, triton_python=None, cl
     log_path = Path(log_path)
     with contextlib.ExitStack() as stack:
         servers = {
-            "keras-vae-serve": stack.enter_context(
-                running_server(command, bundle, log_path, threads)
-            ),
+            "keras-vae-serve": stack.enter_context(running_server(command, bundle, log_path)),
             "keras-vae-serve, no batching": stack.enter_context(
                 running_server(
                     command,
                     bundle,
                     log_path.with_suffix(".unbatched.log"),
-                    threads,
-                    ("--max-batch-rows", "1"),
+                    options=("--max-batch-rows", "1"),
                 )
-            ),  # fmt: skip
+            ),
         }
         if triton_python is not None:
             servers["Triton"] = stack.enter_context(
