@@ -16,7 +16,7 @@ from keras_vae_inference.served_models import RequestError
 
 _V2_MODEL = re.compile(r"/v2/models/([^/]+)(?:/versions/([^/]+))?(/infer|/ready)?")
 _V1_MODEL = re.compile(r"/v1/models/([^/:]+)(?:/versions/([^/:]+))?(:predict)?")
-logger = logging.getLogger("keras_vae_inference.server")
+logger = logging.getLogger(__name__)
 
 
 class Application:
