@@ -85,6 +85,19 @@ def test_tf_serving_rest_api(server):
         ("sampler", {"instances": [1.5]}, 400, "'seed' as integers"),
         ("sampler", {"instances": [-1]}, 400, r"'seed' in \[0, "),
         ("generator", {"instances": [[0.0] * 32]}, 404, "'generator' does not exist"),
+        (
+            "decoder",
+            {"instances": [[0.0] * 32], "signature_name": "x" * 500},
+            400,
+            r'Expected signature_name "serving_default". Received: \'x{59}\.$',
+        ),
+        (
+            "decoder",
+            {"instances": [[0.0] * 32], **{f"k{i}": 1 for i in range(99)}},
+            400,
+            r"Expected no keys beside the data. Received: \['k0', 'k1', 'k10', 'k11', 'k12', "
+            r"'k13', 'k14', 'k15'\]\.$",
+        ),
     ],
 )
 def test_bad_requests_get_a_4xx_naming_the_problem_and_serving_goes_on(

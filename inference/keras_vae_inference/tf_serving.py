@@ -41,10 +41,11 @@ def parse_request(body, model):
         )
     unknown = set(payload) - {"instances", "inputs"} - _OTHER_KEYS
     if unknown:
-        raise RequestError(f"Expected no keys beside the data. Received: {sorted(unknown)}.")
+        raise RequestError(f"Expected no keys beside the data. Received: {sorted(unknown)[:8]}.")
     if payload.get("signature_name", "serving_default") != "serving_default":
         raise RequestError(
-            f'Expected signature_name "serving_default". Received: {payload["signature_name"]!r}.'
+            'Expected signature_name "serving_default". '
+            f"Received: {payload['signature_name']!r:.60}."
         )
     names = [tensor.name for tensor in model.inputs]
     columnar = "inputs" in payload
