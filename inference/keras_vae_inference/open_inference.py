@@ -180,19 +180,7 @@ def _input(tensor, binary, offset, model):
 def _json_data(data, name, spec, shape, size):
     if not isinstance(data, list):
         raise RequestError(f'Expected "data" of input {name!r} as a list. Received: {_kind(data)}')
-    try:
-        array = np.array(data)
-    except ValueError:
-        raise RequestError(
-            f"The data of input {name!r} is ragged: nested lists of unequal length."
-        ) from None
-    allowed = "iu" if spec.dtype.kind == "i" else "fiu"
-    if array.dtype.kind not in allowed or (array.size == 0 and size):
-        what = "integers" if spec.dtype.kind == "i" else "numbers"
-        raise RequestError(
-            f"Expected the data of input {name!r} as {what} ({spec.datatype}). "
-            f"Received: {array.dtype.name} values."
-        )
+    array = spec.from_json(data)
     if array.ndim > 1 and list(array.shape) != shape:
         raise RequestError(
             f"Expected the data of input {name!r} flat or nested as its shape {shape}. "
@@ -202,9 +190,6 @@ def _json_data(data, name, spec, shape, size):
         raise RequestError(
             f"Expected {size} values for input {name!r} of shape {shape}. Received: {array.size}."
         )
-    too_large = array.dtype.kind == "u" and array.size and array.max() > np.iinfo(np.int64).max
-    if spec.dtype.kind == "i" and too_large:
-        raise RequestError(f"Expected the values of input {name!r} within {spec.datatype}'s range.")
     return array.reshape(shape)
 
 

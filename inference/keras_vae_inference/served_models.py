@@ -57,6 +57,30 @@ class Tensor:
     def shape_text(self):
         return "[batch" + "".join(f", {d}" for d in self.item_shape) + "]"
 
+    def from_json(self, values):
+        """JSON values (nested lists) as an array, refused unless numbers of this tensor's kind.
+
+        The array keeps the nesting it was sent with; `checked` checks its shape.
+
+        Raises:
+            RequestError: ragged lists, or values that are not numbers (integers for
+                INT64) or lie outside the datatype's range.
+        """
+        try:
+            array = np.array(values)
+        except ValueError:
+            array = None
+        integer = self.dtype.kind == "i"
+        if array is None or (array.size and array.dtype.kind not in ("iu" if integer else "fiu")):
+            what = "integers" if integer else "numbers"
+            raise RequestError(
+                f"Expected {self.name!r} as {what}: nested lists of {what} of shape "
+                f"{self.shape_text()}. Received: ragged or other values."
+            )
+        if integer and array.dtype.kind == "u" and array.max() > np.iinfo(self.dtype).max:
+            raise RequestError(f"Expected {self.name!r} within {self.datatype}'s range.")
+        return array
+
     def checked(self, array):
         """`array` as this tensor's dtype, checked for shape, NaN and range.
 
