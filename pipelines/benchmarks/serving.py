@@ -177,7 +177,7 @@ def benchmark_serving(command, bundle, log_path, threads, triton_python=None, cl
             for server, url in servers.items()
             if protocol == "binary tensors" or "no batching" not in server
         ]
-        measured = {point[0::3]: [] for point in points}
+        measured = {(name, count): [] for name, _, _, count in points}
         for round_ in range(rounds):
             print(f"  round {round_ + 1} of {rounds}:", flush=True)
             for name, url, binary, count in points:
