@@ -24,6 +24,7 @@ import tf2onnx
 from keras_vae import triton
 from keras_vae.files import (
     check_folder_name,
+    exclusive_lock,
     recover_directory,
     remove_stale_temporaries,
     replace_directory,
@@ -111,22 +112,26 @@ def export_bundle(
         raise ValueError(f"{type(model).__name__} is not conditional. Received: test_labels.")
     if explorer is not None and conditional:
         raise ValueError("The browser explorer does not show conditional models yet.")
-    recover_directory(directory)
-    previous = None if overwrite else _existing_manifest(directory, model)
-    remove_stale_temporaries(directory)
-    work = temporary_directory_beside(directory)
-    try:
-        if previous is not None:
-            # Hard links: the older versions' files are never written again.
-            shutil.copytree(directory, work, copy_function=os.link, dirs_exist_ok=True)
-        manifest = _build(
-            model, work, previous, (test_images, test_labels), variants, metadata, seed,
-            tolerance, explorer,
-        )  # fmt: skip
-        replace_directory(work, directory)
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
+    # Exports into one folder of bundles take turns, so that each reads the
+    # versions the one before it wrote and adds its own.
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    with exclusive_lock(directory.parent):
+        recover_directory(directory)
+        previous = None if overwrite else _existing_manifest(directory, model)
+        remove_stale_temporaries(directory)
+        work = temporary_directory_beside(directory)
+        try:
+            if previous is not None:
+                # Hard links: the older versions' files are never written again.
+                shutil.copytree(directory, work, copy_function=os.link, dirs_exist_ok=True)
+            manifest = _build(
+                model, work, previous, (test_images, test_labels), variants, metadata, seed,
+                tolerance, explorer,
+            )  # fmt: skip
+            replace_directory(work, directory)
+        except BaseException:
+            shutil.rmtree(work, ignore_errors=True)
+            raise
     return manifest
 
 

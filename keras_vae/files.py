@@ -1,7 +1,9 @@
 """Writing files and folders so that a reader never sees a half-written one."""
 
+import contextlib
 import ctypes
 import errno
+import fcntl
 import os
 import shutil
 import tempfile
@@ -51,6 +53,25 @@ def check_folder_name(name, what="folder name"):
             f"or '..'). Received: {name!r}"
         )
     return name
+
+
+@contextlib.contextmanager
+def exclusive_lock(folder):
+    """Holds an exclusive lock on `folder` for the block.
+
+    Another process or thread that asks for the same lock waits until the block
+    ends. The lock is `flock` on the folder itself: it leaves no file behind, and
+    a process that dies lets go of it.
+
+    Args:
+        folder: an existing folder.
+    """
+    descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)
 
 
 def temporary_directory_beside(target):

@@ -1,5 +1,6 @@
 import json
 import os
+import threading
 
 import keras
 import numpy as np
@@ -164,6 +165,31 @@ def test_exporting_again_adds_a_version_and_keeps_the_older_ones(small_trained_v
     manifest = json.loads((target / "manifest.json").read_text())
     assert list(manifest["versions"]) == ["1"] and latest(manifest)["training"] == {"round": 3}
     assert not (target / "decoder" / "2").exists()
+
+
+def test_two_exports_at_once_each_add_their_own_version(small_trained_vae, tmp_path, monkeypatch):
+    vae, images = small_trained_vae
+    target = tmp_path / "bundle"
+    export_bundle(vae, target, images[:8], metadata={"round": 1})
+    build = export._build
+    second = []
+
+    def build_and_start_another(*args):
+        # The first export is past reading the versions: the second starts now.
+        if not second:
+            second.append(threading.Thread(target=export_bundle, args=(vae, target, images[:8]),
+                                           kwargs={"metadata": {"round": 3}}))  # fmt: skip
+            second[0].start()
+        return build(*args)
+
+    monkeypatch.setattr(export, "_build", build_and_start_another)
+    export_bundle(vae, target, images[:8], metadata={"round": 2})
+    second[0].join(timeout=600)
+    manifest = verify_bundle(target)
+    assert {v: e["training"] for v, e in manifest["versions"].items()} == {
+        "1": {"round": 1}, "2": {"round": 2}, "3": {"round": 3}
+    }  # fmt: skip
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle"]
 
 
 def test_a_model_that_cannot_join_the_versions_is_refused(small_trained_vae, tmp_path):
