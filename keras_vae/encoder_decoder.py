@@ -1,5 +1,6 @@
 """What the VAE and the autoencoder share: encoder, latent code, decoder, likelihood."""
 
+import math
 import os
 import weakref
 
@@ -124,6 +125,16 @@ class EncoderDecoder(keras.Model):
         preset = PRESETS[name]
         input_shape = tuple(preset["input_shape"] if input_shape is None else input_shape)
         latent_dim = preset["latent_dim"] if latent_dim is None else latent_dim
+        values = math.prod(input_shape)
+        # Shapes and sizes of the wrong kind are refused by the networks, with their own messages.
+        sizes = (*input_shape, latent_dim)
+        whole = all(type(size) is int and size > 0 for size in sizes) and len(input_shape) == 3
+        if whole and latent_dim > values:
+            raise ValueError(
+                f"Expected `latent_dim` of at most {values}, the number of values in one "
+                f"{'x'.join(map(str, input_shape))} image: a code larger than the image it "
+                f"encodes only adds weights. Received: latent_dim={latent_dim}"
+            )
         kwargs.setdefault("name", f"{cls.__name__.lower()}_{name}")
         return cls(
             *cls._preset_networks(name, preset, input_shape, latent_dim),
@@ -451,6 +462,14 @@ class EncoderDecoder(keras.Model):
         """
         images, labels = self._user_inputs(images, labels, "images", item_rank=3)
         self._check_images(images)
+        if self.likelihood.support is not None and images.size:
+            low, high = self.likelihood.support
+            if images.min() < low or images.max() > high:
+                raise ValueError(
+                    f"Expected pixel values in [{low:g}, {high:g}] for the "
+                    f"{self.likelihood.distribution} likelihood. Received: values from "
+                    f"{images.min():g} to {images.max():g}. Divide 8-bit images by 255."
+                )
         inputs = self.network_inputs(images, labels)
         mean, log_var = _predict(self.encoder, inputs, batch_size)
         return mean, log_var
@@ -651,6 +670,10 @@ def _predict(network, values, batch_size):
         )  # fmt: skip
         _INFERENCE_CALLS[network] = call
     values = values if isinstance(values, list) else [values]
+    if not len(values[0]):
+        # An empty batch in, an empty batch out, of the shapes a batch would have.
+        shapes = tf.nest.flatten(call.get_concrete_function().structured_outputs)
+        return [np.zeros((0, *shape.shape[1:]), "float32") for shape in shapes]
     parts = [
         tf.nest.flatten(call(*(tf.constant(part[start : start + batch_size]) for part in values)))
         for start in range(0, len(values[0]), batch_size)

@@ -278,3 +278,9 @@ def _write(results, output, markdown):
     if markdown:
         write_bytes_atomically(markdown, markdown_report(results).encode())
         print(f"Wrote {markdown}")
+
+
+if __name__ == "__main__":
+    from pipelines.cli import run_module
+
+    run_module(__spec__.name)

@@ -315,6 +315,15 @@ def main(argv=None):
     return 0
 
 
+def run_module(module_name):
+    """Runs `python -m pipelines.<job> [options]` as `keras-vae <job> [options]`, then exits.
+
+    Args:
+        module_name: the job module's name, `pipelines.<job>`.
+    """
+    sys.exit(main([module_name.rsplit(".", 1)[1], *sys.argv[1:]]))
+
+
 # TensorFlow's start-up notices on a machine without a GPU. Its C++ logging
 # writes them before it reads TF_CPP_MIN_LOG_LEVEL, so they are filtered here.
 _START_NOTICES = (

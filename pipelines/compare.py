@@ -80,3 +80,9 @@ def run(args):
             f"{row['negative_log_likelihood']:.2f} ± {row['standard_error']:.2f} | "
             f"{row['difference']:+.2f} ± {row['difference_error']:.2f} |"
         )
+
+
+if __name__ == "__main__":
+    from pipelines.cli import run_module
+
+    run_module(__spec__.name)

@@ -17,3 +17,9 @@ from keras_vae.data.datasets import prepare
 def run(args):
     """`keras-vae data`: gets the dataset ready and says where it is."""
     print(prepare(args.name, data_dir=args.data_dir, idx_dir=args.idx_dir))
+
+
+if __name__ == "__main__":
+    from pipelines.cli import run_module
+
+    run_module(__spec__.name)

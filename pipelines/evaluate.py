@@ -435,3 +435,9 @@ def run(args):
         + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in report["seconds"].items())
         + f"\nReport: {Path(args.run_dir).resolve() / 'report.md'}"
     )
+
+
+if __name__ == "__main__":
+    from pipelines.cli import run_module
+
+    run_module(__spec__.name)

@@ -92,3 +92,9 @@ def run(args):
             f"  {name} decoder: max |error| vs float32 {info['max_abs_error_vs_float32']:.2g}"
         )
     print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    from pipelines.cli import run_module
+
+    run_module(__spec__.name)

@@ -48,3 +48,9 @@ def run(args):
         f"Preset written: {Path(args.output).resolve()} "
         f"({metadata['parameter_count']:,} parameters, test loss {test['loss']:.2f})"
     )
+
+
+if __name__ == "__main__":
+    from pipelines.cli import run_module
+
+    run_module(__spec__.name)

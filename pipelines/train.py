@@ -100,6 +100,11 @@ def train(config, run_dir, overwrite=False, fresh=False, verbose=1):
             summary = _train_into(config, strategy, data, work, verbose)
         except CheckpointError as error:
             raise RunError(f"{error} Pass --fresh to start the run again.") from None
+        except BaseException:
+            # Before its first checkpoint the work folder holds only its settings.
+            if not (work.backup / BackupCheckpoint.POINTER).is_file():
+                shutil.rmtree(work.path, ignore_errors=True)
+            raise
     if is_chief:
         replace_directory(work.path, folder.path)
     else:
@@ -339,3 +344,9 @@ def run(args):
 def _rate(summary):
     rate = summary["train_examples_per_second"]
     return f" ({rate:.0f} training examples/s)" if rate else ""
+
+
+if __name__ == "__main__":
+    from pipelines.cli import run_module
+
+    run_module(__spec__.name)

@@ -93,6 +93,23 @@ def test_a_failing_job_prints_one_line_and_debug_shows_the_traceback(tmp_path):
     assert debug.returncode == 1 and "Traceback (most recent call last)" in debug.stderr
 
 
+def test_a_run_refused_before_its_first_checkpoint_leaves_no_work_folder(toy_idx_data, tmp_path):
+    run_dir = tmp_path / "run"
+    # The option is free text; the model refuses the name when it is built.
+    data = [f"--{key.replace('_', '-')}={value}" for key, value in toy_idx_data.items()]
+    status = main(["train", "--run-dir", str(run_dir), "--likelihood", "poisson", *data])
+    assert status == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("job", sorted(JOBS))
+def test_a_job_module_run_with_python_m_is_the_keras_vae_job(job):
+    done = subprocess.run([sys.executable, "-m", f"pipelines.{job}", "--help"],
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"usage: keras-vae {job} ")
+
+
 def test_serve_hands_its_arguments_to_the_inference_server(capsys):
     with pytest.raises(SystemExit) as stop:
         main(["serve", "--help"])

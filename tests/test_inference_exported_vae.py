@@ -67,8 +67,11 @@ def test_bad_inputs_get_clear_errors(exported_bundle):
         vae.encode(np.full((1, 12, 12, 1), 255, np.uint8))
     with pytest.raises(ValueError, match=r"images of shape \(n, 12, 12, 1\)"):
         vae.encode(np.zeros((1, 12, 12)))
-    with pytest.raises(ValueError, match="positive integer"):
-        vae.sample(0)
+    for n in (0, True, 2.0):
+        with pytest.raises(ValueError, match=f"positive integer. Received: n={n!r}"):
+            vae.sample(n)
+    with pytest.raises(ValueError, match=r"latent vectors of shape \(n, 3\).*unequal lengths"):
+        vae.decode([[0.0, 0.0, 0.0], [0.0]])
     with pytest.raises(
         BundleError, match="Version 1 of the bundle has no 'bfloat16' decoder.*float16"
     ):

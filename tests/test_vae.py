@@ -131,6 +131,30 @@ def test_bad_inputs_get_clear_errors():
         keras_vae.VAE(encoder, architectures.mlp_decoder((12, 12, 1), 4))
 
 
+def test_encode_refuses_pixels_outside_the_likelihoods_support_as_fit_does():
+    vae = small_vae()
+    with pytest.raises(ValueError, match=r"Expected pixel values in \[0, 1\].*from 0 to 200.*255"):
+        vae.encode(np.concatenate([np.zeros((1, 12, 12, 1)), np.full((1, 12, 12, 1), 200)]))
+    with pytest.raises(ValueError, match=r"from -0.5 to -0.5"):
+        vae.reconstruct(np.full((1, 12, 12, 1), -0.5))
+
+
+def test_an_empty_batch_in_is_an_empty_batch_out():
+    vae = small_vae()
+    mean, log_var = vae.encode(np.zeros((0, 12, 12, 1)))
+    assert mean.shape == log_var.shape == (0, 3) and mean.dtype == np.float32
+    assert vae.decode(np.zeros((0, 3))).shape == (0, 12, 12, 1)
+    assert vae.reconstruct(np.zeros((0, 12, 12, 1))).shape == (0, 12, 12, 1)
+    # The same calls with rows give rows of those shapes.
+    assert vae.reconstruct(np.zeros((2, 12, 12, 1))).shape == (2, 12, 12, 1)
+
+
+def test_a_latent_size_larger_than_the_image_is_refused_before_any_weight_is_made():
+    with pytest.raises(ValueError, match=r"latent_dim` of at most 784.*latent_dim=1000000000"):
+        keras_vae.VAE.from_preset("mlp_28", latent_dim=10**9)
+    assert keras_vae.VAE.from_preset("mlp_28", latent_dim=784).latent_dim == 784
+
+
 def test_training_on_wrongly_shaped_data_fails_before_the_first_step():
     vae = small_vae()
     vae.compile(optimizer="adam")

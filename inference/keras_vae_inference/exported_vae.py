@@ -107,7 +107,7 @@ class ExportedVAE:
         Returns:
             A float32 array `(n, H, W, C)` in [0, 1].
         """
-        if not isinstance(n, (int, np.integer)) or n < 1:
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
             raise ValueError(f"Expected `n` to be a positive integer. Received: n={n!r}")
         z = np.random.default_rng(seed).standard_normal((n, self.latent_dim))
         return self.decode(z, labels)
@@ -161,13 +161,19 @@ class ExportedVAE:
 
 
 def _as_float32(name, values, item_shape, what):
-    array = np.asarray(values)
+    expected = "(n, " + ", ".join(map(str, item_shape)) + ")"
+    try:
+        array = np.asarray(values)
+    except ValueError:
+        raise ValueError(
+            f"Expected {what} of shape {expected}. Received: nested sequences of unequal "
+            f"lengths in `{name}`."
+        ) from None
     if array.dtype.kind not in "fiu":
         raise TypeError(
             f"`{name}` must be a numeric array; received dtype {array.dtype}. "
             "Convert it to float32."
         )
-    expected = "(n, " + ", ".join(map(str, item_shape)) + ")"
     if array.ndim != 1 + len(item_shape) or array.shape[1:] != tuple(item_shape):
         raise ValueError(f"Expected {what} of shape {expected}. Received: shape {array.shape}.")
     if array.shape[0] == 0:
