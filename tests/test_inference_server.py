@@ -5,6 +5,7 @@ Protocol. Answers are compared with onnxruntime run in this process."""
 import asyncio
 import json
 import re
+import socket
 import subprocess
 import threading
 import urllib.error
@@ -280,6 +281,7 @@ def test_the_server_command_refuses_a_missing_bundle_or_version(
         ([directory, "--max-batch-rows", "0"], "Expected --max-batch-rows of at least 1"),
         ([directory, "--workers", "0"], "Expected --workers of at least 1"),
         ([directory, "--threads", "0"], "Expected --threads of at least 1"),
+        ([directory, "--body-timeout", "nan"], "Expected --body-timeout above 0 seconds"),
     ):
         result = subprocess.run(
             [command, *map(str, arguments)], capture_output=True, text=True, timeout=120
@@ -364,3 +366,30 @@ def test_a_conditional_bundle_is_served_over_both_protocols(
         status, out = v2_request(f"{url}/v2/models/decoder/infer",
                                  {"z": z, "labels": labels * 3}, True)  # fmt: skip
         assert status == 400 and "Expected 'labels' in [0.0, 1.0]" in out["error"]
+
+
+@pytest.mark.slow
+def test_a_stalled_body_gets_a_408_while_other_clients_are_answered(
+    serving_venv, real_bundle, tmp_path
+):
+    python, _ = serving_venv
+    directory, _ = real_bundle
+    vae = ExportedVAE(directory)
+    command = Path(python).parent / "keras-vae-serve"
+    options = ("--body-timeout", "1", "--workers", "1")
+    with running_server(command, directory, tmp_path / "server.log", options=options) as url:
+        host, port = url.removeprefix("http://").split(":")
+        stalled = socket.create_connection((host, int(port)), timeout=30)
+        head = b"POST /v1/models/decoder:predict HTTP/1.1\r\nHost: x\r\nContent-Length: 1000"
+        stalled.sendall(head + b'\r\n\r\n{"in')
+        z = np.random.default_rng(5).standard_normal((1, vae.latent_dim))
+        status, answer = request(f"{url}/v1/models/decoder:predict", {"instances": z.tolist()})
+        assert status == 200
+        np.testing.assert_allclose(answer["predictions"], vae.decode(z), atol=1e-6)
+        reply = b""
+        while chunk := stalled.recv(65536):  # the server answers, then closes
+            reply += chunk
+        stalled.close()
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408")
+    assert "within 1 s of its headers. Received: 4 bytes" in json.loads(body)["error"]

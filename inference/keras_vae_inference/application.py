@@ -6,6 +6,7 @@ match, one JSON read and one write. No route changes the server's state: models
 are neither loaded nor unloaded over HTTP.
 """
 
+import asyncio
 import logging
 import re
 import traceback
@@ -26,12 +27,14 @@ class Application:
         models: `{name: ServedModel}`.
         name: the server's name in `GET /v2`.
         max_body_bytes: the largest request body read.
+        body_timeout: seconds a request body may take to arrive after its headers.
     """
 
-    def __init__(self, models, max_body_bytes, name="keras-vae-serve"):
+    def __init__(self, models, max_body_bytes, body_timeout, name="keras-vae-serve"):
         self.models = models
         self.name = name
         self.max_body_bytes = max_body_bytes
+        self.body_timeout = body_timeout
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "lifespan":
@@ -49,6 +52,9 @@ class Application:
             message = "The server failed on this request; its log has the details."
             status, body, headers = 500, dumps({"error": message}), {}
         headers = {"content-type": "application/json", **headers, "content-length": str(len(body))}
+        if status == 408:
+            # The rest of the body may still come: it cannot be told from a next request.
+            headers["connection"] = "close"
         await send({
             "type": "http.response.start",
             "status": status,
@@ -112,22 +118,31 @@ class Application:
         return model
 
     async def _body(self, scope, receive):
-        """The request body, refused with a 413 as soon as it passes the limit."""
+        """The request body: a 413 once it passes the size limit, a 408 past the time limit."""
         declared = _header(scope, b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
             raise RequestError(_too_large(declared, self.max_body_bytes), 413)
         chunks, size = [], 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                raise RequestError("The client closed the connection.", 400)
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_body_bytes:
-                raise RequestError(_too_large(f"over {size}", self.max_body_bytes), 413)
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                return b"".join(chunks)
+        try:
+            async with asyncio.timeout(self.body_timeout):
+                while True:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        raise RequestError("The client closed the connection.", 400)
+                    chunk = message.get("body", b"")
+                    size += len(chunk)
+                    if size > self.max_body_bytes:
+                        raise RequestError(_too_large(f"over {size}", self.max_body_bytes), 413)
+                    chunks.append(chunk)
+                    if not message.get("more_body", False):
+                        return b"".join(chunks)
+        except TimeoutError:
+            raise RequestError(
+                f"Expected the request body within {self.body_timeout:g} s of its headers. "
+                f"Received: {size} bytes by then. Send the body at once, or start the server "
+                "with a larger --body-timeout.",
+                408,
+            ) from None
 
 
 def _too_large(size, limit):

@@ -31,6 +31,9 @@ from keras_vae_inference.exported_vae import ExportedVAE
 MAX_BODY_BYTES = 64 * 2**20
 
 
+# The longest a request body may take to arrive after its headers, in seconds.
+BODY_TIMEOUT = 30.0
+
 # serve() leaves the settings here for each worker process's application.
 _SETTINGS = "KERAS_VAE_SERVE_SETTINGS"
 
@@ -52,11 +55,12 @@ def application_from_environment():
     # stall a busy worker's slowest requests wait through).
     gc.collect()
     gc.freeze()
-    return Application(models, max_body_bytes=settings["max_body_bytes"])
+    return Application(models, settings["max_body_bytes"], settings["body_timeout"])
 
 
 def serve(bundle, host="127.0.0.1", port=8080, version=None, workers=None, threads=None,
-          max_batch_rows=MAX_BATCH_ROWS, max_body_bytes=MAX_BODY_BYTES):  # fmt: skip
+          max_batch_rows=MAX_BATCH_ROWS, max_body_bytes=MAX_BODY_BYTES,
+          body_timeout=BODY_TIMEOUT):  # fmt: skip
     """Serves a bundle's decoder, encoder and sampler until interrupted.
 
     Each worker process loads the bundle and answers the connections it
@@ -74,6 +78,7 @@ def serve(bundle, host="127.0.0.1", port=8080, version=None, workers=None, threa
             shared among the workers (at least one).
         max_batch_rows: the most rows of queued requests run together.
         max_body_bytes: the largest request body read.
+        body_timeout: seconds a request body may take to arrive after its headers.
     """
     # The server's own dependency (the `serve` extra) is imported here, so that
     # main() can name the extra when it is missing.
@@ -87,6 +92,7 @@ def serve(bundle, host="127.0.0.1", port=8080, version=None, workers=None, threa
         "threads": threads or max(1, cores // workers),
         "max_batch_rows": max_batch_rows,
         "max_body_bytes": max_body_bytes,
+        "body_timeout": body_timeout,
     }
     os.environ[_SETTINGS] = json.dumps(settings)
     uvicorn.run(
@@ -137,9 +143,18 @@ def main(argv=None, prog="keras-vae-serve"):
         default=MAX_BODY_BYTES,
         help=f"largest request body read (default {MAX_BODY_BYTES})",
     )
+    parser.add_argument(
+        "--body-timeout",
+        type=float,
+        default=BODY_TIMEOUT,
+        help=f"seconds a request body may take to arrive after its headers; a slower one "
+        f"gets a 408 and the connection is closed (default {BODY_TIMEOUT:g})",
+    )
     args = parser.parse_args(argv)
     if not 0 < args.port < 65536:
         parser.error(f"Expected --port between 1 and 65535. Received: {args.port}")
+    if not 0 < args.body_timeout < float("inf"):
+        parser.error(f"Expected --body-timeout above 0 seconds. Received: {args.body_timeout}")
     for option in ("workers", "threads", "max_batch_rows", "max_body_bytes"):
         value = getattr(args, option)
         if value is not None and value < 1:
@@ -162,7 +177,7 @@ def main(argv=None, prog="keras-vae-serve"):
         flush=True,
     )
     serve(vae.directory, args.host, args.port, vae.version, workers, args.threads,
-          args.max_batch_rows, args.max_body_bytes)  # fmt: skip
+          args.max_batch_rows, args.max_body_bytes, args.body_timeout)  # fmt: skip
 
 
 if __name__ == "__main__":
