@@ -3,6 +3,7 @@ plain HTTP for TF Serving's REST API, Triton's `tritonclient.http` for the Open 
 Protocol. Answers are compared with onnxruntime run in this process."""
 
 import asyncio
+import http.client
 import json
 import re
 import socket
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hostile_requests import bad_requests
 
 from keras_vae_inference import ExportedVAE
 from keras_vae_inference.batcher import Batcher
@@ -112,6 +114,38 @@ def test_bad_requests_get_a_4xx_naming_the_problem_and_serving_goes_on(
     received, rows = request(f"{url}/v1/models/decoder:predict", {"instances": z.tolist()})
     assert received == 200
     np.testing.assert_allclose(rows["predictions"], vae.decode(z), atol=1e-6)
+
+
+def _exact_answer(connection, vae, z):
+    """Posts `z` as binary tensors on `connection`; checks the answer against `vae`."""
+    body, headers = v2_body({"z": z}, binary=True)
+    connection.request("POST", "/v2/models/decoder/infer", body, headers)
+    answer = connection.getresponse()
+    payload = answer.read()
+    assert answer.status == 200, payload
+    length = int(answer.getheader("Inference-Header-Content-Length"))
+    image = np.frombuffer(payload[length:], np.float32).reshape(vae.decode(z).shape)
+    np.testing.assert_allclose(image, vae.decode(z), atol=1e-6)
+
+
+@pytest.mark.slow
+def test_each_bad_v2_request_gets_a_400_naming_it_and_its_connection_serves_on(server):
+    url, vae = server
+    host, port = url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=60)
+    z = np.random.default_rng(7).standard_normal((2, vae.latent_dim)).astype(np.float32)
+    for bad in bad_requests(vae.latent_dim):
+        connection.request("POST", bad.path, bad.body, bad.headers)
+        answer = connection.getresponse()
+        error = json.loads(answer.read())["error"]
+        assert (answer.status, bad.words in error) == (400, True), (bad.name, error)
+        _exact_answer(connection, vae, z)  # the same connection, kept alive
+    # Data nested any way, in row-major order, is read as Triton reads it.
+    nested = {"inputs": [{"name": "z", "shape": [2, vae.latent_dim], "datatype": "FP32",
+                          "data": z.reshape(4, -1).tolist()}]}  # fmt: skip
+    status, answer = request(f"{url}/v2/models/decoder/infer", nested)
+    assert status == 200
+    np.testing.assert_allclose(answer["outputs"][0]["data"], vae.decode(z).ravel(), atol=1e-6)
 
 
 @pytest.mark.slow
@@ -241,6 +275,22 @@ def test_a_failing_batch_runs_again_request_by_request_so_only_the_bad_one_fails
     np.testing.assert_array_equal(good_again[0], np.full((3, 1), 6.0))
 
 
+@pytest.mark.parametrize("max_rows, parts", [(1, [256, 256, 88]), (300, [300, 300])])
+def test_a_request_larger_than_a_batch_is_computed_in_parts_of_a_batch(max_rows, parts):
+    calls = []
+
+    def square_and_sum(rows, weights):
+        calls.append(len(rows))
+        return rows**2, (rows * weights).sum(axis=1)
+
+    rows = np.arange(1200, dtype=float).reshape(600, 2)
+    weights = np.random.default_rng(0).standard_normal((600, 2))
+    squares, sums = asyncio.run(Batcher(square_and_sum, max_rows=max_rows)(rows, weights))
+    assert calls == parts
+    np.testing.assert_array_equal(squares, rows**2)
+    np.testing.assert_allclose(sums, np.einsum("ij,ij->i", rows, weights), rtol=1e-12)
+
+
 @pytest.mark.slow
 def test_rows_that_overflow_float32_fail_alone_beside_valid_clients(server):
     url, vae = server
@@ -282,6 +332,8 @@ def test_the_server_command_refuses_a_missing_bundle_or_version(
         ([directory, "--workers", "0"], "Expected --workers of at least 1"),
         ([directory, "--threads", "0"], "Expected --threads of at least 1"),
         ([directory, "--body-timeout", "nan"], "Expected --body-timeout above 0 seconds"),
+        ([directory, "--header-timeout", "0"], "Expected --header-timeout above 0 seconds"),
+        ([directory, "--max-connections", "0"], "Expected --max-connections of at least 1"),
     ):
         result = subprocess.run(
             [command, *map(str, arguments)], capture_output=True, text=True, timeout=120
@@ -290,8 +342,9 @@ def test_the_server_command_refuses_a_missing_bundle_or_version(
         assert message in result.stderr.splitlines()[-1]
 
 
-def v2_request(url, inputs, binary):
-    """(status, {output: array}) of an Open Inference Protocol request of float32 `inputs`."""
+def v2_body(inputs, binary):
+    """(body, headers) of an Open Inference Protocol request of float32 `inputs`, tensors as
+    JSON or binary (then answered in binary too)."""
     tensors = [{"name": n, "shape": list(v.shape), "datatype": "FP32"} for n, v in inputs.items()]
     headers = {}
     if binary:
@@ -304,7 +357,12 @@ def v2_request(url, inputs, binary):
         for tensor, values in zip(tensors, inputs.values(), strict=True):
             tensor["data"] = values.reshape(-1).tolist()
         body = json.dumps({"inputs": tensors}).encode()
-    posted = urllib.request.Request(url, body, headers)
+    return body, headers
+
+
+def v2_request(url, inputs, binary):
+    """(status, {output: array}) of an Open Inference Protocol request of float32 `inputs`."""
+    posted = urllib.request.Request(url, *v2_body(inputs, binary))
     try:
         with urllib.request.urlopen(posted, timeout=60) as answer:
             payload, length = answer.read(), answer.headers.get("Inference-Header-Content-Length")
@@ -368,28 +426,60 @@ def test_a_conditional_bundle_is_served_over_both_protocols(
         assert status == 400 and "Expected 'labels' in [0.0, 1.0]" in out["error"]
 
 
+def _answer_when_closed(connection):
+    """(status line, JSON body) of the one answer on `connection` before the server closes it."""
+    reply = b""
+    while chunk := connection.recv(65536):
+        reply += chunk
+    connection.close()
+    head, _, body = reply.partition(b"\r\n\r\n")
+    return head.split(b"\r\n")[0].decode(), json.loads(body)
+
+
 @pytest.mark.slow
-def test_a_stalled_body_gets_a_408_while_other_clients_are_answered(
+def test_stalled_clients_get_a_408_while_other_clients_are_answered(
     serving_venv, real_bundle, tmp_path
 ):
     python, _ = serving_venv
     directory, _ = real_bundle
     vae = ExportedVAE(directory)
     command = Path(python).parent / "keras-vae-serve"
-    options = ("--body-timeout", "1", "--workers", "1")
+    options = ("--body-timeout", "1", "--header-timeout", "2", "--workers", "1")
     with running_server(command, directory, tmp_path / "server.log", options=options) as url:
         host, port = url.removeprefix("http://").split(":")
-        stalled = socket.create_connection((host, int(port)), timeout=30)
+        silent, headers, body = (
+            socket.create_connection((host, int(port)), timeout=30) for _ in range(3)
+        )
+        headers.sendall(b"POST /v1/models/decoder:predict HTTP/1.1\r\nHost: x\r\n")
         head = b"POST /v1/models/decoder:predict HTTP/1.1\r\nHost: x\r\nContent-Length: 1000"
-        stalled.sendall(head + b'\r\n\r\n{"in')
+        body.sendall(head + b'\r\n\r\n{"in')
+        # A client that asks for three 12 MB answers and reads none of them.
+        many = np.zeros((4096, vae.latent_dim), np.float32)
+        tensors, fields = v2_body({"z": many}, binary=True)
+        start = b"POST /v2/models/decoder/infer HTTP/1.1\r\nHost: x\r\n"
+        lines = b"".join(f"{k}: {v}\r\n".encode() for k, v in fields.items())
+        unread = socket.create_connection((host, int(port)), timeout=30)
+        unread.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        length = f"Content-Length: {len(tensors)}\r\n\r\n".encode()
+        unread.sendall((start + lines + length + tensors) * 3)
         z = np.random.default_rng(5).standard_normal((1, vae.latent_dim))
         status, answer = request(f"{url}/v1/models/decoder:predict", {"instances": z.tolist()})
         assert status == 200
         np.testing.assert_allclose(answer["predictions"], vae.decode(z), atol=1e-6)
-        reply = b""
-        while chunk := stalled.recv(65536):  # the server answers, then closes
-            reply += chunk
-        stalled.close()
-    head, _, body = reply.partition(b"\r\n\r\n")
-    assert head.startswith(b"HTTP/1.1 408")
-    assert "within 1 s of its headers. Received: 4 bytes" in json.loads(body)["error"]
+        status, error = _answer_when_closed(body)
+        assert status == "HTTP/1.1 408 Request Timeout"
+        assert "within 1 s of its headers. Received: 4 bytes" in error["error"]
+        for connection in (silent, headers):
+            status, error = _answer_when_closed(connection)
+            assert status == "HTTP/1.1 408 Request Timeout"
+            assert "headers within 2 s" in error["error"]
+        # A keep-alive connection has the same time for its next request's headers.
+        keep = http.client.HTTPConnection(host, int(port), timeout=30)
+        keep.request("GET", "/v2/health/ready")
+        assert keep.getresponse().read() == b'{"ready":true}'
+        keep.sock.sendall(b"GET /v2/health/ready HTTP/1.1\r\n")
+        status, error = _answer_when_closed(keep.sock)
+        assert status == "HTTP/1.1 408 Request Timeout"
+        status, answer = request(f"{url}/v1/models/decoder:predict", {"instances": z.tolist()})
+        assert status == 200
+        unread.close()

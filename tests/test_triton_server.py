@@ -7,6 +7,7 @@ configuration the bundle ships (`<part>/configs/python.pbtxt` and
 process on the same `model.onnx` files.
 """
 
+import http.client
 import json
 import shutil
 import subprocess
@@ -16,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime
 import pytest
+from hostile_requests import bad_requests
 
 from keras_vae_inference import bundle as bundle_format
 from pipelines.benchmarks.serving import running_triton
@@ -192,6 +194,32 @@ def test_triton_refuses_a_broken_configuration_with_its_own_message(
     message = "model input 'z' dimension must be integer >= 1"
     assert message in states["decoder"]["reason"]
     assert message in log.read_text()
+
+
+@pytest.mark.slow
+def test_triton_decides_on_the_bad_requests_as_the_table_says(real_bundle, triton_python, tmp_path):
+    directory, manifest = real_bundle
+    latent = manifest["decoder"]["inputs"][0]["shape"][1]
+    repository = tmp_path / "repository"
+    shutil.copytree(directory, repository)
+    decisions = {}
+    with running_triton(triton_python, repository, tmp_path / "triton.log") as (http_url, _):
+        host, port = http_url.removeprefix("http://").split(":")
+        for bad in bad_requests(latent):
+            if bad.triton is not None:
+                connection = http.client.HTTPConnection(host, int(port), timeout=60)
+                connection.request("POST", bad.path, bad.body, bad.headers)
+                status = connection.getresponse().status
+                connection.close()
+                decisions[bad.name] = "answered" if status == 200 else "refused"
+        # Values nested any way in row-major order: Triton reads them; so does keras-vae-serve.
+        nested = {"inputs": [{"name": "z", "shape": [1, latent], "datatype": "FP32",
+                              "data": np.zeros((2, latent // 2)).tolist()}]}  # fmt: skip
+        connection = http.client.HTTPConnection(host, int(port), timeout=60)
+        connection.request("POST", "/v2/models/decoder/infer", json.dumps(nested))
+        assert connection.getresponse().status == 200
+    table = {bad.name: bad.triton for bad in bad_requests(latent) if bad.triton is not None}
+    assert decisions == table
 
 
 def test_the_launcher_refuses_a_folder_that_is_not_a_bundle(tmp_path):

@@ -123,26 +123,36 @@ class Application:
         if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
             raise RequestError(_too_large(declared, self.max_body_bytes), 413)
         chunks, size = [], 0
+        # asyncio.timeout's way, which Python 3.10 lacks: a timer cancels this task.
+        task, expired = asyncio.current_task(), []
+        timer = asyncio.get_running_loop().call_later(
+            self.body_timeout, lambda: expired.append(True) or task.cancel()
+        )
         try:
-            async with asyncio.timeout(self.body_timeout):
-                while True:
-                    message = await receive()
-                    if message["type"] == "http.disconnect":
-                        raise RequestError("The client closed the connection.", 400)
-                    chunk = message.get("body", b"")
-                    size += len(chunk)
-                    if size > self.max_body_bytes:
-                        raise RequestError(_too_large(f"over {size}", self.max_body_bytes), 413)
-                    chunks.append(chunk)
-                    if not message.get("more_body", False):
-                        return b"".join(chunks)
-        except TimeoutError:
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    raise RequestError("The client closed the connection.", 400)
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                if size > self.max_body_bytes:
+                    raise RequestError(_too_large(f"over {size}", self.max_body_bytes), 413)
+                chunks.append(chunk)
+                if not message.get("more_body", False):
+                    return b"".join(chunks)
+        except asyncio.CancelledError:
+            if not expired:
+                raise
+            if hasattr(task, "uncancel"):
+                task.uncancel()
             raise RequestError(
                 f"Expected the request body within {self.body_timeout:g} s of its headers. "
                 f"Received: {size} bytes by then. Send the body at once, or start the server "
                 "with a larger --body-timeout.",
                 408,
             ) from None
+        finally:
+            timer.cancel()
 
 
 def _too_large(size, limit):

@@ -15,7 +15,9 @@ class Batcher:
     batch runs wait for it and then run together, up to `max_rows` rows. No
     request waits for others that have not arrived. If a batch of several
     requests fails, each of its requests runs again alone, so that only a
-    request that fails by itself gets an error.
+    request that fails by itself gets an error. A request of more rows than
+    a batch holds (at least `MAX_BATCH_ROWS`) is computed in parts of that
+    size, so that no call needs the memory of more rows.
 
     Args:
         function: takes one array per input, each with the batch as its first
@@ -29,6 +31,7 @@ class Batcher:
             raise ValueError(f"Expected `max_rows` of at least 1. Received: {max_rows}")
         self.function = function
         self.max_rows = max_rows
+        self.part_rows = max(max_rows, MAX_BATCH_ROWS)
         self._pending = []
         self._worker = None
 
@@ -67,7 +70,15 @@ class Batcher:
                 start = end
 
     async def _run(self, inputs):
-        return await asyncio.get_running_loop().run_in_executor(None, self.function, *inputs)
+        return await asyncio.get_running_loop().run_in_executor(None, self._in_parts, *inputs)
+
+    def _in_parts(self, *inputs):
+        """`function(*inputs)`, computed `part_rows` rows at a time."""
+        if len(inputs[0]) <= self.part_rows:
+            return self.function(*inputs)
+        starts = range(0, len(inputs[0]), self.part_rows)
+        parts = [self.function(*(x[i : i + self.part_rows] for x in inputs)) for i in starts]
+        return tuple(np.concatenate(outputs) for outputs in zip(*parts, strict=True))
 
     async def _run_alone(self, inputs, future):
         try:

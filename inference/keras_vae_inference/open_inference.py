@@ -180,12 +180,8 @@ def _input(tensor, binary, offset, model):
 def _json_data(data, name, spec, shape, size):
     if not isinstance(data, list):
         raise RequestError(f'Expected "data" of input {name!r} as a list. Received: {_kind(data)}')
+    # Any nesting of the values in row-major order, as Triton reads them; only their number counts.
     array = spec.from_json(data)
-    if array.ndim > 1 and list(array.shape) != shape:
-        raise RequestError(
-            f"Expected the data of input {name!r} flat or nested as its shape {shape}. "
-            f"Received: nested as {list(array.shape)}."
-        )
     if array.size != size:
         raise RequestError(
             f"Expected {size} values for input {name!r} of shape {shape}. Received: {array.size}."

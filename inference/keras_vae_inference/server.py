@@ -18,6 +18,7 @@ keep up with Triton's C++ front end (docs/benchmarks-serving.md).
 """
 
 import argparse
+import functools
 import gc
 import json
 import logging
@@ -33,9 +34,20 @@ MAX_BODY_BYTES = 64 * 2**20
 
 # The longest a request body may take to arrive after its headers, in seconds.
 BODY_TIMEOUT = 30.0
+# The longest a request's headers may take, from the connection opening or the
+# previous answer, in seconds.
+HEADER_TIMEOUT = 10.0
+# Connections one worker holds; past them, requests get a 503.
+MAX_CONNECTIONS = 1000
 
 # serve() leaves the settings here for each worker process's application.
 _SETTINGS = "KERAS_VAE_SERVE_SETTINGS"
+
+
+@functools.cache
+def worker_settings():
+    """The settings `serve` left for its worker processes, as a dict."""
+    return json.loads(os.environ[_SETTINGS])
 
 
 def application_from_environment():
@@ -43,7 +55,7 @@ def application_from_environment():
     from keras_vae_inference.application import Application
     from keras_vae_inference.served_models import served_models
 
-    settings = json.loads(os.environ[_SETTINGS])
+    settings = worker_settings()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     # Spinning onnxruntime threads would take the event loop's cores.
     vae = ExportedVAE(
@@ -60,7 +72,8 @@ def application_from_environment():
 
 def serve(bundle, host="127.0.0.1", port=8080, version=None, workers=None, threads=None,
           max_batch_rows=MAX_BATCH_ROWS, max_body_bytes=MAX_BODY_BYTES,
-          body_timeout=BODY_TIMEOUT):  # fmt: skip
+          body_timeout=BODY_TIMEOUT, header_timeout=HEADER_TIMEOUT,
+          max_connections=MAX_CONNECTIONS):  # fmt: skip
     """Serves a bundle's decoder, encoder and sampler until interrupted.
 
     Each worker process loads the bundle and answers the connections it
@@ -79,6 +92,9 @@ def serve(bundle, host="127.0.0.1", port=8080, version=None, workers=None, threa
         max_batch_rows: the most rows of queued requests run together.
         max_body_bytes: the largest request body read.
         body_timeout: seconds a request body may take to arrive after its headers.
+        header_timeout: seconds a request's headers may take to arrive, from the
+            connection opening or the previous answer.
+        max_connections: connections each worker holds; past them, requests get a 503.
     """
     # The server's own dependency (the `serve` extra) is imported here, so that
     # main() can name the extra when it is missing.
@@ -93,11 +109,13 @@ def serve(bundle, host="127.0.0.1", port=8080, version=None, workers=None, threa
         "max_batch_rows": max_batch_rows,
         "max_body_bytes": max_body_bytes,
         "body_timeout": body_timeout,
+        "header_timeout": header_timeout,
     }
     os.environ[_SETTINGS] = json.dumps(settings)
     uvicorn.run(
         f"{__name__}:application_from_environment", factory=True, workers=workers,
-        host=host, port=port, http="httptools", loop="uvloop", lifespan="on",
+        host=host, port=port, loop="uvloop", lifespan="on", limit_concurrency=max_connections,
+        http="keras_vae_inference.http_protocol:HeaderDeadlineProtocol",
         access_log=False, log_level="warning", proxy_headers=False, server_header=False,
     )  # fmt: skip
 
@@ -150,12 +168,31 @@ def main(argv=None, prog="keras-vae-serve"):
         help=f"seconds a request body may take to arrive after its headers; a slower one "
         f"gets a 408 and the connection is closed (default {BODY_TIMEOUT:g})",
     )
+    parser.add_argument(
+        "--header-timeout",
+        type=float,
+        default=HEADER_TIMEOUT,
+        help=f"seconds a request's headers may take, from the connection opening or the "
+        f"previous answer; a slower one gets a 408 and the connection is closed "
+        f"(default {HEADER_TIMEOUT:g})",
+    )
+    parser.add_argument(
+        "--max-connections",
+        type=int,
+        default=MAX_CONNECTIONS,
+        help=f"connections each worker holds; past them, requests get a 503 "
+        f"(default {MAX_CONNECTIONS})",
+    )
     args = parser.parse_args(argv)
     if not 0 < args.port < 65536:
         parser.error(f"Expected --port between 1 and 65535. Received: {args.port}")
-    if not 0 < args.body_timeout < float("inf"):
-        parser.error(f"Expected --body-timeout above 0 seconds. Received: {args.body_timeout}")
-    for option in ("workers", "threads", "max_batch_rows", "max_body_bytes"):
+    for option in ("body_timeout", "header_timeout"):
+        value = getattr(args, option)
+        if not 0 < value < float("inf"):
+            parser.error(
+                f"Expected --{option.replace('_', '-')} above 0 seconds. Received: {value}"
+            )
+    for option in ("workers", "threads", "max_batch_rows", "max_body_bytes", "max_connections"):
         value = getattr(args, option)
         if value is not None and value < 1:
             parser.error(f"Expected --{option.replace('_', '-')} of at least 1. Received: {value}")
@@ -177,7 +214,8 @@ def main(argv=None, prog="keras-vae-serve"):
         flush=True,
     )
     serve(vae.directory, args.host, args.port, vae.version, workers, args.threads,
-          args.max_batch_rows, args.max_body_bytes, args.body_timeout)  # fmt: skip
+          args.max_batch_rows, args.max_body_bytes, args.body_timeout, args.header_timeout,
+          args.max_connections)  # fmt: skip
 
 
 if __name__ == "__main__":
