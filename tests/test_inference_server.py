@@ -9,6 +9,7 @@ import re
 import socket
 import subprocess
 import threading
+import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -483,3 +484,68 @@ def test_stalled_clients_get_a_408_while_other_clients_are_answered(
         status, answer = request(f"{url}/v1/models/decoder:predict", {"instances": z.tolist()})
         assert status == 200
         unread.close()
+
+
+def _server_processes(url):
+    """The pids of the processes that listen on `url`'s port: the server and its workers."""
+    port = url.rsplit(":", 1)[1]
+    listing = subprocess.run(["ss", "-ltnpH", f"sport = :{port}"], capture_output=True,
+                             text=True, check=True).stdout  # fmt: skip
+    return sorted({int(pid) for pid in re.findall(r"pid=(\d+)", listing)})
+
+
+def _resources(pids):
+    """(resident MiB, open descriptors) of the processes, summed."""
+    resident = descriptors = 0
+    for pid in pids:
+        status = Path(f"/proc/{pid}/status").read_text()
+        resident += int(re.search(r"VmRSS:\s+(\d+) kB", status)[1]) / 1024
+        descriptors += len(list(Path(f"/proc/{pid}/fd").iterdir()))
+    return resident, descriptors
+
+
+@pytest.mark.slow
+def test_a_soak_of_mixed_valid_and_bad_requests_leaves_answers_memory_and_descriptors(
+    serving_venv, real_bundle, tmp_path
+):
+    python, _ = serving_venv
+    directory, _ = real_bundle
+    vae = ExportedVAE(directory)
+    command = Path(python).parent / "keras-vae-serve"
+    log = tmp_path / "server.log"
+    bad = bad_requests(vae.latent_dim)
+    z = np.random.default_rng(11).standard_normal((8, vae.latent_dim)).astype(np.float32)
+
+    def client(index, rounds):
+        """Sends `rounds` times: one valid request, then one bad one; returns the bad count."""
+        host, port = url.removeprefix("http://").split(":")
+        connection = http.client.HTTPConnection(host, int(port), timeout=60)
+        for turn in range(rounds):
+            _exact_answer(connection, vae, z[index : index + 1 + turn % 4])
+            request_ = bad[(index + turn) % len(bad)]
+            connection.request("POST", request_.path, request_.body, request_.headers)
+            answer = connection.getresponse()
+            assert answer.status == 400 and request_.words in json.loads(answer.read())["error"]
+        connection.close()
+        return rounds
+
+    with running_server(command, directory, log) as url:
+        pids = _server_processes(url)
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(client, range(8), [25] * 8))  # warm-up: allocations settle
+        before = _resources(pids)
+        with ThreadPoolExecutor(8) as pool:
+            refused = sum(pool.map(client, range(8), [200] * 8))
+        # The server closes its side of the clients' connections when it reads their end.
+        deadline = time.monotonic() + 30
+        while (after := _resources(pids))[1] > before[1] and time.monotonic() < deadline:
+            time.sleep(0.1)  # polling the condition, bounded by the deadline
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(client, range(8), [1] * 8))  # and it still answers exactly
+    print(f"soak: {2 * refused} requests; resident MiB, descriptors {before} -> {after}")
+    assert after[1] == before[1], (before, after)
+    assert after[0] < before[0] + 64, (before, after)  # MiB
+    lines = log.read_text().splitlines()
+    refusals = [line for line in lines if ": 400 " in line]
+    assert len(refusals) == 8 * 25 + refused + 8
+    assert "Traceback" not in log.read_text()
