@@ -22,6 +22,7 @@ from pipelines.benchmarks.hardware import (  # noqa: E402
     nominal_peak_gflops,
 )
 from pipelines.benchmarks.keras_io_recipe import build_keras_io_vae  # noqa: E402
+from pipelines.benchmarks.serving import STALLED  # noqa: E402
 from pipelines.benchmarks.torch_vae import TorchVAE, loss_function  # noqa: E402
 
 # The real Triton server's environment, which `make test` builds (make triton-deps).
@@ -295,9 +296,12 @@ def test_benchmark_cli_writes_json_and_markdown_that_agree(
         "keras-vae-serve, binary tensors", "keras-vae-serve, no batching, binary tensors",
         "Triton, binary tensors", "keras-vae-serve, JSON", "Triton, JSON",
     )  # fmt: skip
+    stalled = f"binary tensors, {STALLED} stalled connections"
     assert [(row["runtime"], row["clients"]) for row in serving] == [
         ("onnxruntime in process", 1),
         *((server, clients) for clients in (1, 8, 64) for server in servers),
+        (f"keras-vae-serve, {stalled}", 8),
+        (f"Triton, {stalled}", 8),
     ]
     by_point = {(row["runtime"], row["clients"]): row for row in serving}
     for row in serving:

@@ -310,7 +310,8 @@ def _serving_table(rows):
         "threads); clients and servers share the cores. Figures are medians over the rounds, "
         "with the rounds' range; latency is measured at the client; error: largest absolute "
         "difference from in-process onnxruntime; vs Triton: throughput over Triton's with the "
-        "same protocol and clients.",
+        "same protocol and clients. The last rows hold stalled connections open beside the "
+        "clients: a third send nothing, a third half their headers, a third half a body.",
         "",
         "| runtime | clients | requests/s | range | vs Triton | p50 ms | p99 ms | requests "
         "| max error |",

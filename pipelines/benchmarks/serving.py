@@ -26,6 +26,14 @@ import numpy as np
 from keras_vae_inference import ExportedVAE
 
 CLIENTS = (1, 8, 64)
+# Connections that stall beside the clients of the last point: a third send
+# nothing, a third half their headers, a third their headers and half a body.
+STALLED = 96
+_STALLS = (
+    b"",
+    b"POST /v2/models/decoder/infer HTTP/1.1\r\nHost: x\r\n",
+    b"POST /v2/models/decoder/infer HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{",
+)
 
 
 def free_port():
@@ -115,6 +123,21 @@ def _running(arguments, url, log_path, timeout, health="ready"):
             process.wait()
 
 
+@contextlib.contextmanager
+def stalled_connections(url, count):
+    """Holds `count` connections to `url` that stall (see `STALLED`) until the block ends."""
+    host, port = url.removeprefix("http://").split(":")
+    sockets = []
+    try:
+        for index in range(count):
+            sockets.append(socket.create_connection((host, int(port)), timeout=30))
+            sockets[-1].sendall(_STALLS[index % len(_STALLS)])
+        yield
+    finally:
+        for connection in sockets:
+            connection.close()
+
+
 def _ready(url):
     try:
         with urllib.request.urlopen(url, timeout=2) as answer:
@@ -128,7 +151,8 @@ def benchmark_serving(command, bundle, log_path, threads, triton_python=None, cl
     """Times batch-1 decode requests to keras-vae-serve and the real Triton server, in turns.
 
     Each round loads every server and protocol once at each client count, one
-    after the other, so that the machine's slow spells fall on all of them.
+    after the other, so that the machine's slow spells fall on all of them,
+    then each batching server with 8 clients beside `STALLED` stalled connections.
 
     Args:
         command: the path of the `keras-vae-serve` executable.
@@ -171,17 +195,23 @@ def benchmark_serving(command, bundle, log_path, threads, triton_python=None, cl
                 running_triton(triton_python, bundle, log_path.with_suffix(".triton.log"))
             )[0]
         points = [
-            (f"{server}, {protocol}", url, binary, count)
+            (f"{server}, {protocol}", url, binary, count, 0)
             for count in clients
             for protocol, binary in (("binary tensors", True), ("JSON", False))
             for server, url in servers.items()
             if protocol == "binary tensors" or "no batching" not in server
         ]
-        measured = {(name, count): [] for name, _, _, count in points}
+        points += [
+            (f"{server}, binary tensors, {STALLED} stalled connections", url, True, 8, STALLED)
+            for server, url in servers.items()
+            if "no batching" not in server
+        ]
+        measured = {(name, count): [] for name, _, _, count, _ in points}
         for round_ in range(rounds):
             print(f"  round {round_ + 1} of {rounds}:", flush=True)
-            for name, url, binary, count in points:
-                result = _load(url, latents, expected, count, seconds, binary)
+            for name, url, binary, count, stalled in points:
+                with stalled_connections(url, stalled):
+                    result = _load(url, latents, expected, count, seconds, binary)
                 measured[name, count].append(result)
                 _print(_row(name, count, *result))
     print("  medians over the rounds:", flush=True)
@@ -302,7 +332,7 @@ def _row(runtime, clients, latencies, elapsed, error):
 
 def _print(row):
     print(
-        f"  {row['runtime']:38s} {row['clients']:3d} clients  {row['requests_per_second']:8.0f} "
+        f"  {row['runtime']:58s} {row['clients']:3d} clients  {row['requests_per_second']:8.0f} "
         f"req/s  p50 {row['p50_ms']:.2f} ms  p99 {row['p99_ms']:.2f} ms",
         flush=True,
     )
