@@ -3,6 +3,7 @@
 import argparse
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -102,12 +103,29 @@ def test_a_run_refused_before_its_first_checkpoint_leaves_no_work_folder(toy_idx
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("job", sorted(JOBS))
-def test_a_job_module_run_with_python_m_is_the_keras_vae_job(job):
-    done = subprocess.run([sys.executable, "-m", f"pipelines.{job}", "--help"],
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith(f"usage: keras-vae {job} ")
+def test_exporting_a_run_whose_model_file_is_damaged_names_the_file(real_run, tmp_path, capsys):
+    run_dir, _ = real_run
+    damaged = tmp_path / "run"
+    shutil.copytree(run_dir, damaged)
+    model = damaged / "model.keras"
+    model.write_bytes(model.read_bytes()[:5000])
+    status = main(["export", "--run-dir", str(damaged), "--output-dir", str(tmp_path / "out")])
+    assert status == 1
+    error = capsys.readouterr().err.strip().splitlines()
+    assert error[-2].startswith(f"keras-vae export: error: {model} cannot be loaded")
+    assert "damaged" in error[-2] and not (tmp_path / "out" / "default").exists()
+
+
+def test_each_job_module_run_with_python_m_is_the_keras_vae_job():
+    runs = {
+        job: subprocess.Popen([sys.executable, "-m", f"pipelines.{job}", "--help"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for job in sorted(JOBS)
+    }  # fmt: skip
+    for job, run in runs.items():
+        out, err = run.communicate(timeout=300)
+        assert run.returncode == 0, err
+        assert out.startswith(f"usage: keras-vae {job} "), out
 
 
 def test_serve_hands_its_arguments_to_the_inference_server(capsys):

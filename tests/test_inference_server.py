@@ -150,6 +150,24 @@ def test_each_bad_v2_request_gets_a_400_naming_it_and_its_connection_serves_on(s
 
 
 @pytest.mark.slow
+def test_no_route_changes_the_server_and_it_listens_on_this_machine_only(server):
+    url, vae = server
+    for path in ("/v2/repository/models/sampler/unload", "/v2/repository/models/decoder/load",
+                 "/v2/repository/index", "/v1/models/sampler:unload"):  # fmt: skip
+        status, answer = request(f"{url}{path}", b"{}")
+        assert status == 404 and "No route" in answer["error"], path
+    status, answer = request(f"{url}/v2/models/decoder/infer")  # a GET
+    assert status == 405 and "Expected POST on this route. Received: GET" in answer["error"]
+    status, answer = request(f"{url}/v1/models/sampler:predict", {"instances": [3]})
+    assert status == 200
+    np.testing.assert_allclose(answer["predictions"][0]["image"], vae.sample(1, 3)[0], atol=1e-6)
+    port = url.rsplit(":", 1)[1]
+    listening = subprocess.run(["ss", "-ltnH", f"sport = :{port}"], capture_output=True,
+                               text=True, check=True).stdout.split()  # fmt: skip
+    assert f"127.0.0.1:{port}" in listening and f"0.0.0.0:{port}" not in listening
+
+
+@pytest.mark.slow
 def test_open_inference_protocol_with_tritons_client(server, serving_venv, tmp_path):
     url, vae = server
     python, _ = serving_venv

@@ -118,6 +118,8 @@ def test_bad_inputs_get_clear_errors():
         vae(np.zeros((2, 28, 28, 1), "float32"))
     with pytest.raises(ValueError, match=r"expects images of shape.*\(2, 12, 12\)"):
         vae.encode(np.zeros((2, 12, 12), "float32"))
+    with pytest.raises(ValueError, match=r"\(2, 12, 12\). The images have no channel axis"):
+        vae.predict(np.zeros((2, 12, 12), "float32"), verbose=0)
     with pytest.raises(ValueError, match=r"latent vectors of shape \(n, 3\).*\(2, 4\)"):
         vae.decode(np.zeros((2, 4)))
     with pytest.raises(ValueError, match="NaN or infinite.*1 of"):
