@@ -37,12 +37,18 @@ def request(url, body=None, timeout=60):
 
 
 @pytest.fixture(scope="module")
-def server(serving_venv, real_bundle, tmp_path_factory):
-    """The server of the real bundle on a free port: (base URL, ExportedVAE of the bundle)."""
+def serve_command(serving_venv):
+    """The `keras-vae-serve` command of the inference environment."""
     python, _ = serving_venv
+    return Path(python).parent / "keras-vae-serve"
+
+
+@pytest.fixture(scope="module")
+def server(serve_command, real_bundle, tmp_path_factory):
+    """The server of the real bundle on a free port: (base URL, ExportedVAE of the bundle)."""
     directory, _ = real_bundle
     log = tmp_path_factory.mktemp("server") / "server.log"
-    with running_server(Path(python).parent / "keras-vae-serve", directory, log, threads=2) as url:
+    with running_server(serve_command, directory, log, threads=2) as url:
         yield url, ExportedVAE(directory)
 
 
@@ -338,10 +344,8 @@ def test_rows_that_overflow_float32_fail_alone_beside_valid_clients(server):
 
 @pytest.mark.slow
 def test_the_server_command_refuses_a_missing_bundle_or_version(
-    serving_venv, real_bundle, tmp_path
+    serve_command, real_bundle, tmp_path
 ):
-    python, _ = serving_venv
-    command = Path(python).parent / "keras-vae-serve"
     directory, _ = real_bundle
     for arguments, message in (
         ([tmp_path / "nowhere"], "No manifest.json"),
@@ -355,7 +359,7 @@ def test_the_server_command_refuses_a_missing_bundle_or_version(
         ([directory, "--max-connections", "0"], "Expected --max-connections of at least 1"),
     ):
         result = subprocess.run(
-            [command, *map(str, arguments)], capture_output=True, text=True, timeout=120
+            [serve_command, *map(str, arguments)], capture_output=True, text=True, timeout=120
         )
         assert result.returncode == 2, result.stderr
         assert message in result.stderr.splitlines()[-1]
@@ -403,9 +407,8 @@ def v2_request(url, inputs, binary):
 
 @pytest.mark.slow
 def test_a_conditional_bundle_is_served_over_both_protocols(
-    serving_venv, conditional_bundle, tmp_path
+    serve_command, conditional_bundle, tmp_path
 ):
-    python, _ = serving_venv
     directory, _ = conditional_bundle
     vae = ExportedVAE(directory)
     rng = np.random.default_rng(4)
@@ -413,8 +416,7 @@ def test_a_conditional_bundle_is_served_over_both_protocols(
     labels = np.eye(vae.num_classes, dtype=np.float32)[np.arange(6) % vae.num_classes]
     images = vae.decode(z, labels)
     mean, log_var = vae.encode(images, labels)
-    command = Path(python).parent / "keras-vae-serve"
-    with running_server(command, directory, tmp_path / "server.log", threads=2) as url:
+    with running_server(serve_command, directory, tmp_path / "server.log", threads=2) as url:
         metadata = request(f"{url}/v2/models/decoder")[1]
         assert [tensor["name"] for tensor in metadata["inputs"]] == ["z", "labels"]
         for binary in (False, True):
@@ -457,14 +459,12 @@ def _answer_when_closed(connection):
 
 @pytest.mark.slow
 def test_stalled_clients_get_a_408_while_other_clients_are_answered(
-    serving_venv, real_bundle, tmp_path
+    serve_command, real_bundle, tmp_path
 ):
-    python, _ = serving_venv
     directory, _ = real_bundle
     vae = ExportedVAE(directory)
-    command = Path(python).parent / "keras-vae-serve"
     options = ("--body-timeout", "1", "--header-timeout", "2", "--workers", "1")
-    with running_server(command, directory, tmp_path / "server.log", options=options) as url:
+    with running_server(serve_command, directory, tmp_path / "server.log", options=options) as url:
         host, port = url.removeprefix("http://").split(":")
         silent, headers, body = (
             socket.create_connection((host, int(port)), timeout=30) for _ in range(3)
@@ -524,12 +524,10 @@ def _resources(pids):
 
 @pytest.mark.slow
 def test_a_soak_of_mixed_valid_and_bad_requests_leaves_answers_memory_and_descriptors(
-    serving_venv, real_bundle, tmp_path
+    serve_command, real_bundle, tmp_path
 ):
-    python, _ = serving_venv
     directory, _ = real_bundle
     vae = ExportedVAE(directory)
-    command = Path(python).parent / "keras-vae-serve"
     log = tmp_path / "server.log"
     bad = bad_requests(vae.latent_dim)
     z = np.random.default_rng(11).standard_normal((8, vae.latent_dim)).astype(np.float32)
@@ -547,7 +545,7 @@ def test_a_soak_of_mixed_valid_and_bad_requests_leaves_answers_memory_and_descri
         connection.close()
         return rounds
 
-    with running_server(command, directory, log) as url:
+    with running_server(serve_command, directory, log) as url:
         pids = _server_processes(url)
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(client, range(8), [25] * 8))  # warm-up: allocations settle
