@@ -565,3 +565,34 @@ def test_a_soak_of_mixed_valid_and_bad_requests_leaves_answers_memory_and_descri
     refusals = [line for line in lines if ": 400 " in line]
     assert len(refusals) == 8 * 25 + refused + 8
     assert "Traceback" not in log.read_text()
+
+
+@pytest.mark.slow
+def test_past_its_connection_limit_a_worker_answers_503_and_recovers(
+    serve_command, real_bundle, tmp_path
+):
+    directory, _ = real_bundle
+    options = ("--max-connections", "3", "--workers", "1")
+    with running_server(serve_command, directory, tmp_path / "server.log", options=options) as url:
+        host, port = url.removeprefix("http://").split(":")
+        held = [socket.create_connection((host, int(port)), timeout=30) for _ in range(2)]
+        connection = http.client.HTTPConnection(host, int(port), timeout=30)
+        connection.request("GET", "/v2/health/ready")  # the third connection
+        answer = connection.getresponse()
+        assert (answer.status, answer.read()) == (503, b"Service Unavailable")
+        connection.close()
+        for socket_ in held:
+            socket_.close()
+        # The worker counts a connection until it reads its end; then it answers again.
+        deadline = time.monotonic() + 30
+        while (status := _status(f"{url}/v2/health/ready")) == 503 and time.monotonic() < deadline:
+            time.sleep(0.1)  # polling the condition, bounded by the deadline
+        assert status == 200
+
+
+def _status(url):
+    try:
+        with urllib.request.urlopen(url, timeout=30) as answer:
+            return answer.status
+    except urllib.error.HTTPError as error:
+        return error.code
