@@ -125,11 +125,10 @@ class EncoderDecoder(keras.Model):
         preset = PRESETS[name]
         input_shape = tuple(preset["input_shape"] if input_shape is None else input_shape)
         latent_dim = preset["latent_dim"] if latent_dim is None else latent_dim
-        values = math.prod(input_shape)
         # Shapes and sizes of the wrong kind are refused by the networks, with their own messages.
         sizes = (*input_shape, latent_dim)
         whole = all(type(size) is int and size > 0 for size in sizes) and len(input_shape) == 3
-        if whole and latent_dim > values:
+        if whole and latent_dim > (values := math.prod(input_shape)):
             raise ValueError(
                 f"Expected `latent_dim` of at most {values}, the number of values in one "
                 f"{'x'.join(map(str, input_shape))} image: a code larger than the image it "

@@ -205,6 +205,8 @@ def test_nonsense_arguments_are_refused_where_they_enter():
             small_vae(beta=beta)
     with pytest.raises(ValueError, match=r"\(height, width, channels\).*\(\)"):
         keras_vae.VAE.from_preset("mlp_28", input_shape=())
+    with pytest.raises(ValueError, match=r"of positive integers.*\('28', '28', '1'\)"):
+        keras_vae.VAE.from_preset("mlp_28", input_shape=("28", "28", "1"))
     vae.compile(optimizer="adam")
     for method in (vae.fit, vae.evaluate):
         with pytest.raises(ValueError, match=r"at least one image.*empty array of shape \(0, 12"):
