@@ -9,8 +9,9 @@ import onnxruntime
 import pytest
 import tensorflow as tf
 
-from keras_vae import VAE, architectures, export
-from keras_vae.export import ExportVerificationError, export_bundle
+from keras_vae import VAE, architectures
+from keras_vae.export import ExportVerificationError, export_bundle, writer
+from keras_vae.export.onnx import RANDOM_OPS
 from keras_vae_inference import BundleError, ExportedVAE, bundle, sha256, verify_bundle
 
 
@@ -138,6 +139,7 @@ def file_contents(directory):
     }
 
 
+@pytest.mark.exports
 def test_exporting_again_adds_a_version_and_keeps_the_older_ones(small_trained_vae, tmp_path):
     vae, images = small_trained_vae
     target = tmp_path / "bundle"
@@ -167,11 +169,12 @@ def test_exporting_again_adds_a_version_and_keeps_the_older_ones(small_trained_v
     assert not (target / "decoder" / "2").exists()
 
 
+@pytest.mark.exports
 def test_two_exports_at_once_each_add_their_own_version(small_trained_vae, tmp_path, monkeypatch):
     vae, images = small_trained_vae
     target = tmp_path / "bundle"
     export_bundle(vae, target, images[:8], metadata={"round": 1})
-    build = export._build
+    build = writer._build
     second = []
 
     def build_and_start_another(*args):
@@ -182,7 +185,7 @@ def test_two_exports_at_once_each_add_their_own_version(small_trained_vae, tmp_p
             second[0].start()
         return build(*args)
 
-    monkeypatch.setattr(export, "_build", build_and_start_another)
+    monkeypatch.setattr(writer, "_build", build_and_start_another)
     export_bundle(vae, target, images[:8], metadata={"round": 2})
     second[0].join(timeout=600)
     manifest = verify_bundle(target)
@@ -192,6 +195,7 @@ def test_two_exports_at_once_each_add_their_own_version(small_trained_vae, tmp_p
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle"]
 
 
+@pytest.mark.exports
 def test_a_model_that_cannot_join_the_versions_is_refused(small_trained_vae, tmp_path):
     vae, images = small_trained_vae
     target = tmp_path / "bundle"
@@ -238,6 +242,7 @@ def test_bad_arguments(small_trained_vae, tmp_path):
         export_bundle(vae, tmp_path / "b", images[:8], variants=("int8",))
 
 
+@pytest.mark.exports
 def test_leftovers_of_killed_exports_are_removed_and_others_kept(small_trained_vae, tmp_path):
     vae, images = small_trained_vae
     dead = tmp_path / ".bundle.tmp-999999999-x"
@@ -308,6 +313,7 @@ def test_onnx_files_describe_themselves_with_outputs_in_the_documented_order(exp
     np.testing.assert_array_equal(log_var, encoder.run(["log_var"], {"images": images})[0])
 
 
+@pytest.mark.exports
 def test_a_savedmodel_that_tf_serving_could_not_run_is_never_written(
     small_trained_vae, tmp_path, monkeypatch
 ):
@@ -321,7 +327,7 @@ def test_a_savedmodel_that_tf_serving_could_not_run_is_never_written(
         module.serve = function
         tf.saved_model.save(module, str(path), signatures={"serving_default": function})
 
-    monkeypatch.setattr(export, "_save_savedmodel", save_with_the_keras_model_attached)
+    monkeypatch.setattr(writer, "save_savedmodel", save_with_the_keras_model_attached)
     with pytest.raises(ExportVerificationError, match="session loader.*Nothing was written"):
         export_bundle(vae, tmp_path / "bundle", images[:8])
     assert list(tmp_path.iterdir()) == []
@@ -336,7 +342,7 @@ def test_keras_export_entry_point_writes_the_verified_bundle(small_trained_vae, 
     np.testing.assert_allclose(served, keras_decode(vae, z), atol=1e-4)
     for part in ("decoder", "encoder"):
         graph = onnx.load(tmp_path / "bundle" / part / "1" / "model.onnx").graph
-        assert not {node.op_type for node in graph.node} & export._RANDOM_OPS
+        assert not {node.op_type for node in graph.node} & RANDOM_OPS
 
 
 @pytest.mark.parametrize("arguments", [{"format": "onnx"}, {"format": "tf_saved_model"}])

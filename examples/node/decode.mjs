@@ -179,13 +179,18 @@ async function main() {
     ...(threads && { intraOpNumThreads: threads }),
   });
 
-  const z = new ort.Tensor("float32", Float32Array.from(latents.flat()), [latents.length, latentDim]);
-  const feeds = { z };
+  // The tensors' names, as the manifest's signature lists them: latent vectors (z), then a
+  // conditional model's one-hot labels; the mean image out.
+  const [latentInput, labelsInput] = manifest.decoder.inputs.map((tensor) => tensor.name);
+  const imageOutput = manifest.decoder.outputs[0].name;
+  const feeds = {
+    [latentInput]: new ort.Tensor("float32", Float32Array.from(latents.flat()), [latents.length, latentDim]),
+  };
   if (classes !== undefined) {
     const rows = oneHotLabels(options.labels, latents.length, classes);
-    feeds.labels = new ort.Tensor("float32", rows, [latents.length, classes]);
+    feeds[labelsInput] = new ort.Tensor("float32", rows, [latents.length, classes]);
   }
-  const { image } = await session.run(feeds);
+  const image = (await session.run(feeds))[imageOutput];
   const shape = [latents.length, ...imageShape];
 
   writeAtomically(outFile, toPng(image.data, shape));

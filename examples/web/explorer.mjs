@@ -101,10 +101,17 @@ async function loadBundle(base, { ort, backend }) {
   const [height, width, channels] = manifest.model.image_shape;
   // A conditional VAE's networks also take the class, as one-hot rows `labels`.
   const classes = manifest.model.num_classes;
+  // The tensors' names, as the manifest's signatures list them: z (and labels) -> image;
+  // images (and labels) -> mean, log_var.
+  const names = (values) => values.map((tensor) => tensor.name);
+  const [latentInput, labelsInput] = names(manifest.decoder.inputs);
+  const [imageOutput] = names(manifest.decoder.outputs);
+  const [imagesInput] = names(manifest.encoder.inputs);
+  const [meanOutput, logVarOutput] = names(manifest.encoder.outputs);
   const oneHot = (n) => {
     const rows = new Float32Array(n * classes);
     for (let i = 0; i < n; i++) rows[i * classes + vae.label] = 1;
-    return { labels: new ort.Tensor("float32", rows, [n, classes]) };
+    return { [labelsInput]: new ort.Tensor("float32", rows, [n, classes]) };
   };
   const vae = {
     explorer,
@@ -122,15 +129,15 @@ async function loadBundle(base, { ort, backend }) {
     // z: Float32Array of n * latent_dim numbers; returns n images [H, W, C], flattened.
     async decode(z, n) {
       const input = new ort.Tensor("float32", Float32Array.from(z), [n, vae.latentDim]);
-      const outputs = await sessions.decoder.run({ z: input, ...(classes && oneHot(n)) });
-      return outputs.image.data;
+      const outputs = await sessions.decoder.run({ [latentInput]: input, ...(classes && oneHot(n)) });
+      return outputs[imageOutput].data;
     },
     // images: Float32Array of n images [H, W, C] in [0, 1]; returns the posterior's mean and
     // log-variance, each n * latent_dim numbers.
     async encode(images, n) {
       const input = new ort.Tensor("float32", Float32Array.from(images), [n, height, width, channels]);
-      const outputs = await sessions.encoder.run({ images: input, ...(classes && oneHot(n)) });
-      return { mean: outputs.mean.data, logVar: outputs.log_var.data };
+      const outputs = await sessions.encoder.run({ [imagesInput]: input, ...(classes && oneHot(n)) });
+      return { mean: outputs[meanOutput].data, logVar: outputs[logVarOutput].data };
     },
     // The images decoded at `steps` evenly spaced points from code a to code b, ends included.
     async interpolate(a, b, steps) {
@@ -226,7 +233,9 @@ function imageFrom(picture, [height, width, channels]) {
 function showCard(vae) {
   const { manifest } = vae;
   const training = manifest.versions[String(manifest.latest_version)].training || {};
-  const test = training.test_metrics || {};
+  // A run's provenance (keras_vae.run_summary); bundles exported before it named the test
+  // figures test_metrics.
+  const test = training.test || training.test_metrics || {};
   const rows = [
     ["Images", `${vae.imageShape.join("×")}, ${manifest.model.likelihood} likelihood`],
     ["Latent dimensions", vae.latentDim],

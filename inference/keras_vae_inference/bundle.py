@@ -35,6 +35,16 @@ TRITON_CONFIG = "config.pbtxt"
 # with --model-config-name=<name>.
 TRITON_PYTHON_CONFIG_NAME = "python"
 
+# The tensors of a bundle's graphs. The export names them so, the Python readers
+# (ExportedVAE, keras-vae-serve) look them up so, and the manifest's signatures
+# list them for every other reader (Triton, the Node and browser examples).
+LATENT = "z"  # the decoder's input: latent vectors [batch, latent_dim]
+LABELS = "labels"  # a conditional model's second input: one-hot rows [batch, classes]
+IMAGE = "image"  # the decoder's output: the mean image [batch, H, W, C]
+IMAGES = "images"  # the encoder's input [batch, H, W, C]
+MEAN = "mean"  # the encoder's outputs, the posterior's mean and log-variance
+LOG_VAR = "log_var"
+
 
 class BundleError(RuntimeError):
     """An export bundle is missing, incomplete, tampered with or of another format."""

@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime
 
+from keras_vae_inference import bundle
 from keras_vae_inference.bundle import BundleError, check_files, read_manifest, version_entry
 
 
@@ -70,15 +71,18 @@ class ExportedVAE:
         if not spinning:
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         latent, images = (self.latent_dim,), self.image_shape
-        labels = {} if self.num_classes is None else {"labels": (self.num_classes,)}
+        labels = {} if self.num_classes is None else {bundle.LABELS: (self.num_classes,)}
         self._decoder = _session(
-            self.directory / decoder_file, options, {"z": latent, **labels}, {"image": images}
+            self.directory / decoder_file,
+            options,
+            {bundle.LATENT: latent, **labels},
+            {bundle.IMAGE: images},
         )
         self._encoder = _session(
             self.directory / encoder_file,
             options,
-            {"images": images, **labels},
-            {"mean": latent, "log_var": latent},
+            {bundle.IMAGES: images, **labels},
+            {bundle.MEAN: latent, bundle.LOG_VAR: latent},
         )
 
     def decode(self, z: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
@@ -92,7 +96,8 @@ class ExportedVAE:
             A float32 array `(n, H, W, C)` in [0, 1].
         """
         z = _as_float32("z", z, (self.latent_dim,), "latent vectors")
-        return self._decoder.run(["image"], {"z": z, **self._label_feed(labels, len(z))})[0]
+        feeds = {bundle.LATENT: z, **self._label_feed(labels, len(z))}
+        return self._decoder.run([bundle.IMAGE], feeds)[0]
 
     def sample(
         self, n: int, seed: int | None = None, labels: np.ndarray | None = None
@@ -125,14 +130,14 @@ class ExportedVAE:
             A tuple `(mean, log_var)` of float32 arrays `(n, latent_dim)`.
         """
         images = _as_float32("images", images, self.image_shape, "images")
-        feeds = {"images": images, **self._label_feed(labels, len(images))}
+        feeds = {bundle.IMAGES: images, **self._label_feed(labels, len(images))}
         low, high = float(images.min(initial=0.0)), float(images.max(initial=0.0))
         if low < 0.0 or high > 1.0:
             raise ValueError(
                 f"`images` must hold values in [0, 1]; received values from {low:g} to "
                 f"{high:g}. Divide 8-bit images by 255."
             )
-        mean, log_var = self._encoder.run(["mean", "log_var"], feeds)
+        mean, log_var = self._encoder.run([bundle.MEAN, bundle.LOG_VAR], feeds)
         return mean, log_var
 
     def _label_feed(self, labels, n):
@@ -156,8 +161,8 @@ class ExportedVAE:
                     f"Expected class indices in [0, {classes}). Received: labels from "
                     f"{labels.min()} to {labels.max()}."
                 )
-            return {"labels": np.eye(classes, dtype=np.float32)[labels]}
-        return {"labels": _as_float32("labels", labels, (classes,), "one-hot labels")}
+            return {bundle.LABELS: np.eye(classes, dtype=np.float32)[labels]}
+        return {bundle.LABELS: _as_float32("labels", labels, (classes,), "one-hot labels")}
 
 
 def _as_float32(name, values, item_shape, what):

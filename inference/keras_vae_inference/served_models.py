@@ -14,6 +14,7 @@ A conditional VAE's models also take `labels` float32 `[batch, num_classes]`
 
 import numpy as np
 
+from keras_vae_inference import bundle
 from keras_vae_inference.batcher import MAX_BATCH_ROWS, Batcher
 
 # Rows one request may hold; larger requests are refused, not queued.
@@ -189,7 +190,7 @@ def served_models(vae, max_batch_rows=MAX_BATCH_ROWS):
     latent, images = (vae.latent_dim,), vae.image_shape
     labels = []
     if vae.num_classes is not None:
-        labels = [Tensor("labels", "FP32", (vae.num_classes,), value_range=(0.0, 1.0))]
+        labels = [Tensor(bundle.LABELS, "FP32", (vae.num_classes,), value_range=(0.0, 1.0))]
 
     def sample(seeds, *labels):
         z = np.stack([np.random.default_rng(int(s)).standard_normal(vae.latent_dim) for s in seeds])
@@ -198,22 +199,22 @@ def served_models(vae, max_batch_rows=MAX_BATCH_ROWS):
     models = [
         ServedModel(
             "decoder", vae.version,
-            [Tensor("z", "FP32", latent), *labels],
-            [Tensor("image", "FP32", images)],
+            [Tensor(bundle.LATENT, "FP32", latent), *labels],
+            [Tensor(bundle.IMAGE, "FP32", images)],
             lambda *inputs: (vae.decode(*inputs),),
             max_batch_rows,
         ),
         ServedModel(
             "encoder", vae.version,
-            [Tensor("images", "FP32", images, value_range=(0.0, 1.0)), *labels],
-            [Tensor("mean", "FP32", latent), Tensor("log_var", "FP32", latent)],
+            [Tensor(bundle.IMAGES, "FP32", images, value_range=(0.0, 1.0)), *labels],
+            [Tensor(bundle.MEAN, "FP32", latent), Tensor(bundle.LOG_VAR, "FP32", latent)],
             vae.encode,
             max_batch_rows,
         ),
         ServedModel(
             "sampler", vae.version,
             [Tensor("seed", "INT64", (), value_range=(0, 2**63 - 1)), *labels],
-            [Tensor("image", "FP32", images), Tensor("z", "FP32", latent)],
+            [Tensor(bundle.IMAGE, "FP32", images), Tensor(bundle.LATENT, "FP32", latent)],
             sample,
             max_batch_rows,
         ),
