@@ -13,7 +13,7 @@ from keras_vae import likelihoods, preset_folders
 from keras_vae.architectures import ARCHITECTURES
 from keras_vae.distribute import global_batch_position
 from keras_vae.preset_folders import ARCHITECTURE_ARGUMENTS
-from keras_vae.presets import PRESETS, PRETRAINED
+from keras_vae.presets import PRESETS, PRETRAINED, is_two_level
 
 # What the user methods take: arrays (or nested lists), or tf.data datasets of them.
 ArrayLike = np.ndarray | list
@@ -145,12 +145,17 @@ class EncoderDecoder(keras.Model):
     def _preset_networks(cls, name, preset, input_shape, latent_dim):
         """The untrained networks of the preset `name` (`preset`, its entry), as the
         constructor takes them."""
-        if "top" in preset:
+        if is_two_level(name):
             raise ValueError(
                 f"Preset {name!r} has two stochastic layers: build it with "
                 f"keras_vae.HierarchicalVAE.from_preset({name!r}). Received: "
                 f"{cls.__name__}.from_preset({name!r})."
             )
+        return cls._encoder_and_decoder(preset, input_shape, latent_dim)
+
+    @staticmethod
+    def _encoder_and_decoder(preset, input_shape, latent_dim):
+        """The untrained encoder q(z|x) and decoder p(x|z) of a preset entry."""
         build_encoder, build_decoder = ARCHITECTURES[preset["architecture"]]
         return [
             build_encoder(input_shape, latent_dim, **preset["encoder"]),
@@ -243,7 +248,7 @@ class EncoderDecoder(keras.Model):
             training: Python boolean or `None`.
 
         Returns:
-            A tuple `(z, penalty, terms)`: the code, `(batch, latent_dim)`; the
+            A tuple `(z, penalty, reported_terms)`: the code, `(batch, latent_dim)`; the
             scalar the optimised loss adds to the batch's mean reconstruction
             term; and a dict mapping each name of `CODE_METRICS` to a pair
             `(per-example values, weight)` that the reported loss adds.
@@ -297,7 +302,7 @@ class EncoderDecoder(keras.Model):
         call, before another replica can replace them.
 
         Returns:
-            `(mean, log_var, params, penalty, terms)`: the posterior, the decoder
+            `(mean, log_var, params, penalty, reported_terms)`: the posterior, the decoder
             outputs in float32, the penalty added to the optimised loss, and
             the code's reported terms.
         """
@@ -305,25 +310,25 @@ class EncoderDecoder(keras.Model):
         # Under mixed precision the code, its loss terms and the likelihood stay in float32.
         mean, log_var = ops.cast(mean, "float32"), ops.cast(log_var, "float32")
         penalty = ops.sum(self.encoder.losses)
-        z, code_penalty, terms = self.latent_code(mean, log_var, training)
+        z, code_penalty, reported_terms = self.latent_code(mean, log_var, training)
         penalty += code_penalty
         params = ops.cast(self.decoder(self.network_inputs(z, labels), training=training),
                           "float32")  # fmt: skip
         penalty += ops.sum(self.decoder.losses)
-        return mean, log_var, params, penalty, terms
+        return mean, log_var, params, penalty, reported_terms
 
     def _objective(self, images, labels):
         """What a training step minimises, and what it reports.
 
         Returns:
-            `(objective, penalty, reconstruction, terms)`: the per-example
+            `(objective, penalty, reconstruction, reported_terms)`: the per-example
             loss whose batch mean is minimised, a scalar penalty added to it,
             and the per-example reconstruction term and code terms that the
             reported losses are made of.
         """
-        _, _, params, penalty, terms = self._forward(images, labels, training=True)
+        _, _, params, penalty, reported_terms = self._forward(images, labels, training=True)
         reconstruction = self.likelihood.negative_log_likelihood(images, params)
-        return reconstruction, penalty, reconstruction, terms
+        return reconstruction, penalty, reconstruction, reported_terms
 
     def _check_images(self, images):
         shape = tuple(images.shape)
@@ -341,12 +346,12 @@ class EncoderDecoder(keras.Model):
             )
         return images
 
-    def _update_metrics(self, reconstruction, terms):
+    def _update_metrics(self, reconstruction, reported_terms):
         # Per-example values: metric totals and counts are summed over replicas,
         # so the reported means are exact for the global batch.
         loss = reconstruction
         for tracker in self.code_trackers:
-            values, weight = terms[tracker.name]
+            values, weight = reported_terms[tracker.name]
             tracker.update_state(values)
             loss = loss + weight * values
         self.reconstruction_tracker.update_state(reconstruction)
@@ -407,7 +412,7 @@ class EncoderDecoder(keras.Model):
         where = ["in the batch of training step", self.optimizer.iterations + 1]
         with self._checks(images, labels, where):
             with tf.GradientTape() as tape:
-                objective, penalty, reconstruction, terms = self._objective(images, labels)
+                objective, penalty, reconstruction, reported_terms = self._objective(images, labels)
                 local_size = ops.shape(images)[0]
                 _, global_size = global_batch_position(local_size)
                 share = ops.cast(local_size, "float32") / ops.cast(global_size, "float32")
@@ -425,16 +430,16 @@ class EncoderDecoder(keras.Model):
                     for g, v in zip(gradients, self.trainable_variables, strict=True)
                 ]
             )
-            self._update_metrics(reconstruction, terms)
+            self._update_metrics(reconstruction, reported_terms)
         return self._results()
 
     def test_step(self, data):
         images, labels = self._split_inputs(data)
         images = self._check_images(images)
         with self._checks(images, labels, ["in an evaluation batch"]):
-            _, _, params, _, terms = self._forward(images, labels, training=False)
+            _, _, params, _, reported_terms = self._forward(images, labels, training=False)
             reconstruction = self.likelihood.negative_log_likelihood(images, params)
-            self._update_metrics(reconstruction, terms)
+            self._update_metrics(reconstruction, reported_terms)
         return self._results()
 
     def _results(self):

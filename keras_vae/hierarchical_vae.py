@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from keras_vae.architectures import mlp_gaussian
-from keras_vae.presets import PRESETS
+from keras_vae.presets import TWO_LEVEL_PRESETS, is_two_level
 from keras_vae.sampling import gaussian_kl_divergence, gaussian_log_density
 from keras_vae.vae import VAE
 
@@ -65,15 +65,13 @@ class HierarchicalVAE(VAE):
 
     @classmethod
     def _preset_networks(cls, name, preset, input_shape, latent_dim):
-        if "top" not in preset:
+        if not is_two_level(name):
             raise ValueError(
-                f"Expected a preset with two stochastic layers (one with a 'top' entry: "
-                f"{sorted(key for key, value in PRESETS.items() if 'top' in value)}). "
+                f"Expected a preset with two stochastic layers ({list(TWO_LEVEL_PRESETS)}). "
                 f"Received: {name!r}, which has one; build it with keras_vae.VAE."
             )
-        # The base class's x and z1 networks, from the same preset without its top.
-        lower = {key: value for key, value in preset.items() if key != "top"}
-        encoder, decoder = super()._preset_networks(name, lower, input_shape, latent_dim)
+        # The x and z1 networks are a one-level model's, from the same entry.
+        encoder, decoder = cls._encoder_and_decoder(preset, input_shape, latent_dim)
         top = dict(preset["top"])
         top_latent_dim = top.pop("latent_dim")
         return [

@@ -126,3 +126,13 @@ PRESETS = {
         "likelihood": "bernoulli",
     },
 }
+
+
+def is_two_level(name):
+    """Whether the named preset has two stochastic layers (its `top`), which
+    `keras_vae.HierarchicalVAE` builds; the other presets build one-level models."""
+    return "top" in PRESETS[name]
+
+
+# The presets of keras_vae.HierarchicalVAE.
+TWO_LEVEL_PRESETS = tuple(sorted(name for name in PRESETS if is_two_level(name)))

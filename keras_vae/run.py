@@ -8,7 +8,6 @@ is binarised or which seed a dataset uses.
 
 import dataclasses
 import functools
-import json
 from pathlib import Path
 
 import keras
@@ -20,6 +19,7 @@ from keras_vae.data import image_source
 from keras_vae.hierarchical_vae import HierarchicalVAE
 from keras_vae.presets import PRESETS
 from keras_vae.run_config import RunConfig
+from keras_vae.run_summary import RunSummary
 from keras_vae.vae import VAE
 
 MODELS = {
@@ -247,12 +247,12 @@ class FinishedRun:
     Attributes:
         folder: its `RunFolder`.
         config: its `RunConfig`.
-        summary: the training summary of `history.json`, as a dict.
+        summary: the `RunSummary` of `history.json`.
     """
 
     folder: RunFolder
     config: RunConfig
-    summary: dict
+    summary: RunSummary
 
     @functools.cached_property
     def model(self):
@@ -295,11 +295,7 @@ def load_run(run_dir):
                 "(make run writes runs/default)."
             )
     try:
-        summary = json.loads(folder.history_json.read_text())
-        config = RunConfig.from_dict(summary["config"], origin=str(folder.history_json))
-    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError) as error:
-        raise RunError(
-            f"{folder.history_json} is not a training summary this keras-vae can read "
-            f"({type(error).__name__}: {error}). Train the run again."
-        ) from None
-    return FinishedRun(folder, config, summary)
+        summary = RunSummary.from_json(folder.history_json.read_text(), str(folder.history_json))
+    except ValueError as error:
+        raise RunError(f"{error} Train the run again.") from None
+    return FinishedRun(folder, summary.config, summary)

@@ -9,7 +9,7 @@ import dataclasses
 import math
 import tomllib
 
-from keras_vae.presets import PRESETS
+from keras_vae.presets import PRESETS, TWO_LEVEL_PRESETS, is_two_level
 
 MODELS = ("vae", "autoencoder", "cvae", "hvae")
 KL_SCHEDULES = ("constant", "linear", "cyclical")
@@ -210,11 +210,10 @@ class RunConfig:
                 f"importance_samples={self.importance_samples}, model={self.model!r}, "
                 f"free_bits={self.free_bits!r}"
             )
-        two_level = "top" in PRESETS[self.preset]
-        if two_level != (self.model == "hvae"):
+        if is_two_level(self.preset) != (self.model == "hvae"):
             raise ValueError(
                 "A two-level VAE needs a two-level preset, and only it takes one: expected "
-                f"model='hvae' with preset in {sorted(p for p in PRESETS if 'top' in PRESETS[p])}, "
+                f"model='hvae' with preset in {list(TWO_LEVEL_PRESETS)}, "
                 f"or another model with another preset. Received: model={self.model!r}, "
                 f"preset={self.preset!r}"
             )

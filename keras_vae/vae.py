@@ -193,8 +193,8 @@ class VAE(EncoderDecoder):
         )
         penalty += ops.sum(self.decoder.losses)
         objective = math.log(k) - ops.logsumexp(log_weights, axis=1)
-        terms = {"kl_loss": (self.reported_kl(mean, log_var, log_ratio), beta)}
-        return objective, penalty, ops.mean(reconstructions, axis=1), terms
+        reported_terms = {"kl_loss": (self.reported_kl(mean, log_var, log_ratio), beta)}
+        return objective, penalty, ops.mean(reconstructions, axis=1), reported_terms
 
     def get_config(self):
         return {

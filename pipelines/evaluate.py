@@ -7,7 +7,7 @@ Writes `report.md` and `report.json` in the run folder, with the pictures in
 `report/` and each image's estimate in `log_likelihoods.npy`: test negative
 ELBO and its parts, the importance-weighted (IWAE) estimate of the negative
 log-likelihood with k samples and its standard error,
-the protocol that produced it (`keras_vae.protocols`), bits per dimension,
+the protocol that produced it (`keras_vae.likelihood_protocols`), bits per dimension,
 active latent units, samples, reconstructions, the latent space by class, the
 2-D manifold (latent_dim 2), loss curves, and a latent interpolation GIF (beside
 the autoencoder's when its run is given).
@@ -31,8 +31,8 @@ from keras_vae.evaluation import (
     likelihood_figures,
 )
 from keras_vae.files import write_bytes_atomically
+from keras_vae.likelihood_protocols import PROTOCOLS, PUBLISHED_K
 from keras_vae.pictures import latent_manifold, write_gif, write_png
-from keras_vae.protocols import PROTOCOLS, PUBLISHED_K
 from keras_vae.run import EVALUATION_BATCH_SIZE, UNITS, load_run
 
 
@@ -183,8 +183,8 @@ def _protocol(run, k, examples, seed, estimate_seconds):
         "seed": seed,
         "train_examples": data.train_examples,
         "validation_examples": config.validation_examples,
-        "epochs": len(summary["history"].get("loss", [])),
-        "training_seconds": float(sum(summary.get("epoch_seconds", []))),
+        "epochs": len(summary.history.get("loss", [])),
+        "training_seconds": float(sum(summary.epoch_seconds)),
         "estimate_seconds": estimate_seconds,
     }  # fmt: skip
 
@@ -231,7 +231,7 @@ def _write_pictures(run, means, autoencoder, seed, interpolate):
     plot_latent_space(means, test.labels, test.class_names, pictures / "latent_space.png")
     if model.latent_dim == 2:
         write_png(pictures / "manifold.png", latent_manifold(model), columns=15)
-    plot_loss_curves(run.summary["history"], pictures / "loss_curves.png")
+    plot_loss_curves(run.summary.history, pictures / "loss_curves.png")
     if conditional:
         return None
     first, second = _two_classes(test.labels, test.class_names, interpolate)

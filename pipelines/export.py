@@ -32,16 +32,9 @@ def export_run(run_dir, bundle_dir, overwrite=False, variants=()):
         The manifest, as a dict.
     """
     run = load_run(run_dir)
-    config = run.config
     metadata = {
+        **run.summary.provenance(),
         "run_dir": str(run.folder.path.resolve()),
-        "dataset": config.dataset,
-        "binarized": config.binarize,
-        "preset": config.preset,
-        "epochs": config.epochs,
-        "test_metrics": run.summary["test"],
-        "test_set": run.summary.get("test_set"),
-        "units": run.summary["units"],
         "class_names": list(run.data.test_set.class_names),
     }
     test = run.data.test_set

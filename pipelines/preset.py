@@ -27,17 +27,8 @@ def preset_from_run(run_dir, preset_dir, overwrite=False):
     description = PRESETS[config.preset]["description"]
     if config.preset in PRETRAINED:
         description += f" Trained on {PRETRAINED[config.preset]}."
-    evaluation = {
-        "dataset": config.dataset,
-        "binarized": config.binarize,
-        "epochs": config.epochs,
-        "test_set": run.summary.get("test_set"),
-        "test": run.summary["test"],
-        "test_seed": config.test_seed,
-        "units": run.summary["units"],
-        "weights_sha256": run.summary["weights_sha256"],
-    }
-    return run.model.save_to_preset(preset_dir, description, evaluation, overwrite=overwrite)
+    provenance = run.summary.provenance()
+    return run.model.save_to_preset(preset_dir, description, provenance, overwrite=overwrite)
 
 
 def run(args):

@@ -54,6 +54,7 @@ from keras_vae.run import (
     build_model,
     build_optimizer,
 )
+from keras_vae.run_summary import RunSummary
 
 
 def train(config, run_dir, overwrite=False, fresh=False, verbose=1):
@@ -75,7 +76,7 @@ def train(config, run_dir, overwrite=False, fresh=False, verbose=1):
         verbose: Keras' `fit` verbosity.
 
     Returns:
-        The summary written to `history.json`, as a dict.
+        The `RunSummary` written to `history.json`.
     """
     config.validate()
     # A MultiWorkerMirroredStrategy must exist before other TensorFlow work.
@@ -121,14 +122,14 @@ def _finished_summary(work, folder, config, fresh):
     """
     if fresh or work.settings.exists() or not work.history_json.is_file():
         return None
-    summary = json.loads(work.history_json.read_text())
+    summary = RunSummary.from_json(work.history_json.read_text(), str(work.history_json))
     superseded = folder.history_json.is_file() and (
         folder.history_json.stat().st_mtime_ns >= work.history_json.stat().st_mtime_ns
     )
     if (
         superseded
-        or config.changes_from(summary["config"])
-        or (summary["config"]["epochs"] != config.epochs)
+        or config.changes_from(summary.config)
+        or (summary.config.epochs != config.epochs)
     ):
         shutil.rmtree(work.path)
         return None
@@ -203,9 +204,9 @@ def _train_into(config, strategy, data, work, verbose):
     )
     model.save(work.model)
     _write_pictures(model, config, data, work)
-    summary = _summary(config, strategy, model, data, backup, timer, test_metrics, work)
-    summary["steps_per_execution"] = steps_per_execution
-    write_bytes_atomically(work.history_json, json.dumps(summary, indent=2).encode())
+    summary = _summary(config, strategy, model, data, backup, timer, test_metrics, work,
+                       steps_per_execution)  # fmt: skip
+    write_bytes_atomically(work.history_json, summary.to_json())
     # Complete: without its settings the folder is no longer resumable, and
     # only then is the checkpoint removed.
     work.settings.unlink()
@@ -256,25 +257,27 @@ def _write_pictures(model, config, data, work):
     write_png(work.samples, samples, columns=8)
 
 
-def _summary(config, strategy, model, data, backup, timer, test_metrics, work):
+def _summary(config, strategy, model, data, backup, timer, test_metrics, work,
+             steps_per_execution):  # fmt: skip
     examples_per_epoch = data.steps_per_epoch * config.batch_size
     # The first epoch includes tracing; the median of the others is the steady rate.
     steady = statistics.median(timer.seconds[1:] or timer.seconds) if timer.seconds else None
-    return {
-        "config": config.to_dict(),
-        "strategy": type(strategy).__name__,
-        "replicas": strategy.num_replicas_in_sync,
-        "parameters": model.count_params(),
-        "weights_sha256": weights_digest(model),
-        "history": _read_history(work.history_csv),
-        "resumed_from_epoch": backup.restored_epoch,
-        "test": test_metrics,
-        "test_set": data.test_set.description,
-        "epoch_seconds": timer.seconds,
-        "examples_per_epoch": examples_per_epoch,
-        "train_examples_per_second": examples_per_epoch / steady if steady else None,
-        "units": UNITS,
-    }
+    return RunSummary(
+        config=config,
+        strategy=type(strategy).__name__,
+        replicas=strategy.num_replicas_in_sync,
+        parameters=model.count_params(),
+        weights_sha256=weights_digest(model),
+        history=_read_history(work.history_csv),
+        resumed_from_epoch=backup.restored_epoch,
+        test=test_metrics,
+        test_set=data.test_set.description,
+        epoch_seconds=timer.seconds,
+        examples_per_epoch=examples_per_epoch,
+        train_examples_per_second=examples_per_epoch / steady if steady else None,
+        units=UNITS,
+        steps_per_execution=steps_per_execution,
+    )
 
 
 def weights_digest(model):
@@ -328,7 +331,7 @@ def run(args):
         config, args.run_dir, overwrite=args.overwrite, fresh=args.fresh, verbose=verbose
     )
     run_dir = Path(args.run_dir).resolve()
-    test = summary["test"]
+    test = summary.test
     parts = f"reconstruction {test['reconstruction_loss']:.2f}"
     if "kl_loss" in test:
         parts += f" + KL {test['kl_loss']:.2f}"
@@ -342,7 +345,7 @@ def run(args):
 
 
 def _rate(summary):
-    rate = summary["train_examples_per_second"]
+    rate = summary.train_examples_per_second
     return f" ({rate:.0f} training examples/s)" if rate else ""
 
 

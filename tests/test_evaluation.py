@@ -3,7 +3,6 @@ import math
 import keras
 import numpy as np
 import pytest
-from toy_models import DATA_DIM, NOISE_SCALE, ppca_model
 
 import keras_vae
 from keras_vae.evaluation import (
@@ -13,6 +12,7 @@ from keras_vae.evaluation import (
     importance_weighted_log_likelihood,
     paired_difference,
 )
+from tests.support.toy_models import DATA_DIM, NOISE_SCALE, ppca_model
 
 
 def test_with_the_exact_posterior_every_k_gives_the_true_log_likelihood():
@@ -155,7 +155,7 @@ def test_the_published_protocol_on_a_fixed_binarised_test_set_gives_the_exact_li
     tmp_path,
 ):
     from keras_vae.evaluation import likelihood_figures
-    from keras_vae.protocols import PUBLISHED_K
+    from keras_vae.likelihood_protocols import PUBLISHED_K
     from keras_vae.run import RunData
     from keras_vae.run_config import RunConfig
 

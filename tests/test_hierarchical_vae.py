@@ -2,9 +2,6 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from replicas import assert_one_step_on_two_replicas_equals_one, two_replicas
-from toy_data import prototype_images
-from toy_models import two_level_gaussian_model
 
 import keras_vae
 from keras_vae import architectures
@@ -12,6 +9,9 @@ from keras_vae.evaluation import importance_weighted_log_likelihood
 from keras_vae.run_config import RunConfig
 from pipelines.evaluate import evaluate_run
 from pipelines.train import train
+from tests.support.replicas import assert_one_step_on_two_replicas_equals_one, two_replicas
+from tests.support.toy_data import prototype_images
+from tests.support.toy_models import two_level_gaussian_model
 
 
 def per_example_loss(model, x):
@@ -142,6 +142,7 @@ class Interrupted(Exception):
     pass
 
 
+@pytest.mark.training
 def test_a_two_level_run_interrupted_resumes_to_the_same_weights_and_is_evaluated(
     tmp_path, monkeypatch
 ):
@@ -167,8 +168,8 @@ def test_a_two_level_run_interrupted_resumes_to_the_same_weights_and_is_evaluate
     assert not (tmp_path / "run").exists()
     monkeypatch.undo()
     resumed = train(config, tmp_path / "run", verbose=0)
-    assert resumed["resumed_from_epoch"] == 2 and len(resumed["epoch_seconds"]) == 1
-    assert resumed["weights_sha256"] == straight["weights_sha256"]
+    assert resumed.resumed_from_epoch == 2 and len(resumed.epoch_seconds) == 1
+    assert resumed.weights_sha256 == straight.weights_sha256
 
     report = evaluate_run(tmp_path / "run", k=3, iwae_examples=8)
     assert report["iwae"]["examples"] == 8

@@ -10,7 +10,6 @@ from keras_vae.run_config import RunConfig
 from pipelines.train import train
 
 
-@pytest.mark.slow
 def test_evaluation_report_of_a_real_run(real_run, fashion_mnist_data_dir, tmp_path):
     from pipelines.evaluate import evaluate_run
 
@@ -20,7 +19,7 @@ def test_evaluation_report_of_a_real_run(real_run, fashion_mnist_data_dir, tmp_p
         data_dir=fashion_mnist_data_dir,
     )  # fmt: skip
     autoencoder_summary = train(autoencoder_config, tmp_path / "ae", verbose=0)
-    assert "kl_loss" not in autoencoder_summary["test"]
+    assert "kl_loss" not in autoencoder_summary.test
 
     report = evaluate_run(run_dir, tmp_path / "ae", k=20, iwae_examples=300)
     assert report["test_examples"] == 1000
@@ -28,9 +27,9 @@ def test_evaluation_report_of_a_real_run(real_run, fashion_mnist_data_dir, tmp_p
     # with the same noise: the same negative ELBO.
     for name in ("loss", "reconstruction_loss", "kl_loss"):
         assert report[name if name != "loss" else "negative_elbo"] == pytest.approx(
-            summary["test"][name], abs=0.01
+            summary.test[name], abs=0.01
         )
-    assert report["test_set"] == summary["test_set"]
+    assert report["test_set"] == summary.test_set
     assert report["negative_elbo"] == pytest.approx(
         report["reconstruction_loss"] + report["kl_loss"], rel=1e-6
     )
@@ -52,7 +51,7 @@ def test_evaluation_report_of_a_real_run(real_run, fashion_mnist_data_dir, tmp_p
     protocol = report["protocol"]
     assert not protocol["published"] and (protocol["k"], protocol["examples"]) == (20, 300)
     assert (protocol["epochs"], protocol["train_examples"]) == (2, 6400)
-    assert protocol["training_seconds"] == pytest.approx(sum(summary["epoch_seconds"]))
+    assert protocol["training_seconds"] == pytest.approx(sum(summary.epoch_seconds))
     assert "Not the published tables' protocol" in markdown
 
 
@@ -81,6 +80,7 @@ def test_evaluation_settings_are_checked_before_any_work(k, examples, tmp_path):
         evaluate_run(tmp_path / "nowhere", k=k, iwae_examples=examples)
 
 
+@pytest.mark.training
 def test_a_run_on_unlabelled_images_is_evaluated(tmp_path):
     from PIL import Image
 
@@ -106,8 +106,9 @@ def test_a_run_on_unlabelled_images_is_evaluated(tmp_path):
     }
 
 
+@pytest.mark.training
 def test_the_published_protocol_from_the_command_line(tmp_path, capsys):
-    from keras_vae.protocols import PUBLISHED_K
+    from keras_vae.likelihood_protocols import PUBLISHED_K
     from pipelines.cli import main
 
     rng = np.random.default_rng(0)

@@ -14,15 +14,14 @@ from pipelines.cli import main
 from pipelines.train import execution_steps, train
 
 
-@pytest.mark.slow
 def test_short_real_training_run_lowers_the_test_loss(real_run):
     run_dir, summary = real_run
 
     # An untrained decoder predicts p = 0.5 for every pixel: 784 ln 2 = 543.4 nats.
-    losses = summary["history"]["val_loss"]
+    losses = summary.history["val_loss"]
     assert losses[0] < 784 * np.log(2) - 100
     assert losses[1] < losses[0]
-    test = summary["test"]
+    test = summary.test
     assert test["loss"] == pytest.approx(test["reconstruction_loss"] + test["kl_loss"], rel=1e-6)
 
     # The training's files; the evaluation's (report*, log_likelihoods.npy) may be there
@@ -53,7 +52,7 @@ def test_short_real_training_run_lowers_the_test_loss(real_run):
     model = keras.models.load_model(run_dir / "model.keras")
     assert model.sample(3, seed=0).shape == (3, 28, 28, 1)
     # Several steps per execution, yet every epoch is exactly 6400 / 128 steps.
-    assert 50 % summary["steps_per_execution"] == 0
+    assert 50 % summary.steps_per_execution == 0
     assert int(model.optimizer.iterations.numpy()) == 2 * 50
 
 
@@ -131,15 +130,17 @@ def test_an_epoch_without_a_whole_batch_is_refused_before_anything_is_written(
             train(config, run_dir, verbose=0)
 
 
+@pytest.mark.training
 def test_small_batches_train_and_draw_every_picture(toy_idx_data, tmp_path):
     summary = train(small_config(toy_idx_data, batch_size=16, max_test_examples=20),
                     tmp_path / "run", verbose=0)  # fmt: skip
-    assert summary["history"]["loss"] and (tmp_path / "run" / "reconstructions.png").is_file()
+    assert summary.history["loss"] and (tmp_path / "run" / "reconstructions.png").is_file()
     pairs = tf.io.decode_png((tmp_path / "run" / "reconstructions.png").read_bytes()).numpy()
     assert pairs.shape == (4 * 30 + 2, 18 * 30 + 2, 1)  # all 20 test images, 6 per row
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
 
 
+@pytest.mark.training
 def test_a_work_folder_without_a_checkpoint_is_started_afresh(toy_idx_data, tmp_path):
     # What a setup error used to leave: settings, but nothing trained.
     partial = tmp_path / ".run.partial"
@@ -147,10 +148,11 @@ def test_a_work_folder_without_a_checkpoint_is_started_afresh(toy_idx_data, tmp_
     other = small_config(toy_idx_data, seed=99).to_dict()
     (partial / "config.json").write_text(json.dumps(other))
     summary = train(small_config(toy_idx_data), tmp_path / "run", verbose=0)
-    assert summary["config"]["seed"] == 0 and summary["resumed_from_epoch"] == 0
+    assert summary.config.seed == 0 and summary.resumed_from_epoch == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
 
 
+@pytest.mark.training
 def test_a_damaged_checkpoint_names_the_file_and_the_fix(toy_idx_data, tmp_path):
     config = small_config(toy_idx_data)
     backup = tmp_path / ".run.partial" / "backup"
@@ -163,9 +165,10 @@ def test_a_damaged_checkpoint_names_the_file_and_the_fix(toy_idx_data, tmp_path)
     (backup / "latest.json").write_text('{"epoch": 1, "weig')
     with pytest.raises(RunError, match=r"latest.json is unreadable.*--fresh"):
         train(config, tmp_path / "run", verbose=0)
-    assert train(config, tmp_path / "run", fresh=True, verbose=0)["resumed_from_epoch"] == 0
+    assert train(config, tmp_path / "run", fresh=True, verbose=0).resumed_from_epoch == 0
 
 
+@pytest.mark.training
 def test_a_finished_run_killed_before_its_move_is_moved_without_training(toy_idx_data, tmp_path):
     config = small_config(toy_idx_data)
     first = train(config, tmp_path / "done", verbose=0)
@@ -176,10 +179,10 @@ def test_a_finished_run_killed_before_its_move_is_moved_without_training(toy_idx
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
     old = tmp_path / ".run.partial"
     old.mkdir()
-    (old / "history.json").write_text(json.dumps(first))
+    (old / "history.json").write_bytes(first.to_json())
     os.utime(old / "history.json", ns=(0, 0))
     second = train(config, tmp_path / "run", overwrite=True, verbose=0)
-    assert second["resumed_from_epoch"] == 0 and second["epoch_seconds"]
+    assert second.resumed_from_epoch == 0 and second.epoch_seconds
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
 
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from toy_data import prototype_split, write_idx_dataset
 
 import keras_vae  # noqa: F401  (registers the classes load_model needs)
+from tests.support.toy_data import prototype_split, write_idx_dataset
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKER = """
@@ -20,7 +20,7 @@ import json, sys
 from keras_vae.run_config import RunConfig
 from pipelines.train import train
 summary = train(RunConfig(**json.loads(sys.argv[1])), sys.argv[2], verbose=0)
-print("SUMMARY " + json.dumps(summary))
+print("SUMMARY " + summary.to_json().decode().replace("\\n", " "))
 """
 
 
@@ -69,7 +69,7 @@ def run_workers(config, run_dir, tf_configs, timeout=240):
                 process.wait()
 
 
-@pytest.mark.slow
+@pytest.mark.training
 @pytest.mark.parametrize(
     "model, preset", [("vae", "keras_io_mnist"), ("hvae", "hvae_gated_28")], ids=["vae", "hvae"]
 )

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from keras_vae.run_config import RunConfig
+from keras_vae.run_summary import RunSummary
 from pipelines.train import train
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,7 +41,7 @@ def kill_when(condition, command, env, timeout=240):
             process.kill()
 
 
-@pytest.mark.slow
+@pytest.mark.training
 def test_a_run_killed_mid_training_and_at_its_end_resumes_where_it_stopped(toy_idx_data, tmp_path):
     config = RunConfig(preset="keras_io_mnist", epochs=12, batch_size=32,
                        max_test_examples=64, **toy_idx_data)  # fmt: skip
@@ -72,17 +73,17 @@ def test_a_run_killed_mid_training_and_at_its_end_resumes_where_it_stopped(toy_i
     finished = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
                               timeout=300)  # fmt: skip
     assert finished.returncode == 0, finished.stderr[-3000:]
-    summary = json.loads((run_dir / "history.json").read_text())
-    assert summary["resumed_from_epoch"] == 12
-    assert summary["epoch_seconds"] == []  # no epoch ran again
-    assert len(summary["history"]["loss"]) == 12
+    summary = RunSummary.from_json((run_dir / "history.json").read_text())
+    assert summary.resumed_from_epoch == 12
+    assert summary.epoch_seconds == []  # no epoch ran again
+    assert len(summary.history["loss"]) == 12
     assert sorted(p.name for p in tmp_path.iterdir() if p.name != "straight") == ["killed"]
     assert "backup" not in {p.name for p in run_dir.iterdir()}
 
     # Weights, optimizer state, sampling noise and data order all came back:
     # the result is the uninterrupted run's, bit for bit.
     uninterrupted = train(config, tmp_path / "straight", verbose=0)
-    assert summary["weights_sha256"] == uninterrupted["weights_sha256"]
+    assert summary.weights_sha256 == uninterrupted.weights_sha256
     model = keras.models.load_model(run_dir / "model.keras")
     assert np.all(np.isfinite(model.sample(4, seed=0)))
 

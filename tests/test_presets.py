@@ -38,8 +38,7 @@ def test_vanilla_vae_preset_has_the_reference_blocks():
 
 @pytest.mark.parametrize("name", sorted(presets.PRESETS))
 def test_every_preset_builds_and_decodes_to_its_image_shape(name):
-    two_level = "top" in presets.PRESETS[name]
-    model_class = keras_vae.HierarchicalVAE if two_level else keras_vae.VAE
+    model_class = keras_vae.HierarchicalVAE if presets.is_two_level(name) else keras_vae.VAE
     vae = model_class.from_preset(name, seed=0)
     assert vae.sample(2, seed=0).shape == (2,) + presets.PRESETS[name]["input_shape"]
 
@@ -152,7 +151,6 @@ def test_named_presets_load_shipped_weights_only_where_they_fit():
     assert keras_vae.VAE.from_preset("fashion_mnist_conv", latent_dim=2).latent_dim == 2
 
 
-@pytest.mark.slow
 def test_the_shipped_default_preset_gives_the_readme_test_loss(fashion_mnist_data_dir):
     from keras_vae.evaluation import evaluate_losses
     from keras_vae.preset_folders import METADATA_FILE, pretrained_folder

@@ -3,11 +3,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from toy_data import random_split, write_idx_dataset
 
 from keras_vae.presets import PRESETS
 from keras_vae.run import RunData, RunError, RunFolder, build_model, load_run
 from keras_vae.run_config import RunConfig
+from tests.support.run_summaries import a_summary
+from tests.support.toy_data import random_split, write_idx_dataset
 
 
 def test_config_file_names_and_types_are_checked(tmp_path):
@@ -85,16 +86,17 @@ def test_load_run_names_what_is_missing_or_unreadable(tmp_path):
     (tmp_path / "history.json").write_text("{")
     with pytest.raises(RunError, match="history.json is not a training summary.*again"):
         load_run(tmp_path)
-    (tmp_path / "history.json").write_text(json.dumps({"config": {"epochs": "ten"}}))
+    record = json.loads(a_summary(config=RunConfig(epochs=3)).to_json())
+    (tmp_path / "history.json").write_text(json.dumps({**record, "config": {"epochs": "ten"}}))
     with pytest.raises(RunError, match="Expected epochs"):
         load_run(tmp_path)
-    (tmp_path / "history.json").write_text(json.dumps({"config": {"epochs": 3}}))
+    (tmp_path / "history.json").write_text(json.dumps(record))
     assert load_run(tmp_path).config == RunConfig(epochs=3)
 
 
 def test_a_damaged_model_file_is_named(tmp_path):
     (tmp_path / "model.keras").write_bytes(b"PK\x03\x04 half a zip")
-    (tmp_path / "history.json").write_text(json.dumps({"config": {}}))
+    (tmp_path / "history.json").write_bytes(a_summary().to_json())
     with pytest.raises(RunError, match=r"model.keras cannot be loaded.*train the run again"):
         _ = load_run(tmp_path).model
 
