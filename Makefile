@@ -16,14 +16,14 @@ run: export export-autoencoder evaluate
 	  "export bundle: $(abspath exported/default); in a browser: make web."
 
 test: install bench-deps fashion-mnist-files mnist-files emoji-files node-deps web-deps triton-deps
-	$(PY) -m pytest
+	$(PY) -m pytest -m "" -n 0
 
 # Training and inference speed against the references and the CPU's peak; uses
 # the trained default run and its export, making them first if missing (both
 # folders appear only when complete).
 bench: bench-deps inference-deps triton-deps node-deps web-deps data
 	@[ -d $(RUN_DIR) ] && [ -d exported/default ] || $(MAKE) export
-	$(KERAS_VAE) benchmark --run-dir $(RUN_DIR) --bundle exported/default \
+	$(PY) -m benchmarks --run-dir $(RUN_DIR) --bundle exported/default \
 	  --serve-command $(INFERENCE_VENV)/bin/keras-vae-serve --triton-python $(TRITON_VENV)/bin/python \
 	  --output docs/benchmarks.json --markdown docs/benchmarks.md
 
@@ -236,4 +236,4 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 
 clean:
-	rm -rf $(VENV) $(INFERENCE_VENV) $(TRITON_VENV) runs .pytest_cache inference/build
+	rm -rf $(VENV) $(INFERENCE_VENV) $(TRITON_VENV) runs .pytest_cache build inference/build

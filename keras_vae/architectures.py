@@ -16,7 +16,7 @@ from keras_vae.matmul_conv import MatmulConv2D, MatmulConv2DTranspose
 # transposed convolution's input) are convolved as one matrix product: oneDNN's
 # kernels on the VanillaVAE's two 2x2 layers make its training step 1.6x slower,
 # and the product on its 4x4 maps as well is no faster
-# (`keras-vae benchmark --vanilla-vae`).
+# (`python -m benchmarks --vanilla-vae`, in a checkout).
 MATMUL_MAP_SIZE = 2
 
 

@@ -16,9 +16,6 @@ import math
 import keras
 from keras import layers, ops
 
-# The profiler groups the ops under this name scope as one kind of kernel.
-NAME_SCOPE = "conv_as_matmul"
-
 
 def _taps(kernel_size, stride):
     """Each tap `(kh, kw)` as its phase `(kh % s, kw % s)` and shift `(kh // s, kw // s)`."""
@@ -45,11 +42,6 @@ def conv2d_as_matmul(inputs, kernel, stride):
     Returns:
         `(batch, ceil(height / stride), ceil(width / stride), out_channels)`.
     """
-    with keras.name_scope(NAME_SCOPE):
-        return _conv2d_as_matmul(inputs, kernel, stride)
-
-
-def _conv2d_as_matmul(inputs, kernel, stride):
     _, height, width, channels = inputs.shape
     k, s = kernel.shape[0], stride
     out_h, out_w = math.ceil(height / s), math.ceil(width / s)
@@ -83,11 +75,6 @@ def conv2d_transpose_as_matmul(inputs, kernel, stride):
     Returns:
         `(batch, height * stride, width * stride, out_channels)`.
     """
-    with keras.name_scope(NAME_SCOPE):
-        return _conv2d_transpose_as_matmul(inputs, kernel, stride)
-
-
-def _conv2d_transpose_as_matmul(inputs, kernel, stride):
     _, height, width, _ = inputs.shape
     k, s, channels = kernel.shape[0], stride, kernel.shape[2]
     shifts = (k - 1) // s

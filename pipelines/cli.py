@@ -5,6 +5,7 @@
     keras-vae compare runs/mine runs/other
     keras-vae export --run-dir runs/mine --name mine
     keras-vae serve exported/mine
+    keras-vae benchmark --help        (in a checkout: python -m benchmarks)
 
 Every option is declared and checked here, before TensorFlow is imported: help
 is quick, and a bad value is refused in one line before anything is written.
@@ -17,11 +18,12 @@ import dataclasses
 import importlib
 import os
 import re
+import subprocess
 import sys
 import tempfile
 
 from keras_vae.files import check_folder_name
-from keras_vae.protocols import PROTOCOLS
+from keras_vae.likelihood_protocols import PROTOCOLS
 from keras_vae.run_config import CHOICES, FIELD_HELP, RunConfig
 from keras_vae_inference.bundle import VARIANTS
 
@@ -89,7 +91,9 @@ def _train(parser):
             )
 
 
-def _train_check(args):
+def _train_run_config(args):
+    """Builds the run's `RunConfig` from the config file and the options (`args.run_config`);
+    a bad value raises `ValueError` before TensorFlow is imported."""
     config = RunConfig.from_file(args.config) if args.config else RunConfig()
     changes = {
         key: value
@@ -165,83 +169,9 @@ def _data(parser):
     parser.add_argument("--idx-dir", help="folder of MNIST-format IDX files to build it from")
 
 
-@job("benchmark", "measure training and inference speed against references and the CPU")
-def _benchmark(parser):
-    defaults = RunConfig()
-    parser.add_argument("--run-dir", default="runs/default", help="trained run folder")
-    parser.add_argument("--bundle", default="exported/default", help="export bundle folder")
-    parser.add_argument(
-        "--threads",
-        type=positive_int,
-        default=len(os.sched_getaffinity(0)),
-        help="threads for every contender (default: this machine's cores)",
-    )
-    parser.add_argument(
-        "--batch-size", type=positive_int, default=defaults.batch_size, help="training batch"
-    )
-    parser.add_argument(
-        "--steps-per-execution",
-        type=positive_int,
-        default=defaults.steps_per_execution,
-        help="keras-vae's setting (default: training's)",
-    )
-    parser.add_argument(
-        "--rounds", type=positive_int, default=7, help="timed windows per contender"
-    )
-    parser.add_argument("--steps", type=positive_int, default=100, help="training steps per window")
-    parser.add_argument(
-        "--max-train-examples", type=positive_int, help="use part of the training split"
-    )
-    parser.add_argument("--data-dir", help="TFDS data folder")
-    parser.add_argument("--idx-dir", help="folder with the Fashion-MNIST IDX files")
-    parser.add_argument("--no-torch", action="store_true", help="leave out the PyTorch loop")
-    parser.add_argument("--no-xla", action="store_true", help="leave out keras-vae with XLA")
-    parser.add_argument("--skip-training", action="store_true", help="no training figures")
-    parser.add_argument(
-        "--compare-settings",
-        action="store_true",
-        help="also time keras-vae's training under settings fixed per process (oneDNN or "
-        "Eigen kernels, thread pools, XLA), each in its own process, in turns",
-    )
-    parser.add_argument(
-        "--vanilla-vae",
-        action="store_true",
-        help="also time the VanillaVAE (vanilla_vae_64) on the Noto emoji against its "
-        "PyTorch form, with where each step's time goes",
-    )
-    parser.add_argument(
-        "--vanilla-steps", type=positive_int, default=20, help="VanillaVAE steps per window"
-    )
-    parser.add_argument("--skip-inference", action="store_true", help="no decoder figures")
-    parser.add_argument(
-        "--serve-command",
-        default=".venv-inference/bin/keras-vae-serve",
-        help="keras-vae-serve of an environment with keras-vae-inference[serve] (make "
-        "inference-deps makes it)",
-    )
-    parser.add_argument(
-        "--triton-python",
-        default=".venv-triton/bin/python",
-        help="Python of the environment with nvidia-pytriton whose Triton server is timed "
-        "too (make triton-deps makes it)",
-    )
-    parser.add_argument("--no-triton", action="store_true", help="leave out the Triton server")
-    parser.add_argument(
-        "--serve-seconds", type=positive_int, default=5, help="seconds per client count and round"
-    )
-    parser.add_argument(
-        "--serve-rounds", type=positive_int, default=3, help="rounds of the serving points"
-    )
-    parser.add_argument("--skip-serving", action="store_true", help="no serving figures")
-    parser.add_argument(
-        "--skip-browser", action="store_true", help="no decoder figures from headless Chromium"
-    )
-    parser.add_argument("--output", default="runs/benchmark.json", help="where the JSON goes")
-    parser.add_argument("--markdown", help="where the Markdown table goes (optional)")
-
-
-# Checks that need several options at once; they run before the job is imported.
-CHECKS = {"train": _train_check}
+# What a job builds from several options at once, before it is imported; a
+# `ValueError` is reported as a usage error.
+PREPARE = {"train": _train_run_config}
 
 
 class _HelpWithDefaults(argparse.HelpFormatter):
@@ -282,6 +212,7 @@ def build_parser():
             "--debug", action="store_true", help="show the traceback of an error"
         )
     jobs.add_parser("serve", help="serve a bundle over HTTP (TF Serving REST and Open Inference)")
+    jobs.add_parser("benchmark", help="in a checkout: measure speed (python -m benchmarks)")
     return parser, subparsers
 
 
@@ -293,12 +224,14 @@ def main(argv=None):
         from keras_vae_inference import server
 
         return server.main(argv[1:], prog=f"{PROG} serve")
+    if argv[:1] == ["benchmark"]:
+        return _benchmark(argv[1:])
     parser, subparsers = build_parser()
     args = parser.parse_args(argv)
     args.argv = argv
     subparser = subparsers[args.job]
     try:
-        CHECKS.get(args.job, lambda args: None)(args)
+        PREPARE.get(args.job, lambda args: None)(args)
     except ValueError as error:
         subparser.error(str(error))
     try:
@@ -313,6 +246,24 @@ def main(argv=None):
         print("(run with --debug for the traceback)", file=sys.stderr)
         return 1
     return 0
+
+
+# The benchmarks lie beside this package in a checkout; the wheel has none.
+CHECKOUT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _benchmark(argv):
+    """Runs `python -m benchmarks ARGV` of the checkout this package is in; returns its status."""
+    if not os.path.isfile(os.path.join(CHECKOUT, "benchmarks", "__main__.py")):
+        print(
+            f"{PROG} benchmark: the benchmarks are not installed with keras-vae. Run them "
+            "from a checkout of its repository: `make bench`, or `python -m benchmarks --help`.",
+            file=sys.stderr,
+        )
+        return 2
+    path = os.pathsep.join(filter(None, [CHECKOUT, os.environ.get("PYTHONPATH")]))
+    command = [sys.executable, "-m", "benchmarks", *argv]
+    return subprocess.run(command, env={**os.environ, "PYTHONPATH": path}).returncode
 
 
 def run_module(module_name):

@@ -1,6 +1,10 @@
 """Test set-up: two logical CPU devices, so multi-replica code runs on any machine."""
 
 import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -15,6 +19,27 @@ tf.config.set_logical_device_configuration(
 )
 
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
+
+# What a test costs, from the fixtures it uses (directly or through others); a
+# test that costs in another way carries its mark itself. Plain `pytest` leaves
+# these tests out (pyproject.toml); `pytest -m ""`, as `make test` runs it, runs all.
+FIXTURE_COSTS = {
+    "fashion_mnist_data_dir": "real_data",
+    "inference_venv": "venv",
+    "keras_vae_venv": "venv",
+    "triton_python": "triton",
+    "browser": "browser",
+    "node": "node",
+}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items):
+    """Marks each test with the costs of the fixtures it uses, before `-m` selects."""
+    for item in items:
+        for fixture, cost in FIXTURE_COSTS.items():
+            if fixture in item.fixturenames:
+                item.add_marker(cost)
 
 
 @pytest.fixture(scope="session")
@@ -35,9 +60,8 @@ def fashion_mnist_data_dir(tmp_path_factory):
 @pytest.fixture(scope="session")
 def toy_idx_data(tmp_path_factory):
     """Prototype images as a prepared `mnist` dataset: RunConfig fields that use it."""
-    from toy_data import prototype_split, write_idx_dataset
-
     from keras_vae.data import dataset_builder
+    from tests.support.toy_data import prototype_split, write_idx_dataset
 
     folder = tmp_path_factory.mktemp("toy")
     source = write_idx_dataset(folder / "idx", prototype_split(1024, 0), prototype_split(64, 1))
@@ -52,10 +76,10 @@ def small_trained_vae():
     Its third blocks work on 2x2 maps, so exports hold convolutions computed as
     one matrix product beside stock ones."""
     import keras
-    from toy_data import prototype_images
 
     import keras_vae
     from keras_vae import architectures
+    from tests.support.toy_data import prototype_images
 
     keras.utils.set_random_seed(0)
     shape = (12, 12, 1)
@@ -111,10 +135,10 @@ def conditional_bundle(tmp_path_factory):
     """A small conditional VAE of three classes, exported."""
     import keras
     import numpy as np
-    from toy_data import prototype_images
 
     from keras_vae import ConditionalVAE, architectures
     from keras_vae.export import export_bundle
+    from tests.support.toy_data import prototype_images
 
     keras.utils.set_random_seed(0)
     shape = (12, 12, 1)
@@ -135,61 +159,77 @@ PIP_QUIET = ("--quiet", "--disable-pip-version-check")
 PIP_INSTALL = ("install", *PIP_QUIET, "--no-compile")
 
 
-def wheel_in_fresh_venv(source, folder, name, install_timeout=600):
-    """Builds the wheel of the project at `source` and installs it, with its
-    dependencies, into a fresh virtual environment in `folder`.
+ROOT = Path(__file__).resolve().parent.parent
 
-    Returns:
-        `(the environment's bin folder, wheel path)`.
+
+def build_wheel(source, folder):
+    """The wheel of the project at `source`, built alone (`pip wheel --no-deps`) into `folder`.
+
+    It is built from a copy of the files git would commit there, as from a clean
+    clone: a `build/` folder that an earlier build left in the checkout would
+    otherwise slip modules removed since into the wheel.
     """
-    import subprocess
-    import sys
-
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=source, capture_output=True, check=True, timeout=60,
+    ).stdout.decode().split("\0")  # fmt: skip
+    copy = Path(folder) / "source"
+    for name in filter(None, listed):
+        if (Path(source) / name).is_file():
+            (copy / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(Path(source) / name, copy / name)
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", *PIP_QUIET, "--no-deps", str(source),
-         "--wheel-dir", str(folder / "wheels")],
+        [sys.executable, "-m", "pip", "wheel", *PIP_QUIET, "--no-deps", str(copy),
+         "--wheel-dir", str(folder)],
         check=True, timeout=600,
     )  # fmt: skip
-    (wheel,) = (folder / "wheels").glob(f"{name}-*.whl")
-    subprocess.run([sys.executable, "-m", "venv", str(folder / "venv")], check=True, timeout=300)
-    bin_folder = folder / "venv" / "bin"
-    subprocess.run([bin_folder / "pip", *PIP_INSTALL, str(wheel)], check=True,
-                   timeout=install_timeout)  # fmt: skip
-    return bin_folder, wheel
+    (wheel,) = Path(folder).glob("*.whl")
+    return wheel
+
+
+def fresh_venv(folder, *requirements, timeout=600):
+    """A fresh virtual environment in `folder` with `requirements` installed; its bin folder."""
+    subprocess.run([sys.executable, "-m", "venv", str(folder)], check=True, timeout=300)
+    bin_folder = Path(folder) / "bin"
+    subprocess.run([bin_folder / "pip", *PIP_INSTALL, *map(str, requirements)], check=True,
+                   timeout=timeout)  # fmt: skip
+    return bin_folder
 
 
 @pytest.fixture(scope="session")
-def inference_venv(tmp_path_factory):
-    """The keras-vae-inference wheel, built from inference/ and installed alone into a fresh
-    virtual environment: (environment's python, wheel path)."""
-    from pathlib import Path
-
-    source = Path(__file__).resolve().parent.parent / "inference"
-    folder = tmp_path_factory.mktemp("inference-dist")
-    bin_folder, wheel = wheel_in_fresh_venv(source, folder, "keras_vae_inference")
-    return bin_folder / "python", wheel
+def keras_vae_wheel(tmp_path_factory):
+    """The keras-vae wheel, built from this checkout."""
+    return build_wheel(ROOT, tmp_path_factory.mktemp("keras-vae-wheel"))
 
 
 @pytest.fixture(scope="session")
-def keras_vae_venv(tmp_path_factory):
+def inference_wheel(tmp_path_factory):
+    """The keras-vae-inference wheel, built from inference/."""
+    return build_wheel(ROOT / "inference", tmp_path_factory.mktemp("inference-wheel"))
+
+
+@pytest.fixture(scope="session")
+def inference_venv(inference_wheel, tmp_path_factory):
+    """The keras-vae-inference wheel installed alone into a fresh virtual environment:
+    the environment's python."""
+    return fresh_venv(tmp_path_factory.mktemp("inference-venv"), inference_wheel) / "python"
+
+
+@pytest.fixture(scope="session")
+def keras_vae_venv(keras_vae_wheel, tmp_path_factory):
     """The keras-vae wheel installed with its dependencies into a fresh virtual
-    environment: (the environment's bin folder, wheel path)."""
-    from pathlib import Path
-
-    source = Path(__file__).resolve().parent.parent
-    folder = tmp_path_factory.mktemp("keras-vae-dist")
-    return wheel_in_fresh_venv(source, folder, "keras_vae", install_timeout=1200)
+    environment: the environment's bin folder."""
+    folder = tmp_path_factory.mktemp("keras-vae-venv")
+    return fresh_venv(folder, keras_vae_wheel, timeout=1200)
 
 
 @pytest.fixture(scope="session")
-def serving_venv(inference_venv):
+def serving_venv(inference_venv, inference_wheel):
     """The inference environment with the `serve` extra and Triton's client added:
-    (environment's python, wheel path)."""
-    import subprocess
-
-    python, wheel = inference_venv
+    the environment's python."""
     subprocess.run(
-        [python, "-m", "pip", *PIP_INSTALL, f"{wheel}[serve]", "tritonclient[http,grpc]"],
+        [inference_venv, "-m", "pip", *PIP_INSTALL, f"{inference_wheel}[serve]",
+         "tritonclient[http,grpc]"],
         check=True, timeout=900,
     )  # fmt: skip
-    return python, wheel
+    return inference_venv

@@ -5,7 +5,6 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from toy_data import prototype_images
 
 import keras_vae
 from keras_vae.callbacks import (
@@ -16,6 +15,7 @@ from keras_vae.callbacks import (
     NonFiniteLossError,
     StopOnNonFiniteLoss,
 )
+from tests.support.toy_data import prototype_images
 
 
 def keras_io_vae():

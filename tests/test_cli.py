@@ -81,6 +81,7 @@ def test_bad_training_settings_are_refused_in_one_line_before_anything_is_writte
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.processes
 def test_a_failing_job_prints_one_line_and_debug_shows_the_traceback(tmp_path):
     command = [sys.executable, "-m", "pipelines", "export", "--run-dir", str(tmp_path / "nowhere"),
                "--output-dir", str(tmp_path / "exported")]  # fmt: skip
@@ -116,6 +117,7 @@ def test_exporting_a_run_whose_model_file_is_damaged_names_the_file(real_run, tm
     assert "damaged" in error[-2] and not (tmp_path / "out" / "default").exists()
 
 
+@pytest.mark.processes
 def test_each_job_module_run_with_python_m_is_the_keras_vae_job():
     runs = {
         job: subprocess.Popen([sys.executable, "-m", f"pipelines.{job}", "--help"],
@@ -141,7 +143,7 @@ NOISE = ("absl::InitializeLog", "Could not find cuda drivers", "cuInit", "cpu_fe
          "shuffle=True", "retracing", "is deprecated", "Traceback")  # fmt: skip
 
 
-@pytest.mark.slow
+@pytest.mark.training
 def test_a_logged_run_has_no_start_up_noise_and_no_progress_bar_redraws(toy_idx_data, tmp_path):
     env = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
     run_dir = tmp_path / "run"

@@ -9,10 +9,10 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from replicas import assert_one_step_on_two_replicas_equals_one, two_replicas
 
 import keras_vae
 from keras_vae import ConditionalVAE, architectures
+from tests.support.replicas import assert_one_step_on_two_replicas_equals_one, two_replicas
 
 SHAPE = (12, 12, 1)
 
@@ -120,7 +120,7 @@ def test_a_saved_model_and_a_preset_folder_decode_the_same(trained, tmp_path):
         keras_vae.Autoencoder.from_preset(tmp_path / "preset")
 
 
-@pytest.mark.parametrize("batch_norm", [False, True])
+@pytest.mark.parametrize("batch_norm", [False, pytest.param(True, marks=pytest.mark.training)])
 def test_one_step_on_two_replicas_equals_one_step_on_one(batch_norm):
     images, labels, _ = labelled_prototypes(16, seed=3)
     data = tf.data.Dataset.from_tensor_slices((images, labels)).batch(16)
@@ -163,6 +163,7 @@ def test_the_export_takes_z_and_labels_in_every_runtime(trained, tmp_path):
     np.testing.assert_allclose(exported.decode(z, half), cvae.decode(z, half), atol=1e-5)
 
 
+@pytest.mark.node
 def test_node_decodes_a_conditional_bundle_with_labels(trained, tmp_path):
     node = shutil.which("node")
     example = Path(__file__).resolve().parent.parent / "examples" / "node"

@@ -2,9 +2,9 @@ import gzip
 
 import numpy as np
 import pytest
-from toy_data import idx_bytes
 
 from keras_vae.data import DataFileError, read_idx
+from tests.support.toy_data import idx_bytes
 
 
 @pytest.mark.parametrize("compress", [True, False])

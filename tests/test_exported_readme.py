@@ -20,9 +20,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
-from pipelines.benchmarks.serving import running_server, running_triton
+from tests.support.servers import running_server, running_triton
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "exported" / "README.md"
@@ -102,12 +100,11 @@ def check_answer(output, comment, command):
         assert json.loads(output) == json.loads(expected), (command, output[:300])
 
 
-@pytest.mark.slow
 def test_every_command_of_the_bundle_readme_runs(real_run, real_bundle, serving_venv, tmp_path):
     run_dir, _ = real_run
     bundle, manifest = real_bundle
     assert manifest["model"]["latent_dim"] == 32  # the README's examples are the default model's
-    python, _ = serving_venv
+    python = serving_venv
     root = scratch_checkout(tmp_path, run_dir, bundle, python)
     blocks = code_blocks(README.read_text())
     commands = [line for language, lines in blocks if language == "sh" for line in lines]

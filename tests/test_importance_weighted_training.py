@@ -2,15 +2,15 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from replicas import assert_one_step_on_two_replicas_equals_one, two_replicas
-from toy_data import prototype_images
-from toy_models import ppca_model
 
 import keras_vae
 from keras_vae import architectures
 from keras_vae.evaluation import importance_weighted_log_likelihood
 from keras_vae.run import build_model
 from keras_vae.run_config import RunConfig
+from tests.support.replicas import assert_one_step_on_two_replicas_equals_one, two_replicas
+from tests.support.toy_data import prototype_images
+from tests.support.toy_models import ppca_model
 
 
 def objective(model, x):

@@ -5,7 +5,6 @@ import subprocess
 import zipfile
 
 import numpy as np
-import pytest
 
 from keras_vae_inference import ExportedVAE
 
@@ -34,9 +33,8 @@ def requirements(wheel):
     return required, packages
 
 
-def test_the_wheel_needs_only_numpy_and_onnxruntime(inference_venv):
-    _, wheel = inference_venv
-    required, packages = requirements(wheel)
+def test_the_wheel_needs_only_numpy_and_onnxruntime(inference_wheel):
+    required, packages = requirements(inference_wheel)
     plain = sorted(
         r.split(">")[0].split("<")[0].split("=")[0] for r in required if "extra" not in r
     )
@@ -46,11 +44,10 @@ def test_the_wheel_needs_only_numpy_and_onnxruntime(inference_venv):
     assert {p for p in packages if not p.endswith(".dist-info")} == {"keras_vae_inference"}
 
 
-@pytest.mark.slow
 def test_the_installed_wheel_runs_a_real_bundle_without_tensorflow(
     inference_venv, real_bundle, tmp_path
 ):
-    python, _ = inference_venv
+    python = inference_venv
     directory, _ = real_bundle
     installed = subprocess.run(
         [python, "-m", "pip", "list", "--format", "json", "--disable-pip-version-check"],

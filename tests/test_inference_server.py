@@ -17,13 +17,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hostile_requests import bad_requests
 
 from keras_vae_inference import ExportedVAE
 from keras_vae_inference.batcher import Batcher
-from pipelines.benchmarks.serving import running_server
+from tests.support.hostile_requests import bad_requests
+from tests.support.servers import running_server
 
-TRITON_CLIENT = Path(__file__).resolve().parent / "triton_client.py"
+TRITON_CLIENT = Path(__file__).resolve().parent / "support" / "triton_client.py"
 
 
 def request(url, body=None, timeout=60):
@@ -39,8 +39,7 @@ def request(url, body=None, timeout=60):
 @pytest.fixture(scope="module")
 def serve_command(serving_venv):
     """The `keras-vae-serve` command of the inference environment."""
-    python, _ = serving_venv
-    return Path(python).parent / "keras-vae-serve"
+    return serving_venv.parent / "keras-vae-serve"
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +51,6 @@ def server(serve_command, real_bundle, tmp_path_factory):
         yield url, ExportedVAE(directory)
 
 
-@pytest.mark.slow
 def test_tf_serving_rest_api(server):
     url, vae = server
     z = np.random.default_rng(0).standard_normal((3, vae.latent_dim)).astype(np.float32)
@@ -80,7 +78,6 @@ def test_tf_serving_rest_api(server):
         np.testing.assert_allclose(prediction["image"], vae.sample(1, seed=seed)[0], atol=1e-6)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize(
     ("path", "body", "status", "message"),
     [
@@ -135,7 +132,6 @@ def _exact_answer(connection, vae, z):
     np.testing.assert_allclose(image, vae.decode(z), atol=1e-6)
 
 
-@pytest.mark.slow
 def test_each_bad_v2_request_gets_a_400_naming_it_and_its_connection_serves_on(server):
     url, vae = server
     host, port = url.removeprefix("http://").split(":")
@@ -155,7 +151,6 @@ def test_each_bad_v2_request_gets_a_400_naming_it_and_its_connection_serves_on(s
     np.testing.assert_allclose(answer["outputs"][0]["data"], vae.decode(z).ravel(), atol=1e-6)
 
 
-@pytest.mark.slow
 def test_no_route_changes_the_server_and_it_listens_on_this_machine_only(server):
     url, vae = server
     for path in ("/v2/repository/models/sampler/unload", "/v2/repository/models/decoder/load",
@@ -173,10 +168,9 @@ def test_no_route_changes_the_server_and_it_listens_on_this_machine_only(server)
     assert f"127.0.0.1:{port}" in listening and f"0.0.0.0:{port}" not in listening
 
 
-@pytest.mark.slow
 def test_open_inference_protocol_with_tritons_client(server, serving_venv, tmp_path):
     url, vae = server
-    python, _ = serving_venv
+    python = serving_venv
     rng = np.random.default_rng(1)
     z = rng.standard_normal((5, vae.latent_dim)).astype(np.float32)
     images = vae.decode(z)
@@ -220,7 +214,6 @@ def test_open_inference_protocol_with_tritons_client(server, serving_venv, tmp_p
         assert message in errors[case]["message"], (case, errors[case])
 
 
-@pytest.mark.slow
 def test_concurrent_requests_each_get_their_own_answer(server):
     url, vae = server
     z = np.random.default_rng(2).standard_normal((32, vae.latent_dim)).astype(np.float32)
@@ -316,7 +309,6 @@ def test_a_request_larger_than_a_batch_is_computed_in_parts_of_a_batch(max_rows,
     np.testing.assert_allclose(sums, np.einsum("ij,ij->i", rows, weights), rtol=1e-12)
 
 
-@pytest.mark.slow
 def test_rows_that_overflow_float32_fail_alone_beside_valid_clients(server):
     url, vae = server
     z = np.random.default_rng(3).standard_normal((64, vae.latent_dim)).astype(np.float32)
@@ -342,7 +334,6 @@ def test_rows_that_overflow_float32_fail_alone_beside_valid_clients(server):
     )
 
 
-@pytest.mark.slow
 def test_the_server_command_refuses_a_missing_bundle_or_version(
     serve_command, real_bundle, tmp_path
 ):
@@ -405,7 +396,6 @@ def v2_request(url, inputs, binary):
     return status, outputs
 
 
-@pytest.mark.slow
 def test_a_conditional_bundle_is_served_over_both_protocols(
     serve_command, conditional_bundle, tmp_path
 ):
@@ -457,7 +447,6 @@ def _answer_when_closed(connection):
     return head.split(b"\r\n")[0].decode(), json.loads(body)
 
 
-@pytest.mark.slow
 def test_stalled_clients_get_a_408_while_other_clients_are_answered(
     serve_command, real_bundle, tmp_path
 ):
@@ -522,7 +511,6 @@ def _resources(pids):
     return resident, descriptors
 
 
-@pytest.mark.slow
 def test_a_soak_of_mixed_valid_and_bad_requests_leaves_answers_memory_and_descriptors(
     serve_command, real_bundle, tmp_path
 ):
@@ -567,7 +555,6 @@ def test_a_soak_of_mixed_valid_and_bad_requests_leaves_answers_memory_and_descri
     assert "Traceback" not in log.read_text()
 
 
-@pytest.mark.slow
 def test_past_its_connection_limit_a_worker_answers_503_and_recovers(
     serve_command, real_bundle, tmp_path
 ):

@@ -1,11 +1,19 @@
-"""The layout: no import cycle among the modules of the library and the jobs."""
+"""The layout: no import cycle among the modules; the installed packages need no checkout."""
 
 import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 # Each package and the folder it lies in (the inference package is its own distribution).
-PACKAGES = {"keras_vae": ROOT, "keras_vae_inference": ROOT / "inference", "pipelines": ROOT}
+PACKAGES = {
+    "keras_vae": ROOT,
+    "keras_vae_inference": ROOT / "inference",
+    "pipelines": ROOT,
+    "benchmarks": ROOT,
+    "tests": ROOT,
+}
+# What lies only in a checkout, outside the wheels.
+CHECKOUT_ONLY = ("benchmarks", "tests")
 
 
 def module_imports():
@@ -71,3 +79,15 @@ def test_the_inference_package_imports_nothing_of_the_library():
         for imported in inference.values()
         for other in imported
     )
+
+
+def test_the_installed_packages_import_nothing_that_only_a_checkout_has():
+    graph = module_imports()
+    assert {"benchmarks.serving", "tests.support.servers"} <= set(graph)
+    installed = {name: imported for name, imported in graph.items()
+                 if not name.startswith(CHECKOUT_ONLY)}  # fmt: skip
+    assert {
+        name: [other for other in imported if other.startswith(CHECKOUT_ONLY)]
+        for name, imported in installed.items()
+        if any(other.startswith(CHECKOUT_ONLY) for other in imported)
+    } == {}

@@ -11,8 +11,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 README = Path(__file__).resolve().parent.parent / "README.md"
 PREAMBLE = """
 import keras_vae.data
@@ -39,7 +37,6 @@ def test_the_readme_has_python_blocks_to_run():
     assert len(blocks) >= 3 and "from_preset" in blocks[0]
 
 
-@pytest.mark.slow
 def test_every_python_block_of_the_readme_runs(fashion_mnist_data_dir, tmp_path):
     code = "\n".join(python_blocks(README.read_text()))
     code = re.sub(r"\bepochs=\d+", "epochs=1", code)

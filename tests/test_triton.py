@@ -34,12 +34,11 @@ def graph_tensors(values):
     ]
 
 
-@pytest.mark.slow
 def test_the_bundle_is_a_triton_repository_matching_its_onnx_graphs(
     exported_bundle, serving_venv, tmp_path
 ):
     directory, manifest = exported_bundle
-    python, _ = serving_venv
+    python = serving_venv
     parts = ("decoder", "encoder")
     parsed = subprocess.run(
         [python, "-c", PARSE, *(str(directory / part / "config.pbtxt") for part in parts)],

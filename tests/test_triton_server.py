@@ -17,14 +17,14 @@ from pathlib import Path
 import numpy as np
 import onnxruntime
 import pytest
-from hostile_requests import bad_requests
 
 from keras_vae_inference import bundle as bundle_format
-from pipelines.benchmarks.serving import running_triton
+from tests.support.hostile_requests import bad_requests
+from tests.support.servers import running_triton
 
 ROOT = Path(__file__).resolve().parent.parent
 TRITON_PYTHON = ROOT / ".venv-triton" / "bin" / "python"
-CHECKS = Path(__file__).resolve().parent / "triton_checks.py"
+CHECKS = Path(__file__).resolve().parent / "support" / "triton_checks.py"
 DATATYPES = {"float32": "FP32", "int64": "INT64"}
 # Fields of Triton's model configuration the export sets; Triton fills in the rest.
 EXPORTED_FIELDS = ("name", "max_batch_size", "version_policy")
@@ -104,7 +104,6 @@ def tensors(entries):
     return [(t["name"], t["data_type"], [int(d) for d in t["dims"]]) for t in entries]
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("name", ["real_bundle", "autoencoder_bundle", "conditional_bundle"])
 def test_triton_serves_the_bundle_as_exported(name, request, triton_python, tmp_path):
     directory, manifest = request.getfixturevalue(name)
@@ -165,7 +164,6 @@ def test_triton_serves_the_bundle_as_exported(name, request, triton_python, tmp_
     assert batches["executions"] < batches["inferences"], batches
 
 
-@pytest.mark.slow
 def test_triton_refuses_a_broken_configuration_with_its_own_message(
     exported_bundle, triton_python, tmp_path
 ):
@@ -196,7 +194,6 @@ def test_triton_refuses_a_broken_configuration_with_its_own_message(
     assert message in log.read_text()
 
 
-@pytest.mark.slow
 def test_triton_decides_on_the_bad_requests_as_the_table_says(real_bundle, triton_python, tmp_path):
     directory, manifest = real_bundle
     latent = manifest["decoder"]["inputs"][0]["shape"][1]

@@ -4,10 +4,10 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from toy_data import prototype_images
 
 import keras_vae
 from keras_vae import architectures
+from tests.support.toy_data import prototype_images
 
 
 def small_vae(beta=1.0, seed=0, likelihood="bernoulli", shape=(12, 12, 1)):

@@ -2,7 +2,7 @@
 
 The page and a bundle are served from 127.0.0.1 by examples/web/serve.py; Selenium
 drives Debian's chromium through its chromedriver (`make web-deps` installs both):
-no browser download. The helpers are the benchmark's (pipelines/benchmarks/browser.py).
+no browser download. The helpers are in tests/support/browser.py.
 """
 
 import json
@@ -13,7 +13,7 @@ import onnxruntime
 import pytest
 
 from keras_vae_inference import verify_bundle
-from pipelines.benchmarks.browser import (
+from tests.support.browser import (
     headless_chromium,
     run_in_open_page,
     run_in_page,

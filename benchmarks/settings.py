@@ -7,7 +7,7 @@ settings take turns, round after round, so a slow spell of a shared machine
 hits all of them, and each is set against the process as training runs it from
 the same round.
 
-    python -m pipelines.benchmarks.settings '{"batch_size": 128, ...}'
+    python -m benchmarks.settings '{"batch_size": 128, ...}'
 
 runs one process's windows and prints, as JSON, its rates and the settings
 TensorFlow reports it ran with (what `compare_settings` starts).
@@ -19,6 +19,7 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 AS_TRAINED = "as training runs it"
 
@@ -104,11 +105,17 @@ def compare_settings(batch_size, steps_per_execution, threads, rounds=3, steps=9
     return {"rows": rows, **options, "rounds": rounds}
 
 
+def _search_path():
+    """PYTHONPATH with the checkout first, where `benchmarks` and `pipelines` lie."""
+    checkout = str(Path(__file__).resolve().parents[1])
+    return os.pathsep.join([checkout, *filter(None, [os.environ.get("PYTHONPATH")])])
+
+
 def _run_child(options, environment):
     """One process of `main`; returns what it printed."""
     done = subprocess.run(
-        [sys.executable, "-m", "pipelines.benchmarks.settings", json.dumps(options)],
-        env={**os.environ, **environment},
+        [sys.executable, "-m", "benchmarks.settings", json.dumps(options)],
+        env={**os.environ, **environment, "PYTHONPATH": _search_path()},
         capture_output=True,
         text=True,
         timeout=1800,

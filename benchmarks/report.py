@@ -105,7 +105,7 @@ def _inference_table(rows, flops, ceilings):
 
 
 def markdown_report(results):
-    """Renders the results of `pipelines/benchmark.py` as Markdown.
+    """Renders the results of `python -m benchmarks` as Markdown.
 
     Args:
         results: the dict the benchmark saves as JSON.
@@ -307,8 +307,9 @@ def _serving_table(rows):
         "running the same model.onnx in onnxruntime, dynamic batching) in turns, each at its "
         "defaults (keras-vae-serve: a worker process per core, one onnxruntime thread each; "
         "Triton: the exported configuration, one instance, onnxruntime's default "
-        "threads); clients and servers share the cores. Figures are medians over the rounds, "
-        "with the rounds' range; latency is measured at the client; error: largest absolute "
+        "threads); clients and servers share the cores. Requests/s: the median over the rounds, "
+        "with the rounds' range; latency: measured at the client, percentiles over every "
+        "request of all rounds; error: largest absolute "
         "difference from in-process onnxruntime; vs Triton: throughput over Triton's with the "
         "same protocol and clients. The last rows hold stalled connections open beside the "
         "clients: a third send nothing, a third half their headers, a third half a body.",

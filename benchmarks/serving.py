@@ -12,142 +12,23 @@ vectors is the reference. Clients and servers share the machine's cores.
 import contextlib
 import http.client
 import json
-import socket
 import statistics
-import subprocess
 import time
-import urllib.error
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
 from keras_vae_inference import ExportedVAE
+from tests.support.servers import running_server, running_triton, stalled_connections
 
 CLIENTS = (1, 8, 64)
-# Connections that stall beside the clients of the last point: a third send
-# nothing, a third half their headers, a third their headers and half a body.
+# Connections that stall beside the clients of the last point (`stalled_connections`).
 STALLED = 96
-_STALLS = (
-    b"",
-    b"POST /v2/models/decoder/infer HTTP/1.1\r\nHost: x\r\n",
-    b"POST /v2/models/decoder/infer HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{",
-)
-
-
-def free_port():
-    """A TCP port on 127.0.0.1 that nothing listens on now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@contextlib.contextmanager
-def running_server(command, bundle, log_path, threads=None, options=(), timeout=120):
-    """Starts `keras-vae-serve` on a free port and stops it on leaving.
-
-    Args:
-        command: the path of the `keras-vae-serve` executable.
-        bundle: the bundle folder to serve.
-        log_path: file that receives the server's output.
-        threads: onnxruntime threads per model, or `None` for the server's default.
-        options: further command-line options of the server.
-        timeout: seconds to wait until the server reports ready.
-
-    Yields:
-        The server's base URL, `http://127.0.0.1:<port>`.
-
-    Raises:
-        RuntimeError: the server stopped or was not ready within `timeout`.
-    """
-    port = free_port()
-    arguments = [str(command), str(bundle), "--port", str(port)]
-    if threads:
-        arguments += ["--threads", str(threads)]
-    with _running([*arguments, *options], f"http://127.0.0.1:{port}", log_path, timeout) as url:
-        yield url
-
-
-# Where examples/triton/serve.py lies in a checkout.
-TRITON_LAUNCHER = Path(__file__).resolve().parents[2] / "examples" / "triton" / "serve.py"
-
-
-@contextlib.contextmanager
-def running_triton(python, bundle, log_path, options=(), timeout=180, ready=True):
-    """Starts the real Triton server (examples/triton/serve.py) on free ports, stops it on leaving.
-
-    Args:
-        python: the Python of the environment with `nvidia-pytriton` (.venv-triton).
-        bundle: the bundle folder, served as Triton's model repository.
-        log_path: file that receives the server's output.
-        options: further options of `tritonserver`.
-        timeout: seconds to wait until the server reports ready.
-        ready: whether to wait until every model is ready (`/v2/health/ready`);
-            `False` waits until the server is live only.
-
-    Yields:
-        `(HTTP base URL, gRPC address)`: `http://127.0.0.1:<port>`, `127.0.0.1:<port>`.
-
-    Raises:
-        RuntimeError: the server stopped or was not ready within `timeout`.
-    """
-    http_port, grpc_port = free_port(), free_port()
-    arguments = [str(python), str(TRITON_LAUNCHER), str(bundle), "--http-port", str(http_port),
-                 "--grpc-port", str(grpc_port), "--", *options]  # fmt: skip
-    url = f"http://127.0.0.1:{http_port}"
-    health = "ready" if ready else "live"
-    with _running(arguments, url, log_path, timeout, health):
-        yield url, f"127.0.0.1:{grpc_port}"
-
-
-@contextlib.contextmanager
-def _running(arguments, url, log_path, timeout, health="ready"):
-    """Runs a server process until the block ends, once it answers `/v2/health/<health>`."""
-    with open(log_path, "w") as log:
-        process = subprocess.Popen(arguments, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + timeout
-        while not _ready(f"{url}/v2/health/{health}"):
-            if process.poll() is not None or time.monotonic() > deadline:
-                with open(log_path) as log:
-                    raise RuntimeError(f"The server at {url} did not get ready:\n{log.read()}")
-            time.sleep(0.2)  # not listening yet: poll again
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-@contextlib.contextmanager
-def stalled_connections(url, count):
-    """Holds `count` connections to `url` that stall (see `STALLED`) until the block ends."""
-    host, port = url.removeprefix("http://").split(":")
-    sockets = []
-    try:
-        for index in range(count):
-            sockets.append(socket.create_connection((host, int(port)), timeout=30))
-            sockets[-1].sendall(_STALLS[index % len(_STALLS)])
-        yield
-    finally:
-        for connection in sockets:
-            connection.close()
-
-
-def _ready(url):
-    try:
-        with urllib.request.urlopen(url, timeout=2) as answer:
-            return answer.status == 200
-    except (urllib.error.URLError, ConnectionError):
-        return False
 
 
 def benchmark_serving(command, bundle, log_path, threads, triton_python=None, clients=CLIENTS,
-                      seconds=5.0, rounds=3):  # fmt: skip
+                      seconds=10.0, rounds=3):  # fmt: skip
     """Times batch-1 decode requests to keras-vae-serve and the real Triton server, in turns.
 
     Each round loads every server and protocol once at each client count, one
@@ -167,8 +48,9 @@ def benchmark_serving(command, bundle, log_path, threads, triton_python=None, cl
 
     Returns:
         A list of rows: `runtime`, `clients`, `requests` (all rounds),
-        `requests_per_second`, `p50_ms` and `p99_ms` (medians over rounds),
-        `requests_per_second_range` (the rounds' lowest and highest),
+        `requests_per_second` (the median over rounds), `requests_per_second_range`
+        (the rounds' lowest and highest), `p50_ms` and `p99_ms` (over every
+        request of all rounds),
         `max_abs_error_vs_in_process`, and for keras-vae-serve `vs_triton`,
         its throughput over Triton's with the same protocol and clients.
     """
@@ -223,19 +105,18 @@ def benchmark_serving(command, bundle, log_path, threads, triton_python=None, cl
 
 
 def _rounds_row(runtime, clients, results):
-    """One row from each round's `(latencies, elapsed, error)`."""
-    per_round = [_row(runtime, clients, *result) for result in results]
-    rates = [row["requests_per_second"] for row in per_round]
-    return {
-        "runtime": runtime,
-        "clients": clients,
-        "requests": sum(row["requests"] for row in per_round),
-        "requests_per_second": statistics.median(rates),
-        "requests_per_second_range": [min(rates), max(rates)],
-        "p50_ms": statistics.median(row["p50_ms"] for row in per_round),
-        "p99_ms": statistics.median(row["p99_ms"] for row in per_round),
-        "max_abs_error_vs_in_process": max(r["max_abs_error_vs_in_process"] for r in per_round),
-    }
+    """One row from each round's `(latencies, elapsed, error)`.
+
+    Throughput is the median of the rounds'; latency percentiles are taken over
+    every request of all rounds, which a single slow spell moves less than it
+    moves one round's tail.
+    """
+    rates = [len(latencies) / elapsed for latencies, elapsed, _ in results]
+    pooled = [value for latencies, _, _ in results for value in latencies]
+    row = _row(runtime, clients, pooled, 1.0, max(error for _, _, error in results))
+    row["requests_per_second"] = statistics.median(rates)
+    row["requests_per_second_range"] = [min(rates), max(rates)]
+    return row
 
 
 def _against_triton(rows):

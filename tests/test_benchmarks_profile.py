@@ -7,9 +7,8 @@ import pytest
 import tensorflow as tf
 
 import keras_vae
-from keras_vae.matmul_conv import MatmulConv2D, MatmulConv2DTranspose
-from pipelines.benchmarks.flops import vae_flops
-from pipelines.benchmarks.profile import (
+from benchmarks.flops import vae_flops
+from benchmarks.profile import (
     IDLE,
     INPUT_EVENT,
     category_flops,
@@ -17,7 +16,8 @@ from pipelines.benchmarks.profile import (
     profile_training,
     summarise_trace,
 )
-from pipelines.benchmarks.training import KerasContender
+from benchmarks.training import KerasContender
+from keras_vae.matmul_conv import MatmulConv2D, MatmulConv2DTranspose
 
 
 def _rows(summary):

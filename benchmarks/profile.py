@@ -13,10 +13,11 @@ import re
 import tempfile
 from pathlib import Path
 
-from keras_vae.matmul_conv import NAME_SCOPE as MATMUL_CONVOLUTION_SCOPE
-
 from .flops import first_counted_layer, flops_by_kind, layer_flops, layer_kind
 
+# Keras names a layer after its class, so the ops of `keras_vae.matmul_conv`'s
+# layers run under the scopes `matmul_conv2d…` and `matmul_conv2d_transpose…`.
+MATMUL_CONVOLUTION_LAYER = "matmul_conv2d"
 CONVOLUTION_OPS = {"Conv2D", "_FusedConv2D", "Conv2DBackpropInput", "Conv2DBackpropFilter"}
 MATMUL_OPS = {"MatMul", "_FusedMatMul", "BatchMatMulV2"}
 INPUT_EVENT = "IteratorGetNextOp::DoCompute"
@@ -73,7 +74,7 @@ def op_category(name, optimizer_scope="adam"):
     parts = scope.split("/")
     if optimizer_scope in parts or op_type.startswith("ResourceApply"):
         return "optimizer update"
-    if MATMUL_CONVOLUTION_SCOPE in parts:
+    if any(part.startswith(MATMUL_CONVOLUTION_LAYER) for part in parts):
         return "convolutions as one matmul (small maps), all passes"
     if op_type.startswith("FusedBatchNorm") or any("batch_normalization" in p for p in parts):
         return "BatchNorm, all passes"

@@ -2,9 +2,10 @@
 
 import pytest
 
-from pipelines.benchmarks.settings import AS_TRAINED, SETTINGS, compare_settings
+from benchmarks.settings import AS_TRAINED, SETTINGS, compare_settings
 
 
+@pytest.mark.training
 def test_each_setting_trains_in_a_process_that_applied_it(fashion_mnist_data_dir):
     eigen = next(name for name in SETTINGS if "TF_ENABLE_ONEDNN_OPTS=0" in name)
     names = [AS_TRAINED, "one inter-op thread", eigen, "twice the examples per step"]

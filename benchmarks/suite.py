@@ -1,16 +1,9 @@
-"""Benchmarks training throughput and decoder inference against references and the hardware.
-
-    keras-vae benchmark --run-dir runs/default --bundle exported/default
+"""The benchmark suite of `python -m benchmarks`: each part run in turn, its figures written.
 
 Training: keras-vae's `fit` on the default network beside the keras.io VAE
-recipe and a plain PyTorch loop on the same network, data, batch size and
-threads, timed in turns (see `pipelines/benchmarks/training.py`). Inference:
-the decoder of a trained run in Keras, the SavedModel and onnxruntime at
-batch 1, 64 and 1024, put against the model's FLOPs and the CPU's peak.
-Serving: `keras-vae-serve` and the real Triton server on the same bundle under
-1, 8 and 64 concurrent clients, in turns, against in-process onnxruntime.
-Figures are printed and saved as JSON and Markdown.
-Timings on shared machines are noisy: compare figures from one run.
+recipe and a plain PyTorch loop (`benchmarks/training.py`). Inference: the
+decoder in Keras, the SavedModel, onnxruntime, Node.js and the browser.
+Serving: `keras-vae-serve` and the real Triton server (`benchmarks/serving.py`).
 """
 
 import datetime
@@ -25,22 +18,21 @@ from keras_vae.files import write_bytes_atomically
 from keras_vae.run import RunError, load_run
 from keras_vae.versions import package_versions
 
-from . import cli
-from .benchmarks.browser import benchmark_browser
-from .benchmarks.flops import vae_flops
-from .benchmarks.hardware import (
+from .browser import benchmark_browser
+from .flops import vae_flops
+from .hardware import (
     MatmulCeiling,
     cpu_features,
     measured_clock_ghz,
     nominal_peak_gflops,
 )
-from .benchmarks.inference import benchmark_decoder, large_batch_study
-from .benchmarks.node import benchmark_node
-from .benchmarks.profile import profile_training
-from .benchmarks.report import markdown_report
-from .benchmarks.serving import benchmark_serving
-from .benchmarks.settings import compare_settings
-from .benchmarks.training import (
+from .inference import benchmark_decoder, large_batch_study
+from .node import benchmark_node
+from .profile import profile_training
+from .report import markdown_report
+from .serving import benchmark_serving
+from .settings import compare_settings
+from .training import (
     KerasContender,
     benchmark_training,
     build_contenders,
@@ -63,7 +55,7 @@ def _versions(with_torch):
 
 
 def run(args):
-    """`keras-vae benchmark`: runs the benchmarks and writes their figures."""
+    """`python -m benchmarks`: runs the chosen benchmarks and writes their figures."""
     run = _trained_run(args)
     with_torch = not args.no_torch and (not args.skip_training or args.vanilla_vae)
     _set_threads(args.threads, with_torch)
@@ -241,7 +233,7 @@ def _machine(args, with_torch, ceiling):
         flush=True,
     )
     return {
-        "command": " ".join([cli.PROG, *args.argv]),
+        "command": args.command,
         "date": datetime.date.today().isoformat(),
         "hardware": hardware,
         "threads": args.threads,
@@ -278,9 +270,3 @@ def _write(results, output, markdown):
     if markdown:
         write_bytes_atomically(markdown, markdown_report(results).encode())
         print(f"Wrote {markdown}")
-
-
-if __name__ == "__main__":
-    from pipelines.cli import run_module
-
-    run_module(__spec__.name)

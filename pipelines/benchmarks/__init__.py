@@ -1,1 +1,0 @@
-"""The parts of `pipelines/benchmark.py`: contenders, timing, FLOPs, hardware, report."""

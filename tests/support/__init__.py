@@ -1,0 +1,1 @@
+"""Helpers the tests share: small data and models, servers, hostile requests."""
