@@ -14,7 +14,7 @@ told otherwise.
 
 The application (`keras_vae_inference.application`) is a plain ASGI callable
 run by uvicorn with httptools and uvloop: that is what lets one Python process
-keep up with Triton's C++ front end (docs/benchmarks-serving.md).
+keep up with Triton's C++ front end (docs/benchmarks.md, "Serving").
 """
 
 import argparse
