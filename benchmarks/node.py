@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .inference import benchmark_latents, decoder_row, keras_images, summarize_times
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "node"
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "node"
 
 
 def benchmark_node(model, bundle_dir, threads, batch_sizes=(1, 64)):
