@@ -152,9 +152,9 @@ class ImageLogger(keras.callbacks.Callback):
         )
 
     def on_epoch_end(self, epoch, logs=None):
-        conditional = self.model.num_classes is not None
-        labels = self.test_labels if conditional else None
-        sample_labels = np.arange(self.samples) % self.model.num_classes if conditional else None
+        inputs = self.model.model_inputs
+        labels = self.test_labels if inputs.conditional else None
+        sample_labels = inputs.cycled_labels(self.samples)
         reconstructions = self.model.reconstruct(self.test_images, labels)
         pairs = np.stack([self.test_images, reconstructions], axis=1)
         pairs = pairs.reshape((-1,) + self.test_images.shape[1:])

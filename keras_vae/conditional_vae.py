@@ -43,6 +43,8 @@ class ConditionalVAE(VAE):
     ```
     """
 
+    ARCHITECTURE_ARGUMENTS = (*VAE.ARCHITECTURE_ARGUMENTS, "num_classes")
+
     def __init__(self, encoder: keras.Model, decoder: keras.Model, num_classes: int, **kwargs):
         if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
             raise ValueError(

@@ -62,7 +62,7 @@ def importance_weighted_log_likelihood(
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise ValueError(f"Expected `k` to be a positive integer. Received: k={k!r}")
     images = np.asarray(images, dtype="float32")
-    conditional = model.num_classes is not None
+    conditional = model.model_inputs.conditional
     # An unconditional model gets no labels: an empty (n, 0) array stands in.
     one_hot = (
         model.one_hot_labels(labels, len(images)) if conditional
@@ -87,7 +87,7 @@ def importance_weighted_log_likelihood(
 
 def _compile_estimator(model, k, chunk, seed_generator):
     noise_dim = model.noise_dim
-    conditional = model.num_classes is not None
+    conditional = model.model_inputs.conditional
 
     @tf.function(reduce_retracing=True)
     def estimate(images, one_hot):
@@ -189,7 +189,7 @@ def evaluate_losses(model, images, labels=None, seed=0, batch_size=1000):
     try:
         # Labels only where the model takes them: Keras' build under a
         # multi-worker strategy fails on (images, labels) batches.
-        targets = labels if model.num_classes is not None else None
+        targets = labels if model.model_inputs.conditional else None
         results = model.evaluate(
             images, targets, batch_size=batch_size, verbose=0, return_dict=True
         )

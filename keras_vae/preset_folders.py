@@ -26,7 +26,6 @@ METADATA_FILE = "metadata.json"
 CARD_FILE = "README.md"
 PRETRAINED = Path(__file__).parent / "pretrained"
 # Arguments that change the networks' shapes: the saved weights no longer fit.
-ARCHITECTURE_ARGUMENTS = ("input_shape", "latent_dim", "likelihood", "num_classes")
 
 
 def pretrained_folder(name):
@@ -113,7 +112,7 @@ def load_preset(cls, preset_dir, load_weights=None, **kwargs):
         An instance of `cls`.
     """
     preset_dir = Path(preset_dir)
-    changed = sorted(set(kwargs) & set(ARCHITECTURE_ARGUMENTS))
+    changed = sorted(set(kwargs) & set(cls.ARCHITECTURE_ARGUMENTS))
     if changed and load_weights is not False:
         raise ValueError(
             f"The weights of {preset_dir} fit its own architecture; {changed} would change "

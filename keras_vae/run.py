@@ -38,14 +38,14 @@ class RunError(RuntimeError):
     """A run folder is missing, incomplete or unreadable."""
 
 
-def build_model(config, image_shape=None, num_classes=None):
+def build_model(config, image_shape=None, class_names=()):
     """The untrained model a `RunConfig` describes: its preset with its changes.
 
     Args:
         config: a `RunConfig`.
         image_shape: the data's `(height, width, channels)`, when it differs
             from the preset's; `None` keeps the preset's.
-        num_classes: the data's number of classes, for a conditional model.
+        class_names: the data's classes, which a conditional model takes as labels.
     """
     options = {"latent_dim": config.latent_dim, "likelihood": config.likelihood}
     preset_shape = tuple(PRESETS[config.preset]["input_shape"])
@@ -57,12 +57,14 @@ def build_model(config, image_shape=None, num_classes=None):
             importance_samples=config.importance_samples,
         )  # fmt: skip
     if config.model == "cvae":
-        if not num_classes:
+        if not class_names:
             raise ValueError(
                 f"A conditional VAE needs labelled data. Received: {config.dataset}, "
                 "whose images have no class names. Label a folder's images by sub-folder."
             )
-        options["num_classes"] = num_classes
+        return ConditionalVAE.from_preset(
+            config.preset, load_weights=False, num_classes=len(class_names), **options
+        )
     return MODELS[config.model].from_preset(config.preset, load_weights=False, **options)
 
 

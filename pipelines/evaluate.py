@@ -72,7 +72,7 @@ def evaluate_run(
     autoencoder = load_run(autoencoder_run) if autoencoder_run is not None else None
     model, images = run.model, run.data.test_set.images
     # A conditional model is evaluated on (image, label) pairs: figures of p(x|y).
-    labels = run.data.test_set.labels if model.num_classes is not None else None
+    labels = run.data.test_set.labels if model.model_inputs.conditional else None
     seconds = {}
     with _timed(seconds, "negative_elbo", f"Negative ELBO on {len(images):,} test images"):
         elbo = evaluate_losses(
@@ -194,11 +194,11 @@ def class_grid(model, seed, columns=10):
     row: each column keeps its z (its style) while the label changes the class.
 
     Returns:
-        An array `(num_classes * columns, H, W, C)`, row by row.
+        An array `(classes * columns, H, W, C)`, row by row.
     """
     z = np.random.default_rng(seed).standard_normal((columns, model.latent_dim))
-    classes = np.repeat(np.arange(model.num_classes), columns)
-    return model.decode(np.tile(z, (model.num_classes, 1)).astype("float32"), classes)
+    classes = model.model_inputs.class_rows(columns)
+    return model.decode(np.tile(z, (len(classes) // columns, 1)).astype("float32"), classes)
 
 
 def _gaussian_figures(model, images, labels):
@@ -219,7 +219,7 @@ def _write_pictures(run, means, autoencoder, seed, interpolate):
     (`None` for a conditional model, whose samples are a grid by class instead)."""
     model, test, pictures = run.model, run.data.test_set, run.folder.report_pictures
     pictures.mkdir(exist_ok=True)
-    conditional = model.num_classes is not None
+    conditional = model.model_inputs.conditional
     if conditional:
         write_png(pictures / "samples.png", class_grid(model, seed), columns=10)
     else:
@@ -280,7 +280,7 @@ def _setting(run, model):
     """What the figures are, from the data and what the likelihood says of itself."""
     likelihood = model.likelihood
     data = f"{run.data.test_set.description}, {likelihood.distribution} likelihood"
-    if model.num_classes is not None:
+    if model.model_inputs.conditional:
         data += (
             ", a conditional model given each image's label: every figure is of p(x|y), "
             "lower than an unconditional model's p(x) by what the label tells"

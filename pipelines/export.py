@@ -38,7 +38,7 @@ def export_run(run_dir, bundle_dir, overwrite=False, variants=()):
         "class_names": list(run.data.test_set.class_names),
     }
     test = run.data.test_set
-    conditional = run.model.num_classes is not None
+    conditional = run.model.model_inputs.conditional
     return export_bundle(
         run.model,
         bundle_dir,

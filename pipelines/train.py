@@ -172,7 +172,7 @@ def _train_into(config, strategy, data, work, verbose):
     start_epoch = (backup.latest() or {"epoch": 0})["epoch"]
     steps_per_execution = _steps_per_execution(config, data.steps_per_epoch, strategy)
     with strategy.scope():
-        model = build_model(config, data.source.image_shape, len(data.source.class_names))
+        model = build_model(config, data.source.image_shape, data.source.class_names)
         model.compile(
             optimizer=build_optimizer(config, data.steps_per_epoch),
             jit_compile=config.jit_compile,
@@ -241,7 +241,7 @@ def _write_pictures(model, config, data, work):
     """Samples from the prior (a row per class for a conditional model), and test
     images beside their reconstructions."""
     inputs, labels = data.test_set.images[:24], data.test_set.labels[:24]
-    conditional = model.num_classes is not None
+    conditional = model.model_inputs.conditional
     panels = [inputs, model.reconstruct(inputs, labels if conditional else None)]
     if config.binarize:
         # The grey-level originals of the binarised inputs, in the same order.
@@ -250,7 +250,7 @@ def _write_pictures(model, config, data, work):
     grid = np.stack(panels, axis=1).reshape((-1,) + model.image_shape)
     write_png(work.reconstructions, grid, columns=6 * len(panels))
     if conditional:
-        classes = np.repeat(np.arange(model.num_classes), 8)
+        classes = model.model_inputs.class_rows(8)
         samples = model.sample(len(classes), seed=config.seed, labels=classes)
     else:
         samples = model.sample(64, seed=config.seed)

@@ -403,7 +403,8 @@ def test_a_conditional_bundle_is_served_over_both_protocols(
     vae = ExportedVAE(directory)
     rng = np.random.default_rng(4)
     z = rng.standard_normal((6, vae.latent_dim)).astype(np.float32)
-    labels = np.eye(vae.num_classes, dtype=np.float32)[np.arange(6) % vae.num_classes]
+    classes = vae.model_inputs.num_classes
+    labels = np.eye(classes, dtype=np.float32)[np.arange(6) % classes]
     images = vae.decode(z, labels)
     mean, log_var = vae.encode(images, labels)
     with running_server(serve_command, directory, tmp_path / "server.log", threads=2) as url:

@@ -8,15 +8,17 @@ import onnxruntime
 
 from keras_vae_inference import bundle
 from keras_vae_inference.bundle import BundleError, check_files, read_manifest, version_entry
+from keras_vae_inference.model_inputs import ModelInputs
 
 
 class ExportedVAE:
     """A VAE's exported decoder and encoder, run with onnxruntime.
 
     The manifest is read and the sha256 of each ONNX file checked before a
-    session is created. A conditional VAE's bundle (its manifest records
-    `num_classes`) needs `labels` for `decode`, `sample` and `encode`: class
-    indices `(n,)`, or rows `(n, num_classes)` of one-hot (or mixing) weights.
+    session is created. What the networks take is `model_inputs`, read from
+    the manifest: a conditional VAE's bundle needs `labels` for `decode`,
+    `sample` and `encode`, class indices `(n,)` or rows `(n, classes)` of
+    one-hot (or mixing) weights.
 
     Args:
         directory: the bundle folder (holding `manifest.json`).
@@ -45,8 +47,12 @@ class ExportedVAE:
             )
         self.directory = Path(directory)
         self.manifest = read_manifest(self.directory)
-        self.latent_dim, self.image_shape = _model_shapes(self.directory, self.manifest)
-        self.num_classes = _num_classes(self.directory, self.manifest)
+        try:
+            self.model_inputs = ModelInputs.from_manifest(self.manifest, self.directory)
+        except ValueError as error:
+            raise BundleError(str(error)) from None
+        self.latent_dim = self.model_inputs.latent_dim
+        self.image_shape = self.model_inputs.image_shape
         self.version, entry = version_entry(self.directory, self.manifest, version)
         variants = entry.get("variants") or {}
         if variant is not None and variant not in variants:
@@ -71,7 +77,8 @@ class ExportedVAE:
         if not spinning:
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         latent, images = (self.latent_dim,), self.image_shape
-        labels = {} if self.num_classes is None else {bundle.LABELS: (self.num_classes,)}
+        inputs = self.model_inputs
+        labels = {bundle.LABELS: inputs.label_shape} if inputs.conditional else {}
         self._decoder = _session(
             self.directory / decoder_file,
             options,
@@ -142,8 +149,8 @@ class ExportedVAE:
 
     def _label_feed(self, labels, n):
         """`{"labels": one-hot rows}` for a conditional bundle; `{}` otherwise."""
-        classes = self.num_classes
-        if classes is None:
+        classes = self.model_inputs.num_classes
+        if not self.model_inputs.conditional:
             if labels is not None:
                 raise ValueError(
                     "This bundle's model is not conditional: pass no labels. Received: labels."
@@ -190,35 +197,6 @@ def _as_float32(name, values, item_shape, what):
             f"`{name}` contains {count} NaN or infinite values. Clean the input first."
         )
     return np.ascontiguousarray(array)
-
-
-def _model_shapes(directory, manifest):
-    """The latent size and image shape the manifest records, checked for sense."""
-    try:
-        model = manifest["model"]
-        latent_dim, image_shape = int(model["latent_dim"]), tuple(map(int, model["image_shape"]))
-    except (KeyError, TypeError, ValueError) as error:
-        raise BundleError(
-            f"The manifest of {directory} does not record the model's latent_dim and "
-            f"image_shape ({type(error).__name__}: {error}). Export the model again."
-        ) from None
-    if latent_dim < 1 or len(image_shape) != 3 or min(image_shape) < 1:
-        raise BundleError(
-            f"The manifest of {directory} records latent_dim {latent_dim} and image_shape "
-            f"{image_shape}, which no model has. Export the model again."
-        )
-    return latent_dim, image_shape
-
-
-def _num_classes(directory, manifest):
-    """A conditional model's number of classes, as the manifest records it, or `None`."""
-    classes = manifest["model"].get("num_classes")
-    if classes is not None and (not isinstance(classes, int) or classes < 1):
-        raise BundleError(
-            f"The manifest of {directory} records num_classes {classes!r}, which no model "
-            "has. Export the model again."
-        )
-    return classes
 
 
 def _session(path, options, inputs, outputs):

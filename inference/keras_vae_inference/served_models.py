@@ -8,7 +8,7 @@ between the two servers:
 - `sampler`: `seed` int64 `[batch]` -> `image` and the latent vector `z` drawn
   from N(0, I) with that seed (the draw of `ExportedVAE.sample(1, seed)`)
 
-A conditional VAE's models also take `labels` float32 `[batch, num_classes]`
+A conditional VAE's models also take `labels` float32 `[batch, classes]`
 (one-hot rows, or weights that mix classes), after their first input.
 """
 
@@ -188,9 +188,10 @@ def served_models(vae, max_batch_rows=MAX_BATCH_ROWS):
         A dict `{name: ServedModel}`: decoder, encoder and sampler.
     """
     latent, images = (vae.latent_dim,), vae.image_shape
+    inputs = vae.model_inputs
     labels = []
-    if vae.num_classes is not None:
-        labels = [Tensor(bundle.LABELS, "FP32", (vae.num_classes,), value_range=(0.0, 1.0))]
+    if inputs.conditional:
+        labels = [Tensor(bundle.LABELS, "FP32", inputs.label_shape, value_range=(0.0, 1.0))]
 
     def sample(seeds, *labels):
         z = np.stack([np.random.default_rng(int(s)).standard_normal(vae.latent_dim) for s in seeds])

@@ -5,14 +5,16 @@ import tensorflow as tf
 from keras_vae_inference import bundle
 
 
+def manifest_model(model):
+    """The manifest's `model` entry: what the model takes, and its likelihood."""
+    return {**model.model_inputs.manifest_entry(), "likelihood": model.likelihood.distribution}
+
+
 def model_description(model):
-    likelihood = model.likelihood
+    """The manifest's `model` entry with the model's name and parameter counts."""
     return {
         "name": model.name,
-        "latent_dim": model.latent_dim,
-        "image_shape": list(model.image_shape),
-        "likelihood": likelihood.distribution,
-        **({} if model.num_classes is None else {"num_classes": model.num_classes}),
+        **manifest_model(model),
         "parameters": {
             "encoder": model.encoder.count_params(),
             "decoder": model.decoder.count_params(),
@@ -25,11 +27,11 @@ def manifest_signatures(model):
     latent, images = ["batch", model.latent_dim], ["batch", *model.image_shape]
     mean_meaning = f"mean of p(x|z): {model.likelihood.mean_meaning}"
     labels = []
-    if model.num_classes is not None:
+    if model.model_inputs.conditional:
         labels = [
             _spec(
                 bundle.LABELS,
-                ["batch", model.num_classes],
+                ["batch", *model.model_inputs.label_shape],
                 [0.0, 1.0],
                 "one-hot class, or weights of classes that mix them",
             )  # fmt: skip
@@ -68,11 +70,11 @@ def decode_function(model):
 
     Returns:
         A `tf.function` taking `z` (float32 `[batch, latent_dim]`), and for a
-        conditional model `labels` (float32 `[batch, num_classes]`), and
+        conditional model `labels` (float32 `[batch, classes]`), and
         returning `{"image": float32 [batch, H, W, C]}`.
     """
     z = tf.TensorSpec([None, model.latent_dim], tf.float32, name=bundle.LATENT)
-    if model.num_classes is None:
+    if not model.model_inputs.conditional:
 
         @tf.function(input_signature=[z])
         def decode(z):
@@ -88,7 +90,8 @@ def decode_function(model):
 
 
 def _labels_spec(model):
-    return tf.TensorSpec([None, model.num_classes], tf.float32, name=bundle.LABELS)
+    shape = [None, *model.model_inputs.label_shape]
+    return tf.TensorSpec(shape, tf.float32, name=bundle.LABELS)
 
 
 def encode_function(model):
@@ -102,7 +105,7 @@ def encode_function(model):
         `{"mean": ..., "log_var": ...}`, each float32 `[batch, latent_dim]`.
     """
     spec = tf.TensorSpec([None, *model.image_shape], tf.float32, name=bundle.IMAGES)
-    if model.num_classes is None:
+    if not model.model_inputs.conditional:
 
         @tf.function(input_signature=[spec])
         def encode(images):

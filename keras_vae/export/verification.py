@@ -23,10 +23,9 @@ def verify_parts(model, work, version, functions, test_set, seed, tolerance):
     z = np.random.default_rng(seed).standard_normal((64, model.latent_dim)).astype("float32")
     test_images, test_labels = test_set
     feeds = {"decoder": {bundle.LATENT: z}, "encoder": {bundle.IMAGES: test_images}}
-    if model.num_classes is not None:
-        feeds["decoder"][bundle.LABELS] = model.one_hot_labels(
-            np.arange(len(z)) % model.num_classes, len(z)
-        )
+    cycled = model.model_inputs.cycled_labels(len(z))
+    if cycled is not None:
+        feeds["decoder"][bundle.LABELS] = model.one_hot_labels(cycled, len(z))
         feeds["encoder"][bundle.LABELS] = test_labels
     parity = {"tolerance": tolerance}
     for part in bundle.PARTS:

@@ -22,6 +22,7 @@ from keras_vae.export.saved_model import save_savedmodel
 from keras_vae.export.signatures import (
     decode_function,
     encode_function,
+    manifest_model,
     manifest_signatures,
     model_description,
 )
@@ -55,7 +56,7 @@ def export_bundle(
     """Exports `model`'s decoder and encoder as the next version of a bundle.
 
     A conditional model's decoder takes `z` and `labels`, its encoder
-    `images` and `labels`: float32 one-hot rows `[batch, num_classes]`.
+    `images` and `labels`: float32 one-hot rows `[batch, classes]`.
 
     Args:
         model: a trained `keras_vae.VAE` or `keras_vae.ConditionalVAE`.
@@ -98,7 +99,7 @@ def export_bundle(
             f"Expected test images of shape (n, {', '.join(map(str, model.image_shape))}). "
             f"Received: {test_images.shape}."
         )
-    conditional = model.num_classes is not None
+    conditional = model.model_inputs.conditional
     if conditional:
         test_labels = model.one_hot_labels(test_labels, len(test_images))
     elif test_labels is not None:
@@ -138,10 +139,7 @@ def _existing_manifest(directory, model):
         raise BundleError(
             f"{error} To replace {directory} and its versions, pass overwrite=True (--overwrite)."
         ) from None
-    description = model_description(model)
-    shared = ("latent_dim", "image_shape", "likelihood", "num_classes")
-    theirs = {key: (manifest.get("model") or {}).get(key) for key in shared}
-    ours = {key: description.get(key) for key in shared}
+    theirs, ours = manifest.get("model"), manifest_model(model)
     if theirs != ours:
         raise ValueError(
             f"Expected a model with {theirs}, like the versions already in {directory}, "
@@ -188,7 +186,7 @@ def _build(model, work, previous, test_set, variants, metadata, seed, tolerance,
     }
     if explorer is not None:
         write_bytes_atomically(work / bundle.explorer_file(version), json.dumps(explorer).encode())
-    return _write_manifest(work, previous, version, description, signatures, entry)
+    return _write_manifest(work, previous, version, manifest_model(model), signatures, entry)
 
 
 def _write_part(work, part, version, function, network, signature, properties):
@@ -215,16 +213,12 @@ def _write_part(work, part, version, function, network, signature, properties):
     )
 
 
-def _write_manifest(work, previous, version, description, signatures, entry):
+def _write_manifest(work, previous, version, model_entry, signatures, entry):
     """Writes the manifest: the model, the signatures, every version, every file's hash."""
     manifest = {
         "format": bundle.FORMAT,
         "format_version": bundle.FORMAT_VERSION,
-        "model": {
-            key: description[key]
-            for key in ("latent_dim", "image_shape", "likelihood", "num_classes")
-            if key in description
-        },
+        "model": model_entry,
         **signatures,
         "onnx": {"opset": OPSET, "converter": "tf2onnx"},
         "latest_version": version,

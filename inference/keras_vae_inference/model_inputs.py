@@ -1,0 +1,94 @@
+"""What a model takes: images, latent codes and, for a conditional model, labels.
+
+`ModelInputs` is the one description of a model's inputs that every part asks
+instead of testing how a model is conditioned: the Keras models give theirs
+(`model.model_inputs`) to the export, evaluation and training's pictures, and
+an export writes it into the bundle's manifest, from which `ExportedVAE` and
+the server read it back. Importable without TensorFlow.
+"""
+
+import dataclasses
+
+import numpy as np
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelInputs:
+    """A model's inputs and their shapes (each with the batch as a first axis).
+
+    Attributes:
+        image_shape: `(height, width, channels)` of the images the encoder
+            takes and the decoder returns, values in [0, 1].
+        latent_dim: the size of a latent code `z`.
+        num_classes: for a conditional model, the classes its labels span
+            (each network's second input, one-hot rows or weights that mix
+            classes); `None` for a model of images alone.
+    """
+
+    image_shape: tuple
+    latent_dim: int
+    num_classes: int | None = None
+
+    # The manifest's "model" entry holds these keys (num_classes only when conditional).
+    MANIFEST_KEYS = ("latent_dim", "image_shape", "num_classes")
+
+    @property
+    def conditional(self):
+        """Whether the networks take labels beside images and codes."""
+        return self.num_classes is not None
+
+    @property
+    def label_shape(self):
+        """The shape of one label row, `(num_classes,)`; `None` for an unconditional model."""
+        return (self.num_classes,) if self.conditional else None
+
+    def cycled_labels(self, n):
+        """`n` class indices going round the classes (0, 1, ..., 0, 1, ...), so that
+        pictures and checks show every class; `None` for an unconditional model."""
+        return np.arange(n) % self.num_classes if self.conditional else None
+
+    def class_rows(self, columns):
+        """The class indices of a grid with a row per class, `columns` wide, row by row;
+        `None` for an unconditional model."""
+        return np.repeat(np.arange(self.num_classes), columns) if self.conditional else None
+
+    def manifest_entry(self):
+        """The description as the bundle manifest's `model` entry holds it."""
+        entry = {"latent_dim": self.latent_dim, "image_shape": list(self.image_shape)}
+        if self.conditional:
+            entry["num_classes"] = self.num_classes
+        return entry
+
+    @classmethod
+    def from_manifest(cls, manifest, origin="the bundle"):
+        """Reads the description that an export wrote into a bundle's manifest.
+
+        Args:
+            manifest: the manifest, as a dict.
+            origin: the bundle, for error messages.
+
+        Raises:
+            ValueError: the manifest does not record the sizes, or records
+                sizes no model has.
+        """
+        try:
+            model = manifest["model"]
+            latent_dim = int(model["latent_dim"])
+            image_shape = tuple(map(int, model["image_shape"]))
+        except (KeyError, TypeError, ValueError) as error:
+            raise ValueError(
+                f"The manifest of {origin} does not record the model's latent_dim and "
+                f"image_shape ({type(error).__name__}: {error}). Export the model again."
+            ) from None
+        if latent_dim < 1 or len(image_shape) != 3 or min(image_shape) < 1:
+            raise ValueError(
+                f"The manifest of {origin} records latent_dim {latent_dim} and image_shape "
+                f"{image_shape}, which no model has. Export the model again."
+            )
+        classes = model.get("num_classes")
+        if classes is not None and (type(classes) is not int or classes < 1):
+            raise ValueError(
+                f"The manifest of {origin} records num_classes {classes!r}, which no model "
+                "has. Export the model again."
+            )
+        return cls(image_shape, latent_dim, classes)
