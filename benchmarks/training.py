@@ -17,7 +17,9 @@ import numpy as np
 
 import keras_vae
 from keras_vae.architectures import coarse_map_side
-from keras_vae.data import TFDSImages, image_source
+from keras_vae.data import image_source
+from keras_vae.run import RunData, build_model, build_optimizer
+from keras_vae.run_config import RunConfig
 
 from .keras_io_recipe import build_keras_io_vae
 
@@ -109,33 +111,28 @@ def input_pipeline_rate(dataset, steps, batch_size):
 
 
 def default_training_stream(batch_size, seed=0, max_examples=None, data_options=None):
-    """Fashion-MNIST as `pipelines/train.py` streams it: endless, dynamically binarised.
+    """Fashion-MNIST as the default run streams it (`keras_vae.run.RunData` of a
+    default `RunConfig`): endless, dynamically binarised.
 
     Args:
         batch_size: examples per batch; the last partial batch of an epoch is dropped.
         seed: seed of data order and binarisation.
         max_examples: use only the first examples of the training split.
-        data_options: more `TFDSImages` arguments (`data_dir`, `idx_dir`).
+        data_options: more `RunConfig` fields of the data (`data_dir`, `idx_dir`).
 
     Returns:
-        A tuple `(source, dataset)`: the `TFDSImages` and its training dataset.
+        A tuple `(source, dataset)`: the image source and its training stream.
     """
-    source = TFDSImages("fashion_mnist", **(data_options or {}))
-    dataset = source.load(
-        "train",
-        batch_size=batch_size,
-        binarize=True,
-        shuffle=True,
-        seed=seed,
-        drop_remainder=True,
-        max_examples=max_examples,
-        start_epoch=0,
+    config = RunConfig(
+        batch_size=batch_size, seed=seed, max_train_examples=max_examples, **(data_options or {})
     )
-    return source, dataset
+    data = RunData(config)
+    return data.source, data.training_stream()
 
 
 def default_model(seed=0, **compile_options):
-    """The default preset's network, initialised from `seed`, compiled with Adam (1e-3).
+    """The default run's model (`keras_vae.run.build_model` of a default `RunConfig`),
+    initialised from `seed` and compiled with the run's optimizer.
 
     Args:
         seed: seed of the initial weights and the sampling noise.
@@ -144,9 +141,10 @@ def default_model(seed=0, **compile_options):
     Returns:
         A compiled `keras_vae.VAE`.
     """
+    config = RunConfig(seed=seed)
     keras.utils.set_random_seed(seed)
-    model = keras_vae.VAE.from_preset("fashion_mnist_conv", load_weights=False, seed=seed)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), **compile_options)
+    model = build_model(config)
+    model.compile(optimizer=build_optimizer(config), **compile_options)
     return model
 
 
@@ -173,7 +171,7 @@ def build_contenders(
         with_torch: whether to include the PyTorch loop.
         xla: whether to include keras-vae with `jit_compile=True`.
         max_examples: use only the first examples of the training split.
-        data_options: more `TFDSImages` arguments (`data_dir`, `idx_dir`).
+        data_options: more `RunConfig` fields of the data (`data_dir`, `idx_dir`).
 
     Returns:
         A tuple `(contenders, dataset)`: the list of contenders, keras-vae's first;
