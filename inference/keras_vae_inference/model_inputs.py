@@ -29,9 +29,6 @@ class ModelInputs:
     latent_dim: int
     num_classes: int | None = None
 
-    # The manifest's "model" entry holds these keys (num_classes only when conditional).
-    MANIFEST_KEYS = ("latent_dim", "image_shape", "num_classes")
-
     @property
     def conditional(self):
         """Whether the networks take labels beside images and codes."""

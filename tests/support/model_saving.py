@@ -41,7 +41,6 @@ def run_model_saving_test(model, images, labels=None, tmp_path=None):
             restored.sample(2, seed=3, labels=sample_labels),
             model.sample(2, seed=3, labels=sample_labels),
         )
-    return restored
 
 
 def _json(config):
