@@ -51,8 +51,6 @@ class ExportedVAE:
             self.model_inputs = ModelInputs.from_manifest(self.manifest, self.directory)
         except ValueError as error:
             raise BundleError(str(error)) from None
-        self.latent_dim = self.model_inputs.latent_dim
-        self.image_shape = self.model_inputs.image_shape
         self.version, entry = version_entry(self.directory, self.manifest, version)
         variants = entry.get("variants") or {}
         if variant is not None and variant not in variants:
@@ -91,6 +89,16 @@ class ExportedVAE:
             {bundle.IMAGES: images, **labels},
             {bundle.MEAN: latent, bundle.LOG_VAR: latent},
         )
+
+    @property
+    def latent_dim(self) -> int:
+        """The size of a latent code, as `model_inputs` records it."""
+        return self.model_inputs.latent_dim
+
+    @property
+    def image_shape(self) -> tuple:
+        """`(height, width, channels)` of an image, as `model_inputs` records it."""
+        return self.model_inputs.image_shape
 
     def decode(self, z: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
         """Returns the mean image of p(x|z) for each latent vector.
