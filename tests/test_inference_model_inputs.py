@@ -26,6 +26,31 @@ def test_labels_go_round_every_class_and_fill_a_row_per_class():
     np.testing.assert_array_equal(conditional.class_rows(2), [0, 0, 1, 1, 2, 2])
 
 
+def test_a_callers_arrays_are_checked_against_the_description():
+    plain, conditional = ModelInputs((2, 2, 1), 2), ModelInputs((2, 2, 1), 2, 3)
+    z = plain.latent_batch([[1, 2], [3, 4]])
+    assert z.dtype == np.float32 and z.flags.c_contiguous and z.tolist() == [[1, 2], [3, 4]]
+    assert plain.label_rows(None, 2) is None
+    # Class indices become the one-hot rows an identity matrix holds; rows pass as they are.
+    np.testing.assert_array_equal(conditional.label_rows([2, 0], 2), np.eye(3)[[2, 0]])
+    mixed = [[0.5, 0.5, 0.0], [0.0, 0.0, 1.0]]
+    np.testing.assert_array_equal(conditional.label_rows(mixed, 2), np.float32(mixed))
+    with pytest.raises(ValueError, match="not conditional: pass no labels"):
+        plain.label_rows([0, 1], 2)
+    with pytest.raises(ValueError, match="conditional VAE of 3 classes: pass labels=, 2 class"):
+        conditional.label_rows(None, 2)
+    with pytest.raises(ValueError, match=r"class indices in \[0, 3\)\. Received: .* 0 to 3"):
+        conditional.label_rows([0, 3], 2)
+    with pytest.raises(ValueError, match=r"one-hot labels of shape \(n, 3\)\. .*shape \(2, 2\)"):
+        conditional.label_rows([[1, 0], [0, 1]], 2)
+    with pytest.raises(ValueError, match=r"Expected latent vectors of shape \(n, 2\)"):
+        plain.latent_batch(np.zeros((4, 3)))
+    with pytest.raises(ValueError, match="`z` contains 1 NaN or infinite values"):
+        plain.latent_batch([[0.0, np.inf]])
+    with pytest.raises(ValueError, match=r"values in \[0, 1\]; received values from 0 to 2"):
+        plain.image_batch(np.arange(4.0).reshape(1, 2, 2, 1) * 2 / 3)
+
+
 @pytest.mark.parametrize(
     "model, words",
     [

@@ -110,7 +110,7 @@ class ExportedVAE:
         Returns:
             A float32 array `(n, H, W, C)` in [0, 1].
         """
-        z = _as_float32("z", z, (self.latent_dim,), "latent vectors")
+        z = self.model_inputs.latent_batch(z)
         feeds = {bundle.LATENT: z, **self._label_feed(labels, len(z))}
         return self._decoder.run([bundle.IMAGE], feeds)[0]
 
@@ -144,67 +144,15 @@ class ExportedVAE:
         Returns:
             A tuple `(mean, log_var)` of float32 arrays `(n, latent_dim)`.
         """
-        images = _as_float32("images", images, self.image_shape, "images")
+        images = self.model_inputs.image_batch(images)
         feeds = {bundle.IMAGES: images, **self._label_feed(labels, len(images))}
-        low, high = float(images.min(initial=0.0)), float(images.max(initial=0.0))
-        if low < 0.0 or high > 1.0:
-            raise ValueError(
-                f"`images` must hold values in [0, 1]; received values from {low:g} to "
-                f"{high:g}. Divide 8-bit images by 255."
-            )
         mean, log_var = self._encoder.run([bundle.MEAN, bundle.LOG_VAR], feeds)
         return mean, log_var
 
     def _label_feed(self, labels, n):
         """`{"labels": one-hot rows}` for a conditional bundle; `{}` otherwise."""
-        classes = self.model_inputs.num_classes
-        if not self.model_inputs.conditional:
-            if labels is not None:
-                raise ValueError(
-                    "This bundle's model is not conditional: pass no labels. Received: labels."
-                )
-            return {}
-        if labels is None:
-            raise ValueError(
-                f"This bundle's model is a conditional VAE of {classes} classes: pass labels=, "
-                f"{n} class indices or one-hot rows."
-            )
-        labels = np.asarray(labels)
-        if labels.shape == (n,) and labels.dtype.kind in "iu":
-            if labels.min() < 0 or labels.max() >= classes:
-                raise ValueError(
-                    f"Expected class indices in [0, {classes}). Received: labels from "
-                    f"{labels.min()} to {labels.max()}."
-                )
-            return {bundle.LABELS: np.eye(classes, dtype=np.float32)[labels]}
-        return {bundle.LABELS: _as_float32("labels", labels, (classes,), "one-hot labels")}
-
-
-def _as_float32(name, values, item_shape, what):
-    expected = "(n, " + ", ".join(map(str, item_shape)) + ")"
-    try:
-        array = np.asarray(values)
-    except ValueError:
-        raise ValueError(
-            f"Expected {what} of shape {expected}. Received: nested sequences of unequal "
-            f"lengths in `{name}`."
-        ) from None
-    if array.dtype.kind not in "fiu":
-        raise TypeError(
-            f"`{name}` must be a numeric array; received dtype {array.dtype}. "
-            "Convert it to float32."
-        )
-    if array.ndim != 1 + len(item_shape) or array.shape[1:] != tuple(item_shape):
-        raise ValueError(f"Expected {what} of shape {expected}. Received: shape {array.shape}.")
-    if array.shape[0] == 0:
-        raise ValueError(f"`{name}` is empty: expected at least one of shape {expected}.")
-    array = array.astype(np.float32, copy=False)
-    if not np.all(np.isfinite(array)):
-        count = int(np.count_nonzero(~np.isfinite(array)))
-        raise ValueError(
-            f"`{name}` contains {count} NaN or infinite values. Clean the input first."
-        )
-    return np.ascontiguousarray(array)
+        rows = self.model_inputs.label_rows(labels, n)
+        return {} if rows is None else {bundle.LABELS: rows}
 
 
 def _session(path, options, inputs, outputs):

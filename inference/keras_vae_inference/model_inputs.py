@@ -49,6 +49,67 @@ class ModelInputs:
         `None` for an unconditional model."""
         return np.repeat(np.arange(self.num_classes), columns) if self.conditional else None
 
+    def latent_batch(self, z):
+        """Checks a caller's latent codes.
+
+        Args:
+            z: array-like `(n, latent_dim)` of real numbers.
+
+        Returns:
+            A C-contiguous float32 array `(n, latent_dim)`.
+        """
+        return _float32_batch("z", z, (self.latent_dim,), "latent vectors")
+
+    def image_batch(self, images):
+        """Checks a caller's images.
+
+        Args:
+            images: array-like `(n, height, width, channels)`, values in [0, 1].
+
+        Returns:
+            A C-contiguous float32 array of the images.
+        """
+        images = _float32_batch("images", images, self.image_shape, "images")
+        low, high = float(images.min()), float(images.max())
+        if low < 0.0 or high > 1.0:
+            raise ValueError(
+                f"`images` must hold values in [0, 1]; received values from {low:g} to "
+                f"{high:g}. Divide 8-bit images by 255."
+            )
+        return images
+
+    def label_rows(self, labels, n):
+        """Checks a caller's labels for `n` codes or images.
+
+        Args:
+            labels: a conditional model's labels, `n` class indices or `n` rows
+                of one-hot (or mixing) weights; `None` for an unconditional model.
+            n: the number of codes or images the labels go with.
+
+        Returns:
+            A float32 array `(n, num_classes)` of label rows; `None` for an
+            unconditional model.
+        """
+        if not self.conditional:
+            if labels is not None:
+                raise ValueError("This model is not conditional: pass no labels. Received: labels.")
+            return None
+        classes = self.num_classes
+        if labels is None:
+            raise ValueError(
+                f"This model is a conditional VAE of {classes} classes: pass labels=, "
+                f"{n} class indices or one-hot rows."
+            )
+        labels = np.asarray(labels)
+        if labels.shape == (n,) and labels.dtype.kind in "iu":
+            if labels.min() < 0 or labels.max() >= classes:
+                raise ValueError(
+                    f"Expected class indices in [0, {classes}). Received: labels from "
+                    f"{labels.min()} to {labels.max()}."
+                )
+            return np.eye(classes, dtype=np.float32)[labels]
+        return _float32_batch("labels", labels, (classes,), "one-hot labels")
+
     def manifest_entry(self):
         """The description as the bundle manifest's `model` entry holds it."""
         entry = {"latent_dim": self.latent_dim, "image_shape": list(self.image_shape)}
@@ -89,3 +150,31 @@ class ModelInputs:
                 "has. Export the model again."
             )
         return cls(image_shape, latent_dim, classes)
+
+
+def _float32_batch(name, values, item_shape, what):
+    """`values` as a non-empty, finite, C-contiguous float32 batch of `item_shape` items."""
+    expected = "(n, " + ", ".join(map(str, item_shape)) + ")"
+    try:
+        array = np.asarray(values)
+    except ValueError:
+        raise ValueError(
+            f"Expected {what} of shape {expected}. Received: nested sequences of unequal "
+            f"lengths in `{name}`."
+        ) from None
+    if array.dtype.kind not in "fiu":
+        raise TypeError(
+            f"`{name}` must be a numeric array; received dtype {array.dtype}. "
+            "Convert it to float32."
+        )
+    if array.ndim != 1 + len(item_shape) or array.shape[1:] != tuple(item_shape):
+        raise ValueError(f"Expected {what} of shape {expected}. Received: shape {array.shape}.")
+    if array.shape[0] == 0:
+        raise ValueError(f"`{name}` is empty: expected at least one of shape {expected}.")
+    array = array.astype(np.float32, copy=False)
+    if not np.all(np.isfinite(array)):
+        count = int(np.count_nonzero(~np.isfinite(array)))
+        raise ValueError(
+            f"`{name}` contains {count} NaN or infinite values. Clean the input first."
+        )
+    return np.ascontiguousarray(array)
