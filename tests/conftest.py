@@ -10,13 +10,20 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pytest  # noqa: E402
-import tensorflow as tf  # noqa: E402
 
-# Must happen before TensorFlow initialises its devices.
-tf.config.set_logical_device_configuration(
-    tf.config.list_physical_devices("CPU")[0],
-    [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()],
-)
+
+def pytest_configure(config):
+    """Splits the CPU in two logical devices in each process that runs tests."""
+    if config.getoption("numprocesses", None) and "PYTEST_XDIST_WORKER" not in os.environ:
+        return  # pytest-xdist's controller runs no test, and so loads no TensorFlow.
+    import tensorflow as tf
+
+    # Must happen before TensorFlow initialises its devices.
+    tf.config.set_logical_device_configuration(
+        tf.config.list_physical_devices("CPU")[0],
+        [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()],
+    )
+
 
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 
@@ -167,7 +174,9 @@ def build_wheel(source, folder):
 
     It is built from a copy of the files git would commit there, as from a clean
     clone: a `build/` folder that an earlier build left in the checkout would
-    otherwise slip modules removed since into the wheel.
+    otherwise slip modules removed since into the wheel. The test environment's
+    setuptools builds it (no isolated build environment to install: a third of
+    the time); `make install` builds the project in isolation.
     """
     listed = subprocess.run(
         ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
@@ -179,8 +188,8 @@ def build_wheel(source, folder):
             (copy / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(Path(source) / name, copy / name)
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", *PIP_QUIET, "--no-deps", str(copy),
-         "--wheel-dir", str(folder)],
+        [sys.executable, "-m", "pip", "wheel", *PIP_QUIET, "--no-deps", "--no-build-isolation",
+         str(copy), "--wheel-dir", str(folder)],
         check=True, timeout=600,
     )  # fmt: skip
     (wheel,) = Path(folder).glob("*.whl")

@@ -120,7 +120,8 @@ def test_a_saved_model_and_a_preset_folder_decode_the_same(trained, tmp_path):
         keras_vae.Autoencoder.from_preset(tmp_path / "preset")
 
 
-@pytest.mark.parametrize("batch_norm", [False, pytest.param(True, marks=pytest.mark.training)])
+@pytest.mark.training
+@pytest.mark.parametrize("batch_norm", [False, True])
 def test_one_step_on_two_replicas_equals_one_step_on_one(batch_norm):
     images, labels, _ = labelled_prototypes(16, seed=3)
     data = tf.data.Dataset.from_tensor_slices((images, labels)).batch(16)

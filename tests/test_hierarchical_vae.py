@@ -66,7 +66,7 @@ def small_hvae(seed=0, importance_samples=1):
     )
 
 
-@pytest.mark.parametrize("importance_samples", [1, 3])
+@pytest.mark.parametrize("importance_samples", [1, pytest.param(3, marks=pytest.mark.training)])
 def test_fit_learns_reports_the_elbo_and_saves_every_network(importance_samples, tmp_path):
     images = prototype_images(256, (8, 8, 1))
     hvae = small_hvae(importance_samples=importance_samples)
@@ -101,6 +101,7 @@ def test_sampling_goes_through_the_learned_prior_of_z1_and_repeats_with_its_seed
     assert hvae.sample(0).shape == (0, 8, 8, 1)
 
 
+@pytest.mark.training
 def test_one_step_on_two_replicas_equals_one_step_on_one():
     data = tf.data.Dataset.from_tensor_slices(prototype_images(16, (8, 8, 1))).batch(16)
 

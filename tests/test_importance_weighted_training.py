@@ -65,6 +65,7 @@ def test_fit_on_the_bound_reports_the_elbo_and_saves_k(tmp_path):
     assert keras.saving.load_model(tmp_path / "vae.keras").importance_samples == 5
 
 
+@pytest.mark.training
 def test_one_step_on_the_bound_on_two_replicas_equals_one_step_on_one():
     data = tf.data.Dataset.from_tensor_slices(prototype_images(16, (8, 8, 1))).batch(16)
 

@@ -79,11 +79,15 @@ def test_preset_changes_and_unknown_names():
         keras_vae.VAE.from_preset("mlp_28", load_weights=False, latent_dim=0)
 
 
-def small_trained_vae(seed=0):
+def small_vae(seed=0):
     keras.utils.set_random_seed(seed)
-    vae = keras_vae.VAE.from_preset(
+    return keras_vae.VAE.from_preset(
         "mlp_28", input_shape=(6, 6, 1), latent_dim=3, load_weights=False, seed=seed, beta=0.5
     )
+
+
+def small_trained_vae(seed=0):
+    vae = small_vae(seed)
     vae.compile(optimizer="adam")
     images = (np.random.default_rng(seed).random((64, 6, 6, 1)) > 0.5).astype("float32")
     vae.fit(images, batch_size=16, epochs=1, verbose=0)
@@ -127,10 +131,9 @@ def test_preset_folders_are_refused_for_the_wrong_class_or_architecture(tmp_path
 
 
 def test_saving_a_preset_over_an_old_one_is_atomic(tmp_path, monkeypatch):
-    vae, _ = small_trained_vae()
-    vae.save_to_preset(tmp_path / "tiny")
+    small_vae().save_to_preset(tmp_path / "tiny")
     before = (tmp_path / "tiny" / "model.weights.h5").read_bytes()
-    other, _ = small_trained_vae(seed=1)
+    other = small_vae(seed=1)
 
     def fail(*args, **kwargs):
         raise OSError("disk full")

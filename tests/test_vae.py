@@ -63,7 +63,7 @@ def test_fit_with_validation_data_and_callbacks_lowers_the_loss():
 
 
 # A .keras file, and Keras' unzipped folder: the format Keras uploads for an hf:// path.
-@pytest.mark.parametrize("zipped", [True, False])
+@pytest.mark.parametrize("zipped", [True, pytest.param(False, marks=pytest.mark.training)])
 def test_save_and_load_round_trip_with_safe_mode(tmp_path, zipped):
     vae = small_vae(likelihood="gaussian")
     vae.compile(optimizer="adam")
@@ -83,7 +83,9 @@ def test_save_and_load_round_trip_with_safe_mode(tmp_path, zipped):
         np.testing.assert_allclose(original.numpy(), restored.numpy(), rtol=1e-6, atol=1e-7)
 
 
-@pytest.mark.parametrize("shape", [(12, 12, 1), (8, 8, 1)])
+@pytest.mark.parametrize(
+    "shape", [(12, 12, 1), pytest.param((8, 8, 1), marks=pytest.mark.training)]
+)
 def test_a_seeded_run_repeats(shape):
     # On 8x8 images two blocks convolve 2x2 maps as one matrix product.
     def trained_weights():
@@ -231,11 +233,10 @@ def test_pixels_outside_the_bernoulli_support_fail_the_step():
         vae.fit(images, epochs=1, batch_size=8, verbose=0)
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"\[0, 1\].*evaluation batch"):
         vae.evaluate(images, batch_size=8, verbose=0)
-    vae.fit(images / 255.0, epochs=1, batch_size=8, verbose=0)
     # A Gaussian's support is every real value.
     gaussian = small_vae(likelihood="gaussian")
     gaussian.compile(optimizer="adam")
-    gaussian.fit(images, epochs=1, batch_size=8, verbose=0)
+    assert np.isfinite(gaussian.evaluate(images, batch_size=8, verbose=0)[0])
 
 
 def test_images_without_a_channel_axis_get_the_right_advice():
