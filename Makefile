@@ -15,8 +15,9 @@ run: export export-autoencoder evaluate
 	@echo "Done. Run folder: $(abspath $(RUN_DIR)); report: $(abspath $(RUN_DIR))/report.md;" \
 	  "export bundle: $(abspath exported/default); in a browser: make web."
 
+# Every test, in a process per core that takes whole files (pyproject.toml's pytest options).
 test: install bench-deps fashion-mnist-files mnist-files emoji-files node-deps web-deps triton-deps
-	$(PY) -m pytest -m "" -n 0
+	$(PY) -m pytest -m ""
 
 # Training and inference speed against the references and the CPU's peak; uses
 # the trained default run and its export, making them first if missing (both
