@@ -9,7 +9,7 @@ FASHION_MNIST_DIR := /usr/share/datasets/fashion-mnist
 RUN_DIR := runs/default
 AE_RUN_DIR := runs/default-autoencoder
 
-.PHONY: npm mnist-files emoji-files vanilla-vae-emoji mnist-comparison mnist-gaussian cvae one-hour one-hour-ablation two-level run test bench serve triton triton-deps web web-deps export-autoencoder pretrained install bench-deps inference-deps data fashion-mnist-files node-deps train train-autoencoder export evaluate lint clean
+.PHONY: npm mnist-files emoji-files vanilla-vae-emoji mnist-comparison mnist-gaussian cvae one-hour one-hour-ablation two-level two-level-conv two-level-ablation run test bench serve triton triton-deps web web-deps export-autoencoder pretrained install bench-deps inference-deps data fashion-mnist-files node-deps train train-autoencoder export evaluate lint clean
 
 run: export export-autoencoder evaluate
 	@echo "Done. Run folder: $(abspath $(RUN_DIR)); report: $(abspath $(RUN_DIR))/report.md;" \
@@ -196,6 +196,28 @@ two-level: fashion-mnist-files mnist-files
 	$(KERAS_VAE) train --config pipelines/configs/two_level.toml --dataset $(DATASET) --seed $(SEED) \
 	  --epochs $(TWO_LEVEL_EPOCHS) --run-dir $(TWO_LEVEL_RUN)
 	$(KERAS_VAE) evaluate --run-dir $(TWO_LEVEL_RUN) --protocol published
+
+# The convolutional two-level recipe (pipelines/configs/two_level_conv.toml), in a runs
+# folder that may lie outside the checkout, where a long run outlives it: make
+# two-level-conv [RUNS=~/keras-vae-runs] [DATASET=mnist] [TWO_LEVEL_EPOCHS=250]. Stopped
+# at any moment, the same command resumes it from its last epoch.
+RUNS ?= runs
+TWO_LEVEL_CONV_RUN = $(RUNS)/two-level-conv-$(DATASET)-seed$(SEED)-epochs$(TWO_LEVEL_EPOCHS)
+two-level-conv: fashion-mnist-files mnist-files
+	$(KERAS_VAE) train --config pipelines/configs/two_level_conv.toml --dataset $(DATASET) \
+	  --seed $(SEED) --epochs $(TWO_LEVEL_EPOCHS) --run-dir $(TWO_LEVEL_CONV_RUN)
+	$(KERAS_VAE) evaluate --run-dir $(TWO_LEVEL_CONV_RUN) --protocol published
+
+# What the convolutions buy over the MLP two-level model: both trained for
+# ABLATION_EPOCHS epochs on one schedule, evaluated alike and compared image by image.
+TWO_LEVEL_ABLATION_DIR = $(RUNS)/two-level-ablation-$(DATASET)-epochs$(ABLATION_EPOCHS)
+two-level-ablation: fashion-mnist-files mnist-files
+	for recipe in two_level two_level_conv; do \
+	  $(KERAS_VAE) train --config pipelines/configs/$$recipe.toml --dataset $(DATASET) \
+	    --seed $(SEED) --epochs $(ABLATION_EPOCHS) --run-dir $(TWO_LEVEL_ABLATION_DIR)/$$recipe && \
+	  $(KERAS_VAE) evaluate --run-dir $(TWO_LEVEL_ABLATION_DIR)/$$recipe || exit 1; \
+	done
+	$(KERAS_VAE) compare $(TWO_LEVEL_ABLATION_DIR)/two_level $(TWO_LEVEL_ABLATION_DIR)/two_level_conv
 
 # The conditional VAE on Fashion-MNIST and on MNIST, with samples by class.
 cvae: fashion-mnist-files mnist-files

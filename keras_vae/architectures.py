@@ -1,4 +1,5 @@
-"""Encoder/decoder pairs: an MLP and a convolutional network, for H×W×C images.
+"""Encoder/decoder pairs: an MLP, a convolutional network and the gated convolutional
+networks of the published two-level VAE, for H×W×C images.
 
 Encoders map images to `[mean, log_var]`; decoders map latent vectors to
 unconstrained per-pixel parameters of the same shape as the images (a
@@ -290,9 +291,79 @@ def conv_decoder(
     return keras.Model(z, params, name="decoder")
 
 
+def _gated_conv(hidden, channels, kernel_size, strides):
+    """A gated convolution, `Conv(h) * sigmoid(Conv(h))`: the convolutional
+    form of `_dense`'s gated linear unit, as the published ConvHVAE has it."""
+    gate = layers.Conv2D(channels, kernel_size, strides, padding="same", activation="sigmoid")(
+        hidden
+    )
+    return layers.Multiply()(
+        [layers.Conv2D(channels, kernel_size, strides, padding="same")(hidden), gate]
+    )
+
+
+def gated_conv_encoder(
+    input_shape,
+    latent_dim,
+    convolutions=((32, 7, 1), (32, 3, 2), (64, 5, 1), (64, 3, 2), (6, 3, 1)),
+    log_var_bounds=None,
+):
+    """A gated convolutional encoder, the published ConvHVAE's (Tomczak & Welling,
+    2018): gated convolutions, flatten, then the posterior mean and log-variance.
+
+    Args:
+        input_shape: `(height, width, channels)` of the images.
+        latent_dim: size of the latent space.
+        convolutions: `(channels, kernel_size, stride)` of each gated convolution.
+        log_var_bounds: `None`, or `(minimum, maximum)` the log-variance is
+            clipped to.
+
+    Returns:
+        A `keras.Model` mapping images to `[mean, log_var]`.
+    """
+    input_shape = _check_shape(input_shape)
+    _check_positive("latent_dim", latent_dim)
+    images = keras.Input(input_shape, name="images")
+    hidden = images
+    for channels, kernel_size, strides in convolutions:
+        hidden = _gated_conv(hidden, channels, kernel_size, strides)
+    hidden = layers.Flatten()(hidden)
+    head = _gaussian_head(hidden, latent_dim, log_var_bounds)
+    return keras.Model(images, head, name="encoder")
+
+
+def gated_conv_decoder(output_shape, latent_dim, hidden_units=(300,), channels=(64, 64, 64, 64),
+                       kernel_size=3):  # fmt: skip
+    """A gated convolutional decoder, the published ConvHVAE's: gated dense layers
+    to one image-sized map, gated stride-1 convolutions over it, a 1x1 convolution.
+
+    Args:
+        output_shape: `(height, width, channels)` of the images.
+        latent_dim: size of the latent space.
+        hidden_units: sizes of the gated dense layers before the image-sized one.
+        channels: channels of each gated convolution.
+        kernel_size: size of their kernels.
+
+    Returns:
+        A `keras.Model` mapping `z` to per-pixel parameters of shape `output_shape`.
+    """
+    output_shape = _check_shape(output_shape)
+    _check_positive("latent_dim", latent_dim)
+    z = keras.Input((latent_dim,), name="z")
+    hidden = z
+    for units in (*hidden_units, math.prod(output_shape)):
+        hidden = _dense(hidden, units, "gated")
+    hidden = layers.Reshape(output_shape)(hidden)
+    for width in channels:
+        hidden = _gated_conv(hidden, width, kernel_size, 1)
+    params = layers.Conv2D(output_shape[-1], 1, dtype="float32", name="params")(hidden)
+    return keras.Model(z, params, name="decoder")
+
+
 # The builder pairs a preset's `architecture` names.
 ARCHITECTURES = {
     "conv": (conv_encoder, conv_decoder),
+    "gated_conv": (gated_conv_encoder, gated_conv_decoder),
     "mlp": (mlp_encoder, mlp_decoder),
 }
 

@@ -125,6 +125,30 @@ PRESETS = {
         },
         "likelihood": "bernoulli",
     },
+    "hvae_gated_conv_28": {
+        "description": (
+            "The convolutional two-level VAE (keras_vae.HierarchicalVAE) for 28x28x1 "
+            "images, after the published ConvHVAE (Tomczak & Welling, 2018): q(z1|x) "
+            "is five gated convolutions (32 7x7, 32 3x3 stride 2, 64 5x5, 64 3x3 "
+            "stride 2, 6 3x3), p(x|z1) two gated dense layers (300 units, then "
+            "28x28) and four gated 3x3 convolutions of 64 channels over the "
+            "image-sized map; gated MLPs of 300-300 units for q(z2|z1) and p(z1|z2); "
+            "z1 and z2 of 40 dimensions, Bernoulli likelihood, the three Gaussians' "
+            "log-variances clipped to [-6, 2]."
+        ),
+        "architecture": "gated_conv",
+        "input_shape": (28, 28, 1),
+        "latent_dim": 40,
+        "encoder": {"log_var_bounds": (-6.0, 2.0)},
+        "decoder": {},
+        "top": {
+            "latent_dim": 40,
+            "hidden_units": (300, 300),
+            "activation": "gated",
+            "log_var_bounds": (-6.0, 2.0),
+        },
+        "likelihood": "bernoulli",
+    },
 }
 
 

@@ -60,3 +60,56 @@ def test_log_var_bounds_clip_the_log_variance_and_nothing_else(tmp_path):
     np.testing.assert_array_equal(loaded(images)[1], log_var)
     with pytest.raises(ValueError, match=r"minimum < maximum.*minimum=2.*maximum=-6"):
         architectures.Clip(2, -6)
+
+
+def _published_gated_conv_parameters(layers):
+    """Parameters of gated convolutions `(in, out, kernel)`: two kernels and biases each."""
+    return sum(
+        2 * (kernel * kernel * inputs * outputs + outputs) for inputs, outputs, kernel in layers
+    )
+
+
+def test_the_gated_conv_networks_have_the_published_convhvaes_layers():
+    # The published ConvHVAE's q(z|x) and p(x|z) layer tables (Tomczak & Welling, 2018),
+    # with the decoder taking z1 alone.
+    encoder = architectures.gated_conv_encoder((28, 28, 1), 40)
+    convolutions = [(1, 32, 7), (32, 32, 3), (32, 64, 5), (64, 64, 3), (64, 6, 3)]
+    heads = 2 * (6 * 7 * 7 * 40 + 40)
+    assert encoder.count_params() == _published_gated_conv_parameters(convolutions) + heads
+    assert encoder.output_shape == [(None, 40), (None, 40)]
+    decoder = architectures.gated_conv_decoder((28, 28, 1), 40)
+    gated_dense = 2 * (40 * 300 + 300) + 2 * (300 * 784 + 784)
+    convolutions = [(1, 64, 3), (64, 64, 3), (64, 64, 3), (64, 64, 3)]
+    last = 64 * 1 + 1
+    assert decoder.count_params() == (
+        gated_dense + _published_gated_conv_parameters(convolutions) + last
+    )
+    assert decoder.output_shape == (None, 28, 28, 1)
+
+
+def test_a_gated_convolution_is_a_convolution_times_a_sigmoid_gate():
+    decoder = architectures.gated_conv_decoder((5, 5, 1), 2, hidden_units=(), channels=(3,))
+    z = np.random.default_rng(0).normal(size=(4, 2)).astype("float32")
+    (reshape,) = [layer for layer in decoder.layers if isinstance(layer, keras.layers.Reshape)]
+    image_map = keras.Model(decoder.input, reshape.output)  # the 5x5x1 map
+    convs = [layer for layer in decoder.layers if isinstance(layer, keras.layers.Conv2D)][:2]
+    (k_gate, b_gate), (k_unit, b_unit) = (
+        [np.asarray(v, "float64") for v in layer.get_weights()] for layer in convs
+    )
+    if convs[0].activation is not keras.activations.sigmoid:
+        (k_gate, b_gate), (k_unit, b_unit) = (k_unit, b_unit), (k_gate, b_gate)
+
+    def same_conv(x, kernel, bias):  # a 3x3 "same" convolution by its definition
+        padded = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+        out = np.zeros((*x.shape[:3], kernel.shape[-1]))
+        for i in range(5):
+            for j in range(5):
+                patch = padded[:, i : i + 3, j : j + 3, :]
+                out[:, i, j] = np.einsum("bhwc,hwco->bo", patch, kernel)
+        return out + bias
+
+    x = np.asarray(image_map(z), "float64")
+    gated = same_conv(x, k_unit, b_unit) / (1 + np.exp(-same_conv(x, k_gate, b_gate)))
+    *_, multiply = [layer for layer in decoder.layers if isinstance(layer, keras.layers.Multiply)]
+    gated_layer = keras.Model(decoder.input, multiply.output)
+    np.testing.assert_allclose(gated_layer(z), gated, rtol=1e-5, atol=1e-5)

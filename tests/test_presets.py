@@ -57,6 +57,17 @@ def test_ungated_preset_is_the_gated_one_without_its_gates():
     assert ungated.latent_dim == gated.latent_dim == 40
 
 
+def test_the_conv_two_level_preset_changes_only_the_networks_of_x():
+    mlp = keras_vae.HierarchicalVAE.from_preset("hvae_gated_28")
+    conv = keras_vae.HierarchicalVAE.from_preset("hvae_gated_conv_28")
+    for network in ("top_encoder", "top_decoder"):
+        assert getattr(conv, network).count_params() == getattr(mlp, network).count_params()
+    assert (conv.latent_dim, conv.top_latent_dim) == (mlp.latent_dim, mlp.top_latent_dim)
+    # The encoder's log-variance is clipped to [-6, 2], as the two-level presets' are.
+    (clip,) = [layer for layer in conv.encoder.layers if layer.name == "log_var"]
+    assert (clip.minimum, clip.maximum) == (-6.0, 2.0)
+
+
 def test_presets_are_plain_data():
     tree = ast.parse(inspect.getsource(presets))
     assert not [node for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))]
