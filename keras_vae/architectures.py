@@ -88,6 +88,15 @@ def _gaussian_head(hidden, latent_dim, log_var_bounds=None):
     return [mean, log_var]
 
 
+def _encoder(input_shape, latent_dim, trunk, log_var_bounds=None):
+    """An encoder: `trunk` maps the images to flat features, a Gaussian head follows."""
+    input_shape = _check_shape(input_shape)
+    _check_positive("latent_dim", latent_dim)
+    images = keras.Input(input_shape, name="images")
+    head = _gaussian_head(trunk(images), latent_dim, log_var_bounds)
+    return keras.Model(images, head, name="encoder")
+
+
 def mlp_encoder(input_shape, latent_dim, hidden_units=(512,), activation="relu",
                 log_var_bounds=None):  # fmt: skip
     """An MLP encoder: flatten, dense layers, then the posterior mean and log-variance.
@@ -103,14 +112,14 @@ def mlp_encoder(input_shape, latent_dim, hidden_units=(512,), activation="relu",
     Returns:
         A `keras.Model` mapping images to `[mean, log_var]`.
     """
-    input_shape = _check_shape(input_shape)
-    _check_positive("latent_dim", latent_dim)
-    images = keras.Input(input_shape, name="images")
-    hidden = layers.Flatten()(images)
-    for units in hidden_units:
-        hidden = _dense(hidden, units, activation)
-    head = _gaussian_head(hidden, latent_dim, log_var_bounds)
-    return keras.Model(images, head, name="encoder")
+
+    def trunk(images):
+        hidden = layers.Flatten()(images)
+        for units in hidden_units:
+            hidden = _dense(hidden, units, activation)
+        return hidden
+
+    return _encoder(input_shape, latent_dim, trunk, log_var_bounds)
 
 
 def mlp_decoder(output_shape, latent_dim, hidden_units=(512,), activation="relu"):
@@ -220,16 +229,17 @@ def conv_encoder(
     Returns:
         A `keras.Model` mapping images to `[mean, log_var]`.
     """
-    input_shape = _check_shape(input_shape)
-    _check_positive("latent_dim", latent_dim)
-    images = keras.Input(input_shape, name="images")
-    hidden = images
-    for channels in filters:
-        hidden = _conv_block(hidden, channels, kernel_size, batch_norm, activation, False)
-    hidden = layers.Flatten()(hidden)
-    for units in hidden_units:
-        hidden = _dense(hidden, units, activation)
-    return keras.Model(images, _gaussian_head(hidden, latent_dim), name="encoder")
+
+    def trunk(images):
+        hidden = images
+        for channels in filters:
+            hidden = _conv_block(hidden, channels, kernel_size, batch_norm, activation, False)
+        hidden = layers.Flatten()(hidden)
+        for units in hidden_units:
+            hidden = _dense(hidden, units, activation)
+        return hidden
+
+    return _encoder(input_shape, latent_dim, trunk)
 
 
 def conv_decoder(
@@ -321,15 +331,14 @@ def gated_conv_encoder(
     Returns:
         A `keras.Model` mapping images to `[mean, log_var]`.
     """
-    input_shape = _check_shape(input_shape)
-    _check_positive("latent_dim", latent_dim)
-    images = keras.Input(input_shape, name="images")
-    hidden = images
-    for channels, kernel_size, strides in convolutions:
-        hidden = _gated_conv(hidden, channels, kernel_size, strides)
-    hidden = layers.Flatten()(hidden)
-    head = _gaussian_head(hidden, latent_dim, log_var_bounds)
-    return keras.Model(images, head, name="encoder")
+
+    def trunk(images):
+        hidden = images
+        for channels, kernel_size, strides in convolutions:
+            hidden = _gated_conv(hidden, channels, kernel_size, strides)
+        return layers.Flatten()(hidden)
+
+    return _encoder(input_shape, latent_dim, trunk, log_var_bounds)
 
 
 def gated_conv_decoder(output_shape, latent_dim, hidden_units=(300,), channels=(64, 64, 64, 64),

@@ -13,6 +13,15 @@ PRETRAINED = {
     "Fashion-MNIST, 10 epochs",
 }
 
+# The upper stochastic layer of the two-level presets: gated MLPs of 300-300 units for
+# q(z2|z1) and p(z1|z2), z2 of 40 dimensions, log-variances clipped to [-6, 2].
+GATED_TOP = {
+    "latent_dim": 40,
+    "hidden_units": (300, 300),
+    "activation": "gated",
+    "log_var_bounds": (-6.0, 2.0),
+}
+
 PRESETS = {
     "fashion_mnist_conv": {
         "description": (
@@ -117,12 +126,7 @@ PRESETS = {
             "log_var_bounds": (-6.0, 2.0),
         },
         "decoder": {"hidden_units": (300, 300), "activation": "gated"},
-        "top": {
-            "latent_dim": 40,
-            "hidden_units": (300, 300),
-            "activation": "gated",
-            "log_var_bounds": (-6.0, 2.0),
-        },
+        "top": GATED_TOP,
         "likelihood": "bernoulli",
     },
     "hvae_gated_conv_28": {
@@ -141,12 +145,7 @@ PRESETS = {
         "latent_dim": 40,
         "encoder": {"log_var_bounds": (-6.0, 2.0)},
         "decoder": {},
-        "top": {
-            "latent_dim": 40,
-            "hidden_units": (300, 300),
-            "activation": "gated",
-            "log_var_bounds": (-6.0, 2.0),
-        },
+        "top": GATED_TOP,
         "likelihood": "bernoulli",
     },
 }
