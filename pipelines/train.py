@@ -331,17 +331,35 @@ def run(args):
         config, args.run_dir, overwrite=args.overwrite, fresh=args.fresh, verbose=verbose
     )
     run_dir = Path(args.run_dir).resolve()
-    test = summary.test
-    parts = f"reconstruction {test['reconstruction_loss']:.2f}"
-    if "kl_loss" in test:
-        parts += f" + KL {test['kl_loss']:.2f}"
     print(
         f"\nTrained {config.model} {config.preset} on {config.dataset} in "
         f"{time.perf_counter() - started:.0f} s{_rate(summary)}.\n"
-        f"Test loss {test['loss']:.2f} nats per example = {parts}.\n"
+        f"{test_loss_line(summary)}\n"
         f"Run folder: {run_dir}\n"
         + "".join(f"  {path.relative_to(run_dir)}\n" for path in sorted(run_dir.iterdir()))
     )
+
+
+def test_loss_line(summary):
+    """The test loss and its terms, with the KL weight the loss was taken at.
+
+    During a KL warm-up the loss is the reconstruction plus `beta` times the
+    KL, `beta` being the last epoch's (its history's `beta`).
+
+    Args:
+        summary: a finished run's `RunSummary`.
+
+    Returns:
+        One line, e.g. "Test loss 250.10 nats per example = reconstruction
+        230.00 + KL 20.10."
+    """
+    test = summary.test
+    parts = f"reconstruction {test['reconstruction_loss']:.2f}"
+    if "kl_loss" in test:
+        beta = summary.history.get("beta", [summary.config.beta])[-1]
+        weight = "" if beta == 1.0 else f"{beta:.4g} × "
+        parts += f" + {weight}KL {test['kl_loss']:.2f}"
+    return f"Test loss {test['loss']:.2f} nats per example = {parts}."
 
 
 def _rate(summary):

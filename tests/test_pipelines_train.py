@@ -2,6 +2,7 @@ import csv
 import json
 import math
 import os
+import re
 
 import keras
 import numpy as np
@@ -198,3 +199,27 @@ def test_a_cosine_schedule_decays_the_learning_rate_to_zero_over_the_run():
         assert float(optimizer.learning_rate) == pytest.approx(expected, abs=1e-7)
     assert float(build_optimizer(config.replace(learning_rate_schedule="constant"))
                  .learning_rate) == pytest.approx(0.002)  # fmt: skip
+
+
+def test_the_printed_test_loss_adds_up_with_the_kl_weight_it_was_taken_at():
+    from pipelines.train import test_loss_line
+    from tests.support.run_summaries import a_summary
+
+    def terms(line):
+        loss, reconstruction, *kl = map(float, re.findall(r"\d+\.\d+|\d+(?= ×)", line))
+        return loss, reconstruction, kl
+
+    # Mid warm-up: the loss is reconstruction + beta × KL, beta from the last epoch.
+    warming = a_summary(
+        history={"loss": [3.0, 2.0], "beta": [0.01, 0.02]},
+        test={"loss": 399.03 + 0.02 * 43.98, "reconstruction_loss": 399.03, "kl_loss": 43.98},
+    )
+    line = test_loss_line(warming)
+    assert "= reconstruction 399.03 + 0.02 × KL 43.98." in line
+    loss, reconstruction, (beta, kl) = terms(line)
+    assert loss == pytest.approx(reconstruction + beta * kl, abs=0.01)
+    # No schedule: the config's beta of 1, and the plain sum.
+    line = test_loss_line(a_summary())
+    assert line == "Test loss 1.50 nats per example = reconstruction 1.00 + KL 0.50."
+    autoencoder = a_summary(test={"loss": 1.0, "reconstruction_loss": 1.0})
+    assert test_loss_line(autoencoder).endswith("= reconstruction 1.00.")
