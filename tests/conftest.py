@@ -175,8 +175,9 @@ def build_wheel(source, folder):
     It is built from a copy of the files git would commit there, as from a clean
     clone: a `build/` folder that an earlier build left in the checkout would
     otherwise slip modules removed since into the wheel. The test environment's
-    setuptools builds it (no isolated build environment to install: a third of
-    the time); `make install` builds the project in isolation.
+    setuptools builds it (the dev extra asks for the version build-system
+    does; no isolated build environment to install: a third of the time);
+    `make install` builds the project in isolation.
     """
     listed = subprocess.run(
         ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
