@@ -122,6 +122,14 @@ def mlp_encoder(input_shape, latent_dim, hidden_units=(512,), activation="relu",
     return _encoder(input_shape, latent_dim, trunk, log_var_bounds)
 
 
+def _decoder(output_shape, latent_dim, body):
+    """A decoder: `body` maps `z` to per-pixel parameters of shape `output_shape`."""
+    output_shape = _check_shape(output_shape)
+    _check_positive("latent_dim", latent_dim)
+    z = keras.Input((latent_dim,), name="z")
+    return keras.Model(z, body(z, output_shape), name="decoder")
+
+
 def mlp_decoder(output_shape, latent_dim, hidden_units=(512,), activation="relu"):
     """An MLP decoder, the mirror of `mlp_encoder`.
 
@@ -134,15 +142,15 @@ def mlp_decoder(output_shape, latent_dim, hidden_units=(512,), activation="relu"
     Returns:
         A `keras.Model` mapping `z` to per-pixel parameters of shape `output_shape`.
     """
-    output_shape = _check_shape(output_shape)
-    _check_positive("latent_dim", latent_dim)
-    z = keras.Input((latent_dim,), name="z")
-    hidden = z
-    for units in hidden_units:
-        hidden = _dense(hidden, units, activation)
-    params = layers.Dense(math.prod(output_shape), dtype="float32")(hidden)
-    params = layers.Reshape(output_shape, dtype="float32", name="params")(params)
-    return keras.Model(z, params, name="decoder")
+
+    def body(z, output_shape):
+        hidden = z
+        for units in hidden_units:
+            hidden = _dense(hidden, units, activation)
+        params = layers.Dense(math.prod(output_shape), dtype="float32")(hidden)
+        return layers.Reshape(output_shape, dtype="float32", name="params")(params)
+
+    return _decoder(output_shape, latent_dim, body)
 
 
 def mlp_gaussian(input_dim, latent_dim, hidden_units=(300,), activation="relu", name="gaussian",
@@ -356,17 +364,17 @@ def gated_conv_decoder(output_shape, latent_dim, hidden_units=(300,), channels=(
     Returns:
         A `keras.Model` mapping `z` to per-pixel parameters of shape `output_shape`.
     """
-    output_shape = _check_shape(output_shape)
-    _check_positive("latent_dim", latent_dim)
-    z = keras.Input((latent_dim,), name="z")
-    hidden = z
-    for units in (*hidden_units, math.prod(output_shape)):
-        hidden = _dense(hidden, units, "gated")
-    hidden = layers.Reshape(output_shape)(hidden)
-    for width in channels:
-        hidden = _gated_conv(hidden, width, kernel_size, 1)
-    params = layers.Conv2D(output_shape[-1], 1, dtype="float32", name="params")(hidden)
-    return keras.Model(z, params, name="decoder")
+
+    def body(z, output_shape):
+        hidden = z
+        for units in (*hidden_units, math.prod(output_shape)):
+            hidden = _dense(hidden, units, "gated")
+        hidden = layers.Reshape(output_shape)(hidden)
+        for width in channels:
+            hidden = _gated_conv(hidden, width, kernel_size, 1)
+        return layers.Conv2D(output_shape[-1], 1, dtype="float32", name="params")(hidden)
+
+    return _decoder(output_shape, latent_dim, body)
 
 
 # The builder pairs a preset's `architecture` names.
