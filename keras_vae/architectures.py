@@ -48,8 +48,14 @@ def _dense(hidden, units, activation):
     of the published likelihood tables (Tomczak & Welling, 2018)."""
     if activation != "gated":
         return _activation(activation)(layers.Dense(units)(hidden))
-    gate = layers.Dense(units, activation="sigmoid")(hidden)
-    return layers.Multiply()([layers.Dense(units)(hidden), gate])
+    return _gated(hidden, layers.Dense, units)
+
+
+def _gated(hidden, layer, *args, **kwargs):
+    """A gated linear unit of `layer(*args, **kwargs)`: `layer(h) * sigmoid(layer'(h))`,
+    two layers of the same shape, the gate's made first."""
+    gate = layer(*args, activation="sigmoid", **kwargs)(hidden)
+    return layers.Multiply()([layer(*args, **kwargs)(hidden), gate])
 
 
 @keras.saving.register_keras_serializable(package="keras_vae")
@@ -312,12 +318,7 @@ def conv_decoder(
 def _gated_conv(hidden, channels, kernel_size, strides):
     """A gated convolution, `Conv(h) * sigmoid(Conv(h))`: the convolutional
     form of `_dense`'s gated linear unit, as the published ConvHVAE has it."""
-    gate = layers.Conv2D(channels, kernel_size, strides, padding="same", activation="sigmoid")(
-        hidden
-    )
-    return layers.Multiply()(
-        [layers.Conv2D(channels, kernel_size, strides, padding="same")(hidden), gate]
-    )
+    return _gated(hidden, layers.Conv2D, channels, kernel_size, strides, padding="same")
 
 
 def gated_conv_encoder(

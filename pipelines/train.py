@@ -334,13 +334,13 @@ def run(args):
     print(
         f"\nTrained {config.model} {config.preset} on {config.dataset} in "
         f"{time.perf_counter() - started:.0f} s{_rate(summary)}.\n"
-        f"{test_loss_line(summary)}\n"
+        f"{loss_line(summary)}\n"
         f"Run folder: {run_dir}\n"
         + "".join(f"  {path.relative_to(run_dir)}\n" for path in sorted(run_dir.iterdir()))
     )
 
 
-def test_loss_line(summary):
+def loss_line(summary):
     """The test loss and its terms, with the KL weight the loss was taken at.
 
     During a KL warm-up the loss is the reconstruction plus `beta` times the

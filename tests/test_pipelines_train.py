@@ -202,7 +202,7 @@ def test_a_cosine_schedule_decays_the_learning_rate_to_zero_over_the_run():
 
 
 def test_the_printed_test_loss_adds_up_with_the_kl_weight_it_was_taken_at():
-    from pipelines.train import test_loss_line
+    from pipelines.train import loss_line
     from tests.support.run_summaries import a_summary
 
     def terms(line):
@@ -214,12 +214,12 @@ def test_the_printed_test_loss_adds_up_with_the_kl_weight_it_was_taken_at():
         history={"loss": [3.0, 2.0], "beta": [0.01, 0.02]},
         test={"loss": 399.03 + 0.02 * 43.98, "reconstruction_loss": 399.03, "kl_loss": 43.98},
     )
-    line = test_loss_line(warming)
+    line = loss_line(warming)
     assert "= reconstruction 399.03 + 0.02 × KL 43.98." in line
     loss, reconstruction, (beta, kl) = terms(line)
     assert loss == pytest.approx(reconstruction + beta * kl, abs=0.01)
     # No schedule: the config's beta of 1, and the plain sum.
-    line = test_loss_line(a_summary())
+    line = loss_line(a_summary())
     assert line == "Test loss 1.50 nats per example = reconstruction 1.00 + KL 0.50."
     autoencoder = a_summary(test={"loss": 1.0, "reconstruction_loss": 1.0})
-    assert test_loss_line(autoencoder).endswith("= reconstruction 1.00.")
+    assert loss_line(autoencoder).endswith("= reconstruction 1.00.")
