@@ -15,9 +15,11 @@ run: export export-autoencoder evaluate
 	@echo "Done. Run folder: $(abspath $(RUN_DIR)); report: $(abspath $(RUN_DIR))/report.md;" \
 	  "export bundle: $(abspath exported/default); in a browser: make web."
 
-# Every test, in a process per core that takes whole files (pyproject.toml's pytest options).
+# Every test: in a process per core that takes whole files (pyproject.toml's pytest options),
+# then those that measure the machine, alone.
 test: install bench-deps fashion-mnist-files mnist-files emoji-files node-deps web-deps triton-deps
-	$(PY) -m pytest -m ""
+	$(PY) -m pytest -m "not exclusive"
+	$(PY) -m pytest -m exclusive -n 0
 
 # Training and inference speed against the references and the CPU's peak; uses
 # the trained default run and its export, making them first if missing (both
