@@ -6,7 +6,9 @@ from keras import ops
 from keras_vae.architectures import mlp_gaussian
 from keras_vae.presets import TWO_LEVEL_PRESETS, is_two_level
 from keras_vae.sampling import gaussian_kl_divergence, gaussian_log_density
+from keras_vae.seeded_noise import seeded_normal
 from keras_vae.vae import VAE
+from keras_vae_inference.model_inputs import ModelInputs
 
 
 @keras.saving.register_keras_serializable(package="keras_vae")
@@ -23,9 +25,9 @@ class HierarchicalVAE(VAE):
 
     `encoder`, `decoder` and the methods that use them (`encode`, `decode`,
     `reconstruct`, `interpolate`) work on the lower layer `z1`; `sample` draws
-    from the whole model (`prior_codes` gives its draws of `z1`). The bundle
-    export is refused: its servers sample `z ~ N(0, I)`, which is not this
-    model's prior over `z1`.
+    from the whole model (`prior_codes` gives its draws of `z1`). `export`
+    writes all four networks and a sampler graph that draws `z2 → z1 → x`
+    from a seed as `sample_from_seeds` does, in any runtime.
 
     Args:
         encoder: a `keras.Model` mapping images to `[mean, log_var]` of q(z1|x).
@@ -80,6 +82,11 @@ class HierarchicalVAE(VAE):
             mlp_gaussian(latent_dim, top_latent_dim, name="top_encoder", **top),
             mlp_gaussian(top_latent_dim, latent_dim, name="top_decoder", **top),
         ]
+
+    @property
+    def model_inputs(self) -> ModelInputs:
+        """What the networks take; `top_latent_dim` is the size of `z2`."""
+        return ModelInputs(self.image_shape, self.latent_dim, top_latent_dim=self.top_latent_dim)
 
     @property
     def noise_dim(self):
@@ -179,13 +186,30 @@ class HierarchicalVAE(VAE):
         )
         return ops.convert_to_numpy(z1)
 
-    def export(self, filepath, format="bundle", **kwargs):
-        raise ValueError(
-            "A HierarchicalVAE has no bundle export yet: a bundle's servers sample "
-            "z ~ N(0, I), while this model's prior over z1 is p(z1|z2). Export the "
-            "networks one by one instead, e.g. model.decoder.export(path) for p(x|z1) "
-            f"and model.top_decoder.export(path) for p(z1|z2). Received: export({filepath!r})."
+    def sample_from_seeds(self, seeds):
+        """Draws `z2 ~ N(0, I)`, `z1 ~ p(z1|z2)` and the mean image of p(x|z1), one per seed.
+
+        It is what an exported bundle's sampler graph computes, in every runtime
+        that runs it: the noise of seed `s` is `seeded_noise.seeded_normal(s,
+        top_latent_dim + latent_dim)`, its first `top_latent_dim` values `z2`,
+        the rest the noise of `z1`.
+
+        Args:
+            seeds: integers `(n,)` in [0, 2**63 - 1].
+
+        Returns:
+            A tuple of float32 tensors: the images `(n, H, W, C)`, `z1`
+            `(n, latent_dim)` and `z2` `(n, top_latent_dim)`.
+        """
+        noise = seeded_normal(seeds, self.top_latent_dim + self.latent_dim)
+        z2 = noise[:, : self.top_latent_dim]
+        prior_mean, prior_log_var = self.top_decoder(z2, training=False)
+        z1 = (
+            ops.cast(prior_mean, "float32")
+            + ops.exp(0.5 * ops.cast(prior_log_var, "float32")) * noise[:, self.top_latent_dim :]
         )
+        images = self.likelihood(self.decoder(z1, training=False))
+        return ops.cast(images, "float32"), z1, z2
 
     def get_config(self):
         return {

@@ -49,11 +49,19 @@ def model_config(name, inputs, outputs, description="", backend="onnxruntime"):
         for spec in specs:
             if spec["shape"][0] != "batch":
                 raise ValueError(f"Expected a batch axis first. Received: {spec}")
+            dims = ", ".join(str(int(d)) for d in spec["shape"][1:])
+            # A batch of scalars: Triton wants dims of one or more axes, so it
+            # is [ 1 ], reshaped to the model's [batch].
+            shape = (
+                f"    dims: [ {dims} ]\n"
+                if dims
+                else ("    dims: [ 1 ]\n    reshape: { shape: [ ] }\n")
+            )
             entries.append(
                 "  {\n"
                 f"    name: {json.dumps(spec['name'])}\n"
                 f"    data_type: {DATA_TYPES[spec['dtype']]}\n"
-                f"    dims: [ {', '.join(str(int(d)) for d in spec['shape'][1:])} ]\n"
+                f"{shape}"
                 "  }"
             )
         return ",\n".join(entries)

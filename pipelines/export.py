@@ -1,4 +1,4 @@
-"""Exports a trained run's decoder and encoder as a verified bundle.
+"""Exports a trained run's networks as a verified bundle.
 
     keras-vae export --run-dir runs/default --name default --variants float16
 
@@ -73,9 +73,10 @@ def run(args):
     lines = [
         f"\nExported and verified in {time.perf_counter() - started:.1f} s: "
         f"{bundle.resolve()}, version {version} (versions: {', '.join(manifest['versions'])})",
-        f"  opset {manifest['onnx']['opset']}, latent_dim {manifest['model']['latent_dim']}",
+        f"  latent_dim {manifest['model']['latent_dim']}; parts (ONNX opset): "
+        + ", ".join(f"{part} ({manifest['onnx']['opset'][part]})" for part in manifest["parts"]),
     ]
-    for part in ("decoder", "encoder"):
+    for part in manifest["parts"]:
         figures = ", ".join(f"{k} {v:.2g}" for k, v in parity[part].items())
         lines.append(f"  {part} max |difference|: {figures} (limit {parity['tolerance']:g})")
     for name in [*entry["onnx"].values(), *(v["file"] for v in entry["variants"].values())]:

@@ -160,6 +160,37 @@ def conditional_bundle(tmp_path_factory):
     return directory, export_bundle(cvae, directory, images, test_labels=np.arange(16) % 3)
 
 
+@pytest.fixture(scope="session")
+def two_level_bundle(tmp_path_factory):
+    """A small two-level VAE for 8x8x1 images, trained briefly, and its bundle.
+
+    Returns:
+        `(directory, manifest, model, images)`.
+    """
+    import keras
+
+    import keras_vae
+    from keras_vae import architectures
+    from keras_vae.export import export_bundle
+    from tests.support.toy_data import prototype_images
+
+    keras.utils.set_random_seed(0)
+    shape = (8, 8, 1)
+    hvae = keras_vae.HierarchicalVAE(
+        architectures.mlp_encoder(shape, 4, hidden_units=(32,)),
+        architectures.mlp_decoder(shape, 4, hidden_units=(32,)),
+        architectures.mlp_gaussian(4, 2, hidden_units=(16,), name="top_encoder"),
+        architectures.mlp_gaussian(2, 4, hidden_units=(16,), name="top_decoder"),
+        seed=0,
+    )
+    images = prototype_images(256, shape)
+    hvae.compile(optimizer=keras.optimizers.Adam(3e-3))
+    hvae.fit(images, epochs=3, batch_size=32, verbose=0)
+    directory = tmp_path_factory.mktemp("exported") / "two_level"
+    manifest = export_bundle(hvae, directory, images[:32], metadata={"dataset": "toy"})
+    return directory, manifest, hvae, images
+
+
 PIP_QUIET = ("--quiet", "--disable-pip-version-check")
 # Byte-compiling every dependency's thousands of modules is a large share of an
 # install; they compile as they are imported instead.

@@ -43,7 +43,9 @@ def test_bundle_layout_and_manifest(exported_bundle, small_trained_vae):
     ]  # fmt: skip
     assert manifest["decoder"]["outputs"][0]["range"] == [0.0, 1.0]
     assert [o["name"] for o in manifest["encoder"]["outputs"]] == ["mean", "log_var"]
-    assert manifest["onnx"]["opset"] == 17
+    assert manifest["parts"] == ["decoder", "encoder"]
+    assert manifest["onnx"]["opset"] == {"decoder": 17, "encoder": 17}
+    assert manifest["sampling"]["graph"] is None
     assert (manifest["format"], manifest["format_version"]) == (
         bundle.FORMAT,
         bundle.FORMAT_VERSION,
@@ -70,7 +72,7 @@ def test_onnx_files_are_valid_deterministic_and_batch_dynamic(
     directory, manifest = exported_bundle
     model = onnx.load(str(directory / latest(manifest)["onnx"][part]))
     onnx.checker.check_model(model, full_check=True)
-    assert model.opset_import[0].version == manifest["onnx"]["opset"]
+    assert model.opset_import[0].version == manifest["onnx"]["opset"][part]
     assert not [n for n in model.graph.node if "Random" in n.op_type]
     for value in [*model.graph.input, *model.graph.output]:
         assert value.type.tensor_type.shape.dim[0].dim_param == "batch"

@@ -9,6 +9,7 @@ from keras_vae.evaluation import importance_weighted_log_likelihood
 from keras_vae.run_config import RunConfig
 from pipelines.evaluate import evaluate_run
 from pipelines.train import train
+from tests.support.numpy_seeded_noise import numpy_seeded_normal
 from tests.support.replicas import assert_one_step_on_two_replicas_equals_one, two_replicas
 from tests.support.toy_data import prototype_images
 from tests.support.toy_models import two_level_gaussian_model
@@ -101,6 +102,21 @@ def test_sampling_goes_through_the_learned_prior_of_z1_and_repeats_with_its_seed
     assert hvae.sample(0).shape == (0, 8, 8, 1)
 
 
+def test_sampling_from_seeds_is_the_seeded_noise_through_both_layers():
+    hvae = small_hvae()
+    seeds = np.array([0, 5, 2**40])
+    images, z1, z2 = (np.asarray(v) for v in hvae.sample_from_seeds(seeds))
+    noise = numpy_seeded_normal(seeds, 2 + 4)
+    np.testing.assert_allclose(z2, noise[:, :2], atol=2e-6)
+    mean, log_var = (np.asarray(v) for v in hvae.top_decoder(noise[:, :2].astype("float32")))
+    np.testing.assert_allclose(z1, mean + np.exp(0.5 * log_var) * noise[:, 2:], atol=1e-5)
+    np.testing.assert_allclose(images, hvae.decode(z1), atol=1e-6)
+    # A row is its seed's alone (up to the rounding of a smaller matrix product).
+    alone = [np.asarray(v) for v in hvae.sample_from_seeds(seeds[1:2])]
+    np.testing.assert_array_equal(alone[2], z2[1:2])
+    np.testing.assert_allclose(alone[0], images[1:2], atol=1e-6)
+
+
 @pytest.mark.training
 def test_one_step_on_two_replicas_equals_one_step_on_one():
     data = tf.data.Dataset.from_tensor_slices(prototype_images(16, (8, 8, 1))).batch(16)
@@ -129,8 +145,6 @@ def test_what_a_two_level_model_cannot_take_is_refused_with_the_fix():
             architectures.mlp_gaussian(4, 2, name="top_encoder"),
             architectures.mlp_gaussian(2, 3, name="top_decoder"),
         )
-    with pytest.raises(ValueError, match="no bundle export yet"):
-        small_hvae().export("unused")
     with pytest.raises(ValueError, match="model='hvae' with preset in"):
         RunConfig.from_dict({"preset": "hvae_gated_28"})
     with pytest.raises(ValueError, match="model='hvae' with preset in"):

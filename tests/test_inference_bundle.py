@@ -46,7 +46,7 @@ def test_missing_or_foreign_bundles(bundle_copy, tmp_path):
 @pytest.mark.parametrize(
     ("manifest", "message"),
     [
-        ({"format_version": 99}, "format version 99; this keras-vae reads version 2"),
+        ({"format_version": 99}, "format version 99; this keras-vae reads version 3"),
         ({"format_version": None}, "format version None"),
         ({"files": None}, "has no file table"),
     ],

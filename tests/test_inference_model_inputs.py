@@ -80,7 +80,7 @@ def test_every_model_class_describes_its_inputs():
     cvae = keras_vae.ConditionalVAE.from_preset("mlp_28", num_classes=4)
     assert cvae.model_inputs == ModelInputs((28, 28, 1), 32, 4)
     hvae = keras_vae.HierarchicalVAE.from_preset("hvae_gated_28", load_weights=False)
-    assert hvae.model_inputs == ModelInputs((28, 28, 1), 40)
+    assert hvae.model_inputs == ModelInputs((28, 28, 1), 40, top_latent_dim=40)
     autoencoder = keras_vae.Autoencoder.from_preset("keras_io_mnist")
     assert autoencoder.model_inputs == ModelInputs((28, 28, 1), 2)
 

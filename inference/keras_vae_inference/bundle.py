@@ -18,6 +18,12 @@ a Triton model repository; each export adds the next integer version:
     encoder/config.pbtxt, encoder/configs/python.pbtxt
     encoder/<version>/model.onnx  images [batch, H, W, C] -> mean, log_var [batch, latent_dim]
     encoder/<version>/model.py, saved_model.pb, variables/
+
+A two-level model's bundle has three parts more, in the same layout: its
+decoder and encoder then work on z1, `top_decoder` maps z2 to the mean and
+log_var of p(z1|z2), `top_encoder` z1 to those of q(z2|z1), and `sampler` draws
+seed [batch] int64 -> image, z (z1) and z2 inside the graph. The manifest lists
+a bundle's parts (`parts`) and says how to sample (`sampling`).
 """
 
 import hashlib
@@ -26,9 +32,13 @@ from pathlib import Path
 
 FORMAT = "keras-vae-bundle"
 # Raised whenever a reader of the previous version could misread a bundle.
-FORMAT_VERSION = 2
+# Version 3: the manifest lists the parts, says how to sample, and gives each
+# part's opset; a two-level model's bundle has five parts.
+FORMAT_VERSION = 3
 MANIFEST = "manifest.json"
-PARTS = ("decoder", "encoder")
+# The parts every bundle has; `parts` reads a bundle's own list.
+CORE_PARTS = ("decoder", "encoder")
+ALL_PARTS = (*CORE_PARTS, "top_decoder", "top_encoder", "sampler")
 SIGNATURE = "serving_default"
 TRITON_CONFIG = "config.pbtxt"
 # Triton loads <model>/configs/<name>.pbtxt instead of config.pbtxt when started
@@ -44,6 +54,8 @@ IMAGE = "image"  # the decoder's output: the mean image [batch, H, W, C]
 IMAGES = "images"  # the encoder's input [batch, H, W, C]
 MEAN = "mean"  # the encoder's outputs, the posterior's mean and log-variance
 LOG_VAR = "log_var"
+SEED = "seed"  # a two-level sampler's input: int64 seeds [batch]
+TOP_LATENT = "z2"  # its upper code, an output beside the image and z1
 
 
 class BundleError(RuntimeError):
@@ -123,6 +135,33 @@ def version_entry(directory, manifest, version=None):
             f"Received: {version!r}."
         )
     return version, versions[str(version)]
+
+
+def parts(directory, manifest):
+    """The parts of a bundle, as its manifest lists them.
+
+    Args:
+        directory: the bundle folder (for messages).
+        manifest: its manifest, from `read_manifest`.
+
+    Returns:
+        A tuple of part names, the decoder and encoder first.
+
+    Raises:
+        BundleError: the list is missing or names parts this package does not know.
+    """
+    names = manifest.get("parts")
+    if (
+        not isinstance(names, list)
+        or tuple(names[:2]) != CORE_PARTS
+        or not set(names) <= set(ALL_PARTS)
+        or len(set(names)) != len(names)
+    ):
+        raise BundleError(
+            f"Expected the manifest of {directory} to list its parts, {list(CORE_PARTS)} "
+            f"first, among {list(ALL_PARTS)}. Received: {names!r}. Export the model again."
+        )
+    return tuple(names)
 
 
 def sha256(path):

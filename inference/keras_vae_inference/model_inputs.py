@@ -23,11 +23,20 @@ class ModelInputs:
         num_classes: for a conditional model, the classes its labels span
             (each network's second input, one-hot rows or weights that mix
             classes); `None` for a model of images alone.
+        top_latent_dim: for a two-level model, the size of its upper code `z2`
+            (`latent_dim` is then the size of `z1`, the decoder's input);
+            `None` for a model of one stochastic layer.
     """
 
     image_shape: tuple
     latent_dim: int
     num_classes: int | None = None
+    top_latent_dim: int | None = None
+
+    @property
+    def two_level(self):
+        """Whether the prior over the decoder's input is learned, `p(z1|z2)`, not N(0, I)."""
+        return self.top_latent_dim is not None
 
     @property
     def conditional(self):
@@ -59,6 +68,19 @@ class ModelInputs:
             A C-contiguous float32 array `(n, latent_dim)`.
         """
         return _float32_batch("z", z, (self.latent_dim,), "latent vectors")
+
+    def top_latent_batch(self, z2):
+        """Checks a caller's upper codes `z2` of a two-level model.
+
+        Args:
+            z2: array-like `(n, top_latent_dim)` of real numbers.
+
+        Returns:
+            A C-contiguous float32 array `(n, top_latent_dim)`.
+        """
+        if not self.two_level:
+            raise ValueError("This model has one stochastic layer: it has no upper code z2.")
+        return _float32_batch("z2", z2, (self.top_latent_dim,), "upper codes z2")
 
     def image_batch(self, images):
         """Checks a caller's images.
@@ -115,6 +137,8 @@ class ModelInputs:
         entry = {"latent_dim": self.latent_dim, "image_shape": list(self.image_shape)}
         if self.conditional:
             entry["num_classes"] = self.num_classes
+        if self.two_level:
+            entry["top_latent_dim"] = self.top_latent_dim
         return entry
 
     @classmethod
@@ -143,13 +167,14 @@ class ModelInputs:
                 f"The manifest of {origin} records latent_dim {latent_dim} and image_shape "
                 f"{image_shape}, which no model has. Export the model again."
             )
-        classes = model.get("num_classes")
-        if classes is not None and (type(classes) is not int or classes < 1):
-            raise ValueError(
-                f"The manifest of {origin} records num_classes {classes!r}, which no model "
-                "has. Export the model again."
-            )
-        return cls(image_shape, latent_dim, classes)
+        sizes = {key: model.get(key) for key in ("num_classes", "top_latent_dim")}
+        for key, size in sizes.items():
+            if size is not None and (type(size) is not int or size < 1):
+                raise ValueError(
+                    f"The manifest of {origin} records {key} {size!r}, which no model "
+                    "has. Export the model again."
+                )
+        return cls(image_shape, latent_dim, **sizes)
 
 
 def _float32_batch(name, values, item_shape, what):

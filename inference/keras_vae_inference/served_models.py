@@ -6,10 +6,14 @@ between the two servers:
 - `decoder`: `z` float32 `[batch, latent_dim]` -> `image` float32 `[batch, H, W, C]`
 - `encoder`: `images` float32 `[batch, H, W, C]` in [0, 1] -> `mean`, `log_var`
 - `sampler`: `seed` int64 `[batch]` -> `image` and the latent vector `z` drawn
-  from N(0, I) with that seed (the draw of `ExportedVAE.sample(1, seed)`)
+  from the prior with that seed (`ExportedVAE.draw`: for a one-level VAE, z from
+  N(0, I) as `ExportedVAE.sample(1, seed)` draws it)
 
 A conditional VAE's models also take `labels` float32 `[batch, classes]`
-(one-hot rows, or weights that mix classes), after their first input.
+(one-hot rows, or weights that mix classes), after their first input. A
+two-level VAE's decoder and encoder work on `z1`, its sampler also returns `z2`,
+and two models more serve its upper layer: `top_decoder` (`z` = z2 -> `mean`,
+`log_var` of p(z1|z2)) and `top_encoder` (`z` = z1 -> those of q(z2|z1)).
 """
 
 import numpy as np
@@ -185,7 +189,8 @@ def served_models(vae, max_batch_rows=MAX_BATCH_ROWS):
             request alone).
 
     Returns:
-        A dict `{name: ServedModel}`: decoder, encoder and sampler.
+        A dict `{name: ServedModel}`: decoder, encoder and sampler, and for a
+        two-level VAE top_decoder and top_encoder.
     """
     latent, images = (vae.latent_dim,), vae.image_shape
     inputs = vae.model_inputs
@@ -193,10 +198,16 @@ def served_models(vae, max_batch_rows=MAX_BATCH_ROWS):
     if inputs.conditional:
         labels = [Tensor(bundle.LABELS, "FP32", inputs.label_shape, value_range=(0.0, 1.0))]
 
-    def sample(seeds, *labels):
-        z = np.stack([np.random.default_rng(int(s)).standard_normal(vae.latent_dim) for s in seeds])
-        return vae.decode(z, *labels), z.astype(np.float32)
+    def draw(seeds, *labels):
+        return tuple(vae.draw(seeds, *labels).values())
 
+    def gaussian(size):
+        return [Tensor(bundle.MEAN, "FP32", (size,)), Tensor(bundle.LOG_VAR, "FP32", (size,))]
+
+    drawn = [Tensor(bundle.IMAGE, "FP32", images), Tensor(bundle.LATENT, "FP32", latent)]
+    top_latent_dim = inputs.top_latent_dim
+    if inputs.two_level:
+        drawn.append(Tensor(bundle.TOP_LATENT, "FP32", (top_latent_dim,)))
     models = [
         ServedModel(
             "decoder", vae.version,
@@ -208,16 +219,24 @@ def served_models(vae, max_batch_rows=MAX_BATCH_ROWS):
         ServedModel(
             "encoder", vae.version,
             [Tensor(bundle.IMAGES, "FP32", images, value_range=(0.0, 1.0)), *labels],
-            [Tensor(bundle.MEAN, "FP32", latent), Tensor(bundle.LOG_VAR, "FP32", latent)],
+            gaussian(vae.latent_dim),
             vae.encode,
             max_batch_rows,
         ),
         ServedModel(
             "sampler", vae.version,
-            [Tensor("seed", "INT64", (), value_range=(0, 2**63 - 1)), *labels],
-            [Tensor(bundle.IMAGE, "FP32", images), Tensor(bundle.LATENT, "FP32", latent)],
-            sample,
+            [Tensor(bundle.SEED, "INT64", (), value_range=(0, 2**63 - 1)), *labels],
+            drawn,
+            draw,
             max_batch_rows,
         ),
     ]  # fmt: skip
+    if inputs.two_level:
+        top = [Tensor(bundle.LATENT, "FP32", (top_latent_dim,))]
+        models += [
+            ServedModel("top_decoder", vae.version, top, gaussian(vae.latent_dim),
+                        vae.top_decode, max_batch_rows),
+            ServedModel("top_encoder", vae.version, [Tensor(bundle.LATENT, "FP32", latent)],
+                        gaussian(top_latent_dim), vae.top_encode, max_batch_rows),
+        ]  # fmt: skip
     return {model.name: model for model in models}

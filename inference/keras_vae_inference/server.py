@@ -74,7 +74,7 @@ def serve(bundle, host="127.0.0.1", port=8080, version=None, workers=None, threa
           max_batch_rows=MAX_BATCH_ROWS, max_body_bytes=MAX_BODY_BYTES,
           body_timeout=BODY_TIMEOUT, header_timeout=HEADER_TIMEOUT,
           max_connections=MAX_CONNECTIONS):  # fmt: skip
-    """Serves a bundle's decoder, encoder and sampler until interrupted.
+    """Serves a bundle's models (`keras_vae_inference.served_models`) until interrupted.
 
     Each worker process loads the bundle and answers the connections it
     accepts on the shared port, with a batcher of its own: the processes parse
@@ -208,9 +208,12 @@ def main(argv=None, prog="keras-vae-serve"):
     except ImportError:
         parser.error('The server needs its extra: pip install "keras-vae-inference[serve]".')
     workers = args.workers or cores
+    names = "decoder, encoder, sampler" + (
+        ", top_decoder, top_encoder" if vae.model_inputs.two_level else ""
+    )
     print(
         f"Serving {vae.directory} version {vae.version} on http://{args.host}:{args.port} "
-        f"with {workers} worker{'s' * (workers > 1)}: models decoder, encoder, sampler.",
+        f"with {workers} worker{'s' * (workers > 1)}: models {names}.",
         flush=True,
     )
     serve(vae.directory, args.host, args.port, vae.version, workers, args.threads,

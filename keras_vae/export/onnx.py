@@ -14,12 +14,15 @@ from keras_vae_inference import bundle
 # Opset 17 is the newest that tf2onnx 1.17 converts this model to and that
 # onnxruntime-web and older runtimes still accept.
 OPSET = 17
+# A two-level bundle's sampler hashes its seeds with BitwiseXor, new in opset 18
+# (onnxruntime 1.14 and later).
+SAMPLER_OPSET = 18
 # Ops that would make a graph's answers random; none may be exported.
 RANDOM_OPS = {"RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUniformLike",
               "Multinomial", "Bernoulli"}  # fmt: skip
 
 
-def convert_to_onnx(function, path, outputs, properties):
+def convert_to_onnx(function, path, outputs, properties, opset=OPSET):
     """Converts a `tf.function` to ONNX with its outputs in the order given.
 
     Args:
@@ -28,9 +31,10 @@ def convert_to_onnx(function, path, outputs, properties):
         outputs: the output names, in the order consumers will see them.
         properties: dict of strings stored as the model's `metadata_props`,
             with `doc_string` as its summary.
+        opset: the ONNX opset to convert to.
     """
     proto, _ = tf2onnx.convert.from_function(
-        function, input_signature=function.input_signature, opset=OPSET
+        function, input_signature=function.input_signature, opset=opset
     )
     expected = ([spec.name for spec in function.input_signature], sorted(outputs))
     received = ([v.name for v in proto.graph.input], sorted(v.name for v in proto.graph.output))

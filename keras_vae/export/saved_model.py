@@ -8,14 +8,15 @@ from keras_vae.export.errors import ExportVerificationError
 from keras_vae_inference import bundle
 
 
-def save_savedmodel(network, function, path):
+def save_savedmodel(variables, function, path):
+    """Saves `function` as a SavedModel's serving signature, with the Keras `variables` it reads."""
     # tf.saved_model.save with an explicit signature stores each weight once,
     # unlike Keras' export(format="tf_saved_model"), and keeps our names. The
-    # module tracks the network's raw tf.Variables, not the Keras model: with
-    # the model as an attribute, TensorFlow's session-based loaders (TF
+    # module tracks the networks' raw tf.Variables, not the Keras models: with
+    # a model as an attribute, TensorFlow's session-based loaders (TF
     # Serving, saved_model_cli run) cannot find its variables (tensorflow#72963).
     module = tf.Module()
-    module.tracked_variables = [variable.value for variable in network.variables]
+    module.tracked_variables = [variable.value for variable in variables]
     module.serve = function
     tf.saved_model.save(module, str(path), signatures={bundle.SIGNATURE: function})
 

@@ -11,8 +11,11 @@ from keras_vae_inference import bundle
 TOLERANCE = 1e-4
 
 
-def verify_parts(model, work, version, functions, test_set, seed, tolerance):
-    """Runs both parts in every runtime against Keras on latent vectors and test images.
+def verify_parts(model, work, version, parts, test_set, seed, tolerance):
+    """Runs every part in every runtime against Keras on latent vectors, test images, seeds.
+
+    Args:
+        parts: `{part: ExportedPart}`, as `signatures.exported_parts` gives them.
 
     Returns:
         The decoder's feeds, and the parity record: each runtime's largest difference.
@@ -20,25 +23,51 @@ def verify_parts(model, work, version, functions, test_set, seed, tolerance):
     Raises:
         ExportVerificationError: a runtime differs by more than `tolerance`.
     """
-    z = np.random.default_rng(seed).standard_normal((64, model.latent_dim)).astype("float32")
-    test_images, test_labels = test_set
-    feeds = {"decoder": {bundle.LATENT: z}, "encoder": {bundle.IMAGES: test_images}}
-    cycled = model.model_inputs.cycled_labels(len(z))
-    if cycled is not None:
-        feeds["decoder"][bundle.LABELS] = model.one_hot_labels(cycled, len(z))
-        feeds["encoder"][bundle.LABELS] = test_labels
+    feeds, inputs = _feeds(model, test_set, seed)
     parity = {"tolerance": tolerance}
-    for part in bundle.PARTS:
-        parity[part] = _compare(functions[part], work, part, version, feeds[part])
+    for part in parts:
+        parity[part] = _compare(parts[part].function, work, part, version, feeds[part])
         worst = max(parity[part].values())
         if not worst <= tolerance:
             raise ExportVerificationError(
                 f"The exported {part} differs from the Keras model by up to {worst:.3g} "
                 f"(tolerance {tolerance:g}): {parity[part]}. Nothing was written."
             )
-    parity["decoder_inputs"] = f"{len(z)} latent vectors from N(0, I), seed {seed}"
-    parity["encoder_inputs"] = f"{len(test_images)} test images"
+    for part in parts:
+        parity[f"{part}_inputs"] = inputs[part]
     return feeds["decoder"], parity
+
+
+def _feeds(model, test_set, seed):
+    """Each part's inputs for the checks, and what they are in words."""
+    rng = np.random.default_rng(seed)
+    z = rng.standard_normal((64, model.latent_dim)).astype("float32")
+    test_images, test_labels = test_set
+    feeds = {"decoder": {bundle.LATENT: z}, "encoder": {bundle.IMAGES: test_images}}
+    inputs = {
+        "decoder": f"{len(z)} latent vectors from N(0, I), seed {seed}",
+        "encoder": f"{len(test_images)} test images",
+    }
+    cycled = model.model_inputs.cycled_labels(len(z))
+    if cycled is not None:
+        feeds["decoder"][bundle.LABELS] = model.one_hot_labels(cycled, len(z))
+        feeds["encoder"][bundle.LABELS] = test_labels
+    if model.model_inputs.two_level:
+        z2 = rng.standard_normal((64, model.top_latent_dim)).astype("float32")
+        # Seeds past 2**32 and the largest one check both halves of the seed.
+        seeds = np.array([*range(62), 2**32 + 1, 2**63 - 1], np.int64) + seed
+        seeds[-1] = 2**63 - 1
+        feeds |= {
+            "top_decoder": {bundle.LATENT: z2},
+            "top_encoder": {bundle.LATENT: z},
+            "sampler": {bundle.SEED: seeds},
+        }
+        inputs |= {
+            "top_decoder": f"{len(z2)} vectors z2 from N(0, I), seed {seed}",
+            "top_encoder": "the decoder's latent vectors",
+            "sampler": f"seeds {seed} to {seed + 61}, {seed + 2**32 + 1} and 2**63 - 1",
+        }
+    return feeds, inputs
 
 
 def _compare(function, work, part, version, feeds):

@@ -1,4 +1,4 @@
-"""Export bundles: a trained VAE's decoder and encoder as SavedModel and ONNX, verified.
+"""Export bundles: a trained VAE's networks as SavedModel and ONNX, verified.
 
 The bundle format (its name, version and file names) is defined in
 `keras_vae_inference.bundle`, which reads bundles too. Each export adds the next
@@ -17,13 +17,12 @@ from pathlib import Path
 import numpy as np
 
 from keras_vae import triton
-from keras_vae.export.onnx import OPSET, convert_to_onnx, make_variant, onnx_properties, run_onnx
+from keras_vae.export.onnx import convert_to_onnx, make_variant, onnx_properties, run_onnx
 from keras_vae.export.saved_model import save_savedmodel
 from keras_vae.export.signatures import (
-    decode_function,
-    encode_function,
+    exported_parts,
     manifest_model,
-    manifest_signatures,
+    manifest_sampling,
     model_description,
 )
 from keras_vae.export.verification import TOLERANCE, verify_parts
@@ -53,13 +52,15 @@ def export_bundle(
     explorer=None,
     test_labels=None,
 ):
-    """Exports `model`'s decoder and encoder as the next version of a bundle.
+    """Exports `model`'s networks as the next version of a bundle.
 
     A conditional model's decoder takes `z` and `labels`, its encoder
-    `images` and `labels`: float32 one-hot rows `[batch, classes]`.
+    `images` and `labels`: float32 one-hot rows `[batch, classes]`. A
+    two-level model's bundle adds its upper layer's networks and a sampler
+    graph (`keras_vae.export.signatures`).
 
     Args:
-        model: a trained `keras_vae.VAE` or `keras_vae.ConditionalVAE`.
+        model: a trained `keras_vae.VAE`, `ConditionalVAE` or `HierarchicalVAE`.
         directory: the bundle folder. If it holds a bundle, the export becomes
             its next version; the model must then have the same latent size,
             image shape and likelihood as the versions already there.
@@ -157,25 +158,22 @@ def _build(model, work, previous, test_set, variants, metadata, seed, tolerance,
         The manifest, as a dict.
     """
     version = previous["latest_version"] + 1 if previous else 1
-    description, signatures = model_description(model), manifest_signatures(model)
+    description, parts = model_description(model), exported_parts(model)
     packages = package_versions(
         "keras-vae", "keras", "tensorflow", "tf2onnx", "onnx", "onnxruntime"
     )
-    functions = {"decoder": decode_function(model), "encoder": encode_function(model)}
-    for part, function in functions.items():
+    for name, part in parts.items():
         properties = onnx_properties(
-            part, description, signatures[part], metadata, packages["keras-vae"], version
+            name, description, part.signature, metadata, packages["keras-vae"], version
         )
-        _write_part(work, part, version, function, getattr(model, part), signatures[part],
-                    properties)  # fmt: skip
-    decoder_feeds, parity = verify_parts(model, work, version, functions, test_set, seed,
-                                          tolerance)  # fmt: skip
+        _write_part(work, name, version, part, properties)
+    decoder_feeds, parity = verify_parts(model, work, version, parts, test_set, seed, tolerance)
     reference = run_onnx(work / bundle.onnx_file("decoder", version), decoder_feeds)[bundle.IMAGE]
     entry = {
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "model": {"name": model.name, "parameters": description["parameters"]},
-        "onnx": {part: bundle.onnx_file(part, version) for part in bundle.PARTS},
-        "savedmodel": {part: bundle.savedmodel_dir(part, version) for part in bundle.PARTS},
+        "onnx": {name: bundle.onnx_file(name, version) for name in parts},
+        "savedmodel": {name: bundle.savedmodel_dir(name, version) for name in parts},
         "variants": {
             name: make_variant(name, work, version, decoder_feeds, reference) for name in variants
         },
@@ -186,41 +184,48 @@ def _build(model, work, previous, test_set, variants, metadata, seed, tolerance,
     }
     if explorer is not None:
         write_bytes_atomically(work / bundle.explorer_file(version), json.dumps(explorer).encode())
-    return _write_manifest(work, previous, version, manifest_model(model), signatures, entry)
+    return _write_manifest(work, previous, version, model, parts, entry)
 
 
-def _write_part(work, part, version, function, network, signature, properties):
-    """Writes one network as SavedModel, ONNX file and Triton config."""
-    save_savedmodel(network, function, work / bundle.savedmodel_dir(part, version))
+def _write_part(work, name, version, part, properties):
+    """Writes one graph as SavedModel, ONNX file and Triton configs."""
+    save_savedmodel(part.variables, part.function, work / bundle.savedmodel_dir(name, version))
     convert_to_onnx(
-        function,
-        work / bundle.onnx_file(part, version),
-        outputs=[output["name"] for output in signature["outputs"]],
+        part.function,
+        work / bundle.onnx_file(name, version),
+        outputs=[output["name"] for output in part.signature["outputs"]],
         properties=properties,
+        opset=part.opset,
     )
     for backend, path in (
-        ("onnxruntime", bundle.triton_config(part)),
-        ("python", bundle.triton_python_config(part)),
+        ("onnxruntime", bundle.triton_config(name)),
+        ("python", bundle.triton_python_config(name)),
     ):
         config = triton.model_config(
-            part, signature["inputs"], signature["outputs"],
+            name, part.signature["inputs"], part.signature["outputs"],
             description=properties["keras_vae.summary"], backend=backend,
         )  # fmt: skip
         (work / path).parent.mkdir(exist_ok=True)
         write_bytes_atomically(work / path, config.encode())
     write_bytes_atomically(
-        work / bundle.triton_python_model(part, version), triton.PYTHON_MODEL.read_bytes()
+        work / bundle.triton_python_model(name, version), triton.PYTHON_MODEL.read_bytes()
     )
 
 
-def _write_manifest(work, previous, version, model_entry, signatures, entry):
-    """Writes the manifest: the model, the signatures, every version, every file's hash."""
+def _write_manifest(work, previous, version, model, parts, entry):
+    """Writes the manifest: the model, its parts and their signatures, how to sample,
+    every version, every file's hash."""
     manifest = {
         "format": bundle.FORMAT,
         "format_version": bundle.FORMAT_VERSION,
-        "model": model_entry,
-        **signatures,
-        "onnx": {"opset": OPSET, "converter": "tf2onnx"},
+        "model": manifest_model(model),
+        "parts": list(parts),
+        **{name: part.signature for name, part in parts.items()},
+        "sampling": manifest_sampling(model),
+        "onnx": {
+            "opset": {name: part.opset for name, part in parts.items()},
+            "converter": "tf2onnx",
+        },
         "latest_version": version,
         "versions": {**(previous["versions"] if previous else {}), str(version): entry},
     }
