@@ -438,6 +438,35 @@ def test_a_conditional_bundle_is_served_over_both_protocols(
         assert status == 400 and "Expected 'labels' in [0.0, 1.0]" in out["error"]
 
 
+def test_a_two_level_bundle_is_served_with_its_sampler_and_upper_layer(
+    serve_command, two_level_bundle, tmp_path
+):
+    directory, _, hvae, images = two_level_bundle
+    seeds = [3, 4, 2**62 + 1]
+    expected = [np.asarray(v) for v in hvae.sample_from_seeds(np.array(seeds))]
+    mean, log_var = (np.asarray(v) for v in hvae.encoder(images[:4]))
+    with running_server(serve_command, directory, tmp_path / "server.log", threads=2) as url:
+        models = {request(f"{url}/v2/models/{name}")[0] for name in
+                  ("decoder", "encoder", "sampler", "top_decoder", "top_encoder")}  # fmt: skip
+        assert models == {200}
+        _, answer = request(f"{url}/v1/models/sampler:predict",
+                            {"instances": [{"seed": s} for s in seeds]})  # fmt: skip
+        for name, keras_value in zip(("image", "z", "z2"), expected, strict=True):
+            served = np.array([p[name] for p in answer["predictions"]], np.float32)
+            np.testing.assert_allclose(served, keras_value, atol=1e-5)
+        for binary in (False, True):
+            _, out = v2_request(f"{url}/v2/models/encoder/infer", {"images": images[:4]}, binary)
+            np.testing.assert_allclose(out["mean"], mean, atol=1e-5)
+            np.testing.assert_allclose(out["log_var"], log_var, atol=1e-5)
+            _, out = v2_request(f"{url}/v2/models/decoder/infer", {"z": expected[1]}, binary)
+            np.testing.assert_allclose(out["image"], expected[0], atol=1e-5)
+            _, out = v2_request(f"{url}/v2/models/top_decoder/infer", {"z": expected[2]}, binary)
+            top_mean = np.asarray(hvae.top_decoder(expected[2])[0])
+            np.testing.assert_allclose(out["mean"], top_mean, atol=1e-5)
+        status, answer = request(f"{url}/v1/models/sampler:predict", {"instances": [{"seed": -1}]})
+        assert status == 400 and "'seed'" in answer["error"]
+
+
 def _answer_when_closed(connection):
     """(status line, JSON body) of the one answer on `connection` before the server closes it."""
     reply = b""

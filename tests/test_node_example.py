@@ -43,11 +43,11 @@ def test_node_decoder_agrees_with_python_onnxruntime(node, exported_bundle, tmp_
     np.testing.assert_array_equal(grid[2:14, 2:14, 0], np.round(python_images[0, ..., 0] * 255))
 
 
-def decode_with_node(node, directory, tmp_path):
+def decode_with_node(node, directory, tmp_path, *options):
     latents = tmp_path / "latents.json"
     latents.write_text("[[0, 0, 0]]")
     return subprocess.run(
-        [node, "decode.mjs", str(directory), str(latents), str(tmp_path / "x.png")],
+        [node, "decode.mjs", str(directory), str(latents), str(tmp_path / "x.png"), *options],
         cwd=EXAMPLE, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
 
@@ -129,3 +129,38 @@ def test_node_times_its_decoder_and_checks_its_options(node, exported_bundle, tm
                              (["--values"], "missing value")):  # fmt: skip
         result = run(*options)
         assert result.returncode == 1 and message in result.stderr, result.stderr
+
+
+def test_node_samples_a_two_level_bundle_with_its_sampler_as_keras(
+    node, two_level_bundle, tmp_path
+):
+    directory, _, hvae, _ = two_level_bundle
+    picture, values = tmp_path / "grid.png", tmp_path / "values.json"
+    seed = 2**40 + 9
+    result = subprocess.run(
+        [node, "decode.mjs", str(directory), "--prior", "5", str(picture), "--values",
+         str(values), "--seed", str(seed)],
+        cwd=EXAMPLE, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "Decoded 5 draws of the sampler" in result.stdout
+    decoded = json.loads(values.read_text())
+    node_images = np.array(decoded["data"], np.float32).reshape(decoded["shape"])
+    keras_images = np.asarray(hvae.sample_from_seeds(seed + np.arange(5))[0])
+    np.testing.assert_allclose(node_images, keras_images, atol=1e-5)
+    np.testing.assert_allclose(node_images, ExportedVAE(directory).sample(5, seed), atol=1e-6)
+    # z1 from a file goes through the decoder, p(x|z1).
+    z1 = np.asarray(hvae.sample_from_seeds(np.arange(3))[1])
+    latents = tmp_path / "z1.json"
+    latents.write_text(json.dumps(z1.tolist()))
+    result = subprocess.run(
+        [node, "decode.mjs", str(directory), str(latents), str(picture), "--values", str(values)],
+        cwd=EXAMPLE, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    decoded = json.loads(values.read_text())
+    node_images = np.array(decoded["data"], np.float32).reshape(decoded["shape"])
+    np.testing.assert_allclose(node_images, hvae.decode(z1), atol=1e-5)
+    for seed_text in ("-1", "2**3", str(2**63)):
+        result = decode_with_node(node, directory, tmp_path, "--seed", seed_text)
+        assert result.returncode == 1 and "--seed expects an integer" in result.stderr

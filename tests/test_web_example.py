@@ -100,7 +100,7 @@ def old_format(bundle):
     "damage, message",
     [
         (damage_decoder, "decoder/1/model.onnx does not match the sha256 in manifest.json"),
-        (old_format, "Expected bundle format version 2. Received: version 1"),
+        (old_format, "Expected bundle format version 3. Received: version 1"),
         (lambda b: (b / "encoder" / "1" / "model.onnx").unlink(), "HTTP 404"),
     ],
 )
@@ -279,3 +279,50 @@ def test_the_page_decodes_a_conditional_bundle_for_the_chosen_class(browser, tmp
     mean, _ = exported.encode(images[:2], [1, 1])
     np.testing.assert_allclose(np.reshape(value["mean"], mean.shape), mean, atol=1e-5)
     assert not np.allclose(expected, exported.decode(z, [0, 0, 0]), atol=1e-3)
+
+
+def test_a_two_level_bundle_samples_and_moves_through_z1_like_keras(
+    browser, two_level_bundle, tmp_path_factory, tmp_path
+):
+    from keras_vae.explorer_data import explorer_data
+    from keras_vae.export import export_bundle
+
+    _, _, hvae, images = two_level_bundle
+    directory = tmp_path_factory.mktemp("explorer") / "two_level"
+    data = explorer_data(hvae, images[:6], [0, 1, 0, 1, 0, 1], ["left", "right"], images)
+    export_bundle(hvae, directory, images[:32], explorer=data)
+    seeds = [0, 1, 2**40 + 3, 2**53 - 1]
+    z1 = np.asarray(hvae.sample_from_seeds(np.arange(3))[1])
+    with serving_explorer(directory, tmp_path / "server.log") as url:
+        result = run_in_page(
+            browser, url,
+            """const drawn = await vae.sampleSeeds(args[0]);
+               const decoded = await vae.decode(args[1], 3);
+               const { mean } = await vae.encode(vae.explorer.images, 6);
+               return { drawn: [...drawn], decoded: [...decoded], mean: [...mean],
+                        title: document.getElementById("latent-title").textContent,
+                        legend: document.querySelector("#sliders legend").textContent,
+                        sliders: document.querySelectorAll("#sliders input").length,
+                        temperature: document.getElementById("temperature").disabled,
+                        card: document.getElementById("card").textContent };""",
+            seeds, z1.ravel().tolist(),
+        )  # fmt: skip
+    assert result["ok"], result
+    value = result["value"]
+    keras_images = np.asarray(hvae.sample_from_seeds(np.array(seeds))[0])
+    np.testing.assert_allclose(np.reshape(value["drawn"], keras_images.shape), keras_images,
+                               atol=1e-5)  # fmt: skip
+    np.testing.assert_allclose(np.reshape(value["decoded"], (3, 8, 8, 1)), hvae.decode(z1),
+                               atol=1e-5)  # fmt: skip
+    mean = np.asarray(hvae.encoder(np.reshape(data_images(data), (6, 8, 8, 1)))[0])
+    np.testing.assert_allclose(np.reshape(value["mean"], (6, 4)), mean, atol=1e-5)
+    assert value["title"] == "Move through z1, the lower of the two latent spaces"
+    assert (value["legend"], value["sliders"], value["temperature"]) == ("z1", 4, True)
+    assert "Latent dimensions4 (z1), 2 (z2, above z1)" in value["card"]
+
+
+def data_images(data):
+    """The explorer data's test images in [0, 1], as the page reads them."""
+    import base64
+
+    return np.frombuffer(base64.b64decode(data["pixels"]), np.uint8).astype("float32") / 255

@@ -1,10 +1,14 @@
 // Decodes latent vectors with a keras-vae export bundle in Node.js and writes a PNG grid.
 //
 //   node decode.mjs BUNDLE_DIR LATENTS.json OUT.png [--values OUT.json] [--timings OUT.json]
-//   node decode.mjs BUNDLE_DIR --prior N OUT.png [...] [--threads N]
+//   node decode.mjs BUNDLE_DIR --prior N OUT.png [...] [--threads N] [--seed S]
 //
 // LATENTS.json holds an array of latent vectors (arrays of latent_dim numbers);
-// --prior N draws N vectors from N(0, I) instead (seeded: the same on every run).
+// --prior N draws N images from the model's prior instead, seeded by --seed (default 0):
+// for a one-level VAE, N vectors of N(0, I) decoded (mulberry32 seeded by the seed's low
+// 32 bits); for a two-level VAE (whose manifest's
+// sampling names a graph), the bundle's sampler graph run on the seeds S, S+1, ..., S+N-1,
+// the draws of ExportedVAE.sample(N, seed=S) and of the Keras model's sample_from_seeds.
 // --values also writes the decoded images as JSON: {"shape": [...], "data": [...]}.
 // --timings times the decode again after two warm-up calls (at least 0.5 s and 5 calls)
 // and writes the milliseconds per call as JSON: {"times": [...]}; --threads sets
@@ -30,7 +34,7 @@ function writeAtomically(file, data) {
 
 // The bundle format this reader knows: keras_vae_inference/bundle.py defines it.
 const FORMAT = "keras-vae-bundle";
-const FORMAT_VERSION = 2;
+const FORMAT_VERSION = 3;
 
 function readManifest(bundle) {
   const manifest = JSON.parse(readFileSync(path.join(bundle, "manifest.json"), "utf8"));
@@ -145,7 +149,7 @@ async function main() {
   }
   const options = {};
   for (let i = 0; i < rest.length; i += 2) {
-    if (!["--values", "--timings", "--threads", "--labels"].includes(rest[i]) || rest[i + 1] === undefined) {
+    if (!["--values", "--timings", "--threads", "--labels", "--seed"].includes(rest[i]) || rest[i + 1] === undefined) {
       fail(`unknown option or missing value: ${rest.slice(i, i + 2).join(" ")}`);
     }
     options[rest[i].slice(2)] = rest[i + 1];
@@ -155,6 +159,12 @@ async function main() {
     fail(`--threads expects a positive integer, got ${options.threads}`);
   }
 
+  const seedText = options.seed ?? "0";
+  if (!/^[0-9]+$/.test(seedText) || BigInt(seedText) > 2n ** 63n - 1n) {
+    fail(`--seed expects an integer in [0, 2**63 - 1], got ${seedText}`);
+  }
+  const seed = BigInt(seedText);
+
   const manifest = readManifest(bundle);
   const { latent_dim: latentDim, image_shape: imageShape, num_classes: classes } = manifest.model;
   if (classes === undefined && options.labels !== undefined) {
@@ -163,44 +173,60 @@ async function main() {
   if (classes !== undefined && options.labels === undefined) {
     fail(`this bundle is a conditional VAE of ${classes} classes: pass --labels K (or K1,K2,...)`);
   }
-  let latents;
-  if (prior !== undefined) {
-    const count = Number(prior);
-    if (!Number.isInteger(count) || count < 1) fail(`--prior expects a positive integer, got ${prior}`);
-    latents = priorLatents(count, latentDim);
-  } else {
-    latents = readLatents(latentsFile, latentDim);
-  }
   // The latest version, as TensorFlow Serving and Triton would serve it.
   const latest = manifest.versions[String(manifest.latest_version)];
-  const model = checkedModelBytes(bundle, manifest, latest.onnx.decoder);
-  const session = await ort.InferenceSession.create(model, {
-    graphOptimizationLevel: "all",
-    ...(threads && { intraOpNumThreads: threads }),
-  });
-
-  // The tensors' names, as the manifest's signature lists them: latent vectors (z), then a
-  // conditional model's one-hot labels; the mean image out.
-  const [latentInput, labelsInput] = manifest.decoder.inputs.map((tensor) => tensor.name);
-  const imageOutput = manifest.decoder.outputs[0].name;
-  const feeds = {
-    [latentInput]: new ort.Tensor("float32", Float32Array.from(latents.flat()), [latents.length, latentDim]),
-  };
-  if (classes !== undefined) {
-    const rows = oneHotLabels(options.labels, latents.length, classes);
-    feeds[labelsInput] = new ort.Tensor("float32", rows, [latents.length, classes]);
+  const sessionOptions = { graphOptimizationLevel: "all", ...(threads && { intraOpNumThreads: threads }) };
+  const sampler = manifest.sampling.graph;
+  let run, count;
+  if (prior !== undefined && sampler) {
+    // A two-level VAE: the sampler graph draws z2, z1 and the image from each seed.
+    count = Number(prior);
+    if (!Number.isInteger(count) || count < 1) fail(`--prior expects a positive integer, got ${prior}`);
+    if (seed + BigInt(count) - 1n > 2n ** 63n - 1n) fail(`--seed plus --prior must stay below 2**63`);
+    const session = await ort.InferenceSession.create(
+      checkedModelBytes(bundle, manifest, latest.onnx[sampler]), sessionOptions,
+    );
+    const seeds = BigInt64Array.from({ length: count }, (_, i) => seed + BigInt(i));
+    const feeds = { [manifest[sampler].inputs[0].name]: new ort.Tensor("int64", seeds, [count]) };
+    const imageOutput = manifest[sampler].outputs[0].name;
+    run = async () => (await session.run(feeds))[imageOutput];
+  } else {
+    let latents;
+    if (prior !== undefined) {
+      count = Number(prior);
+      if (!Number.isInteger(count) || count < 1) fail(`--prior expects a positive integer, got ${prior}`);
+      latents = priorLatents(count, latentDim, Number(seed % 2n ** 32n));
+    } else {
+      latents = readLatents(latentsFile, latentDim);
+      count = latents.length;
+    }
+    const session = await ort.InferenceSession.create(
+      checkedModelBytes(bundle, manifest, latest.onnx.decoder), sessionOptions,
+    );
+    // The tensors' names, as the manifest's signature lists them: latent vectors (z), then a
+    // conditional model's one-hot labels; the mean image out.
+    const [latentInput, labelsInput] = manifest.decoder.inputs.map((tensor) => tensor.name);
+    const imageOutput = manifest.decoder.outputs[0].name;
+    const feeds = {
+      [latentInput]: new ort.Tensor("float32", Float32Array.from(latents.flat()), [count, latentDim]),
+    };
+    if (classes !== undefined) {
+      const rows = oneHotLabels(options.labels, count, classes);
+      feeds[labelsInput] = new ort.Tensor("float32", rows, [count, classes]);
+    }
+    run = async () => (await session.run(feeds))[imageOutput];
   }
-  const image = (await session.run(feeds))[imageOutput];
-  const shape = [latents.length, ...imageShape];
+  const image = await run();
+  const shape = [count, ...imageShape];
 
   writeAtomically(outFile, toPng(image.data, shape));
   if (options.values) {
     writeAtomically(options.values, JSON.stringify({ shape, data: Array.from(image.data) }));
   }
   if (options.timings) {
-    writeAtomically(options.timings, JSON.stringify({ times: await timeCalls(() => session.run(feeds)) }));
+    writeAtomically(options.timings, JSON.stringify({ times: await timeCalls(run) }));
   }
-  console.log(`Decoded ${latents.length} latent vectors to ${outFile}`);
+  console.log(`Decoded ${count} ${prior !== undefined && sampler ? "draws of the sampler" : "latent vectors"} to ${outFile}`);
 }
 
 main().catch((error) => fail(error.message));

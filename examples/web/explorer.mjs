@@ -4,11 +4,16 @@
 // The bundle is served at ./bundle/ (or ?bundle=URL), onnxruntime-web's files at ./ort/;
 // ?compare=URL names a second bundle (an autoencoder, say) to interpolate beside it.
 // Every model file is checked against the sha256 in manifest.json before it is used.
-// window.kerasVae exposes decode/encode for scripts and tests.
+// window.kerasVae exposes decode/encode (and sampleSeeds) for scripts and tests.
+//
+// A two-level VAE's bundle (manifest.sampling.graph names its sampler) is shown through its
+// lower code z1: the plane, the sliders and encoding move through z1, the decoder's input;
+// "Samples from the prior" runs the sampler graph, which draws z2 ~ N(0, I), then z1, then
+// the image, from each seed.
 
 // The bundle format this reader knows: keras_vae_inference/bundle.py defines it.
 const FORMAT = "keras-vae-bundle";
-const FORMAT_VERSION = 2;
+const FORMAT_VERSION = 3;
 const SCALE = 6; // screen pixels per image pixel
 
 class BundleError extends Error {}
@@ -91,7 +96,8 @@ async function loadBundle(base, { ort, backend }) {
   const manifest = await readManifest(base);
   const entry = manifest.versions[String(manifest.latest_version)];
   const sessions = {};
-  for (const part of ["decoder", "encoder"]) {
+  const sampler = manifest.sampling.graph;
+  for (const part of ["decoder", "encoder", ...(sampler ? [sampler] : [])]) {
     const bytes = await checkedBytes(base, manifest, entry.onnx[part]);
     sessions[part] = await ort.InferenceSession.create(bytes, { executionProviders: [backend] });
   }
@@ -120,6 +126,8 @@ async function loadBundle(base, { ort, backend }) {
     backend,
     threads: ort.env.wasm.numThreads,
     latentDim: manifest.model.latent_dim,
+    // A two-level VAE's upper code z2 has this many dimensions; null for one level.
+    topLatentDim: manifest.model.top_latent_dim ?? null,
     imageShape: [height, width, channels],
     // A conditional VAE's class names, and the class every decode and encode uses.
     classNames: classes
@@ -138,6 +146,13 @@ async function loadBundle(base, { ort, backend }) {
       const input = new ort.Tensor("float32", Float32Array.from(images), [n, height, width, channels]);
       const outputs = await sessions.encoder.run({ [imagesInput]: input, ...(classes && oneHot(n)) });
       return { mean: outputs[meanOutput].data, logVar: outputs[logVarOutput].data };
+    },
+    // A two-level VAE's sampler graph: one image per seed (integers in [0, 2**63 - 1]),
+    // the draws of ExportedVAE.draw and of the Keras model's sample_from_seeds.
+    async sampleSeeds(seeds) {
+      const input = new ort.Tensor("int64", BigInt64Array.from(seeds, BigInt), [seeds.length]);
+      const outputs = await sessions[sampler].run({ [manifest[sampler].inputs[0].name]: input });
+      return outputs[manifest[sampler].outputs[0].name].data;
     },
     // The images decoded at `steps` evenly spaced points from code a to code b, ends included.
     async interpolate(a, b, steps) {
@@ -238,7 +253,10 @@ function showCard(vae) {
   const test = training.test || training.test_metrics || {};
   const rows = [
     ["Images", `${vae.imageShape.join("×")}, ${manifest.model.likelihood} likelihood`],
-    ["Latent dimensions", vae.latentDim],
+    [
+      "Latent dimensions",
+      vae.topLatentDim ? `${vae.latentDim} (z1), ${vae.topLatentDim} (z2, above z1)` : vae.latentDim,
+    ],
     ...(vae.classNames ? [["Conditioned on", `${vae.classNames.length} classes`]] : []),
     ["Trained on", [training.dataset, training.binarized ? "binarised" : ""].filter(Boolean).join(", ")],
     ["Preset, epochs", [training.preset, training.epochs].filter((v) => v !== undefined).join(", ")],
@@ -390,10 +408,23 @@ function setUpGallery(vae) {
 function setUp(vae) {
   showCard(vae);
   const sample = async () => {
+    const seed = Number($("seed").value);
+    if (vae.topLatentDim) {
+      const seeds = Array.from({ length: 16 }, (_, i) => seed + i);
+      drawImages($("samples"), await vae.sampleSeeds(seeds), 16, vae.imageShape, 4, SCALE / 2);
+      return;
+    }
     const temperature = Number($("temperature").value);
-    const z = priorLatents(16, vae.latentDim, Number($("seed").value), temperature);
+    const z = priorLatents(16, vae.latentDim, seed, temperature);
     drawImages($("samples"), await vae.decode(z, 16), 16, vae.imageShape, 4, SCALE / 2);
   };
+  if (vae.topLatentDim) {
+    // The sampler graph draws at temperature 1, and the page moves through z1.
+    $("temperature").disabled = true;
+    $("temperature").title = "A two-level VAE's sampler graph draws at temperature 1.";
+    $("latent-title").textContent = "Move through z1, the lower of the two latent spaces";
+    $("sliders").querySelector("legend").textContent = "z1";
+  }
   $("temperature").addEventListener("input", () => {
     $("temperature-value").value = Number($("temperature").value).toFixed(1);
   });
