@@ -35,6 +35,10 @@ class TritonPythonModel:
         self.session = onnxruntime.InferenceSession(
             os.path.join(folder, "model.onnx"), options, providers=["CPUExecutionProvider"]
         )
+        # The graph's shape of one row of each input: a batch of scalars comes as
+        # Triton's dims [1] and goes to the graph as [batch].
+        shapes = {value.name: value.shape[1:] for value in self.session.get_inputs()}
+        self.row_shapes = [tuple(shapes[name]) for name in self.inputs]
 
     def execute(self, requests):
         feeds = [
@@ -42,8 +46,8 @@ class TritonPythonModel:
             for request in requests
         ]
         batch = {
-            name: np.concatenate([tensors[i] for tensors in feeds])
-            for i, name in enumerate(self.inputs)
+            name: np.concatenate([tensors[i] for tensors in feeds]).reshape(-1, *row_shape)
+            for i, (name, row_shape) in enumerate(zip(self.inputs, self.row_shapes, strict=True))
         }
         results = self.session.run(self.outputs, batch)
         responses, start = [], 0

@@ -57,12 +57,15 @@ def autoencoder_bundle(small_trained_vae, tmp_path_factory):
 def model_requests(manifest, rng):
     """`(spec, arrays)`: each part's inputs (5 rows, drawn within their ranges) and outputs."""
     spec, arrays = {"models": {}, "versions": sorted(manifest["versions"], key=int)}, {}
-    for part in bundle_format.PARTS:
+    for part in manifest["parts"]:
         inputs = {}
         for tensor in manifest[part]["inputs"]:
             shape = [5, *tensor["shape"][1:]]
             key = inputs[tensor["name"]] = f"{part}.{tensor['name']}"
-            if tensor["name"] == "labels":
+            if tensor["name"] == "seed":
+                # Triton's shape of a batch of scalars: dims [1].
+                arrays[key] = rng.integers(0, 2**63 - 1, (5, 1), dtype=np.int64)
+            elif tensor["name"] == "labels":
                 arrays[key] = np.eye(shape[1], dtype=np.float32)[np.arange(5) % shape[1]]
             elif tensor["name"] == "images":
                 arrays[key] = rng.random(shape).astype(np.float32)
@@ -104,9 +107,11 @@ def tensors(entries):
     return [(t["name"], t["data_type"], [int(d) for d in t["dims"]]) for t in entries]
 
 
-@pytest.mark.parametrize("name", ["real_bundle", "autoencoder_bundle", "conditional_bundle"])
+@pytest.mark.parametrize(
+    "name", ["real_bundle", "autoencoder_bundle", "conditional_bundle", "two_level_bundle"]
+)
 def test_triton_serves_the_bundle_as_exported(name, request, triton_python, tmp_path):
-    directory, manifest = request.getfixturevalue(name)
+    directory, manifest = request.getfixturevalue(name)[:2]
     repository = tmp_path / "repository"
     shutil.copytree(directory, repository)  # Triton reads a copy; the bundle stays as exported
     spec, arrays = model_requests(manifest, np.random.default_rng(0))
@@ -116,16 +121,16 @@ def test_triton_serves_the_bundle_as_exported(name, request, triton_python, tmp_
     # The version policy (latest: 1) loads the newest version only, and every model is READY.
     assert report["ready"] and report["grpc_ready"]
     assert sorted((m["name"], m["version"], m["state"]) for m in report["index"]) == [
-        (part, latest, "READY") for part in sorted(bundle_format.PARTS)
+        (part, latest, "READY") for part in sorted(manifest["parts"])
     ]
-    for part in bundle_format.PARTS:
+    for part in manifest["parts"]:
         served = report["models"][part]
         assert served["ready"] == {version: version == latest for version in spec["versions"]}
         # Triton's metadata, over HTTP and gRPC, is the manifest's signature.
         for tensor_kind in ("inputs", "outputs"):
             expected = [
                 {"name": t["name"], "datatype": DATATYPES[t["dtype"]],
-                 "shape": [-1, *t["shape"][1:]]}
+                 "shape": [-1, *(t["shape"][1:] or [1])]}
                 for t in manifest[part][tensor_kind]
             ]  # fmt: skip
             assert served["metadata"][tensor_kind] == expected
@@ -150,7 +155,13 @@ def test_triton_serves_the_bundle_as_exported(name, request, triton_python, tmp_
         session = onnxruntime.InferenceSession(
             directory / bundle_format.onnx_file(part, latest), providers=["CPUExecutionProvider"]
         )
-        feeds = {name: arrays[key] for name, key in spec["models"][part]["inputs"].items()}
+        feeds = {
+            name: arrays[key].reshape(-1, *shape[1:])
+            for (name, key), shape in zip(
+                spec["models"][part]["inputs"].items(),
+                (value.shape for value in session.get_inputs()), strict=True,
+            )
+        }  # fmt: skip
         names = spec["models"][part]["outputs"]
         expected_outputs = dict(zip(names, session.run(names, feeds), strict=True))
         for protocol in ("binary", "json", "grpc"):
