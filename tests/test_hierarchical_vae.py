@@ -6,7 +6,10 @@ import tensorflow as tf
 import keras_vae
 from keras_vae import architectures
 from keras_vae.evaluation import importance_weighted_log_likelihood
+from keras_vae.run import load_run
 from keras_vae.run_config import RunConfig
+from keras_vae_inference import ExportedVAE, bundle
+from pipelines.cli import main
 from pipelines.evaluate import evaluate_run
 from pipelines.train import train
 from tests.support.numpy_seeded_noise import numpy_seeded_normal
@@ -189,3 +192,12 @@ def test_a_two_level_run_interrupted_resumes_to_the_same_weights_and_is_evaluate
     report = evaluate_run(tmp_path / "run", k=3, iwae_examples=8)
     assert report["iwae"]["examples"] == 8
     assert np.isfinite(report["iwae"]["negative_log_likelihood"])
+
+    # `keras-vae export` writes its bundle, which samples as the trained model does.
+    main(["export", "--run-dir", str(tmp_path / "run"), "--output-dir", str(tmp_path / "out"),
+          "--name", "two_level"])  # fmt: skip
+    exported = ExportedVAE(tmp_path / "out" / "two_level")
+    assert exported.parts == bundle.ALL_PARTS
+    model = load_run(tmp_path / "run").model
+    keras_images = np.asarray(model.sample_from_seeds(np.arange(11, 15))[0])
+    np.testing.assert_allclose(exported.sample(4, seed=11), keras_images, atol=1e-5)
