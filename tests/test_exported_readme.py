@@ -1,7 +1,8 @@
 """Every command of exported/README.md, run as typed on a real bundle.
 
 The README's code blocks run in a scratch folder laid out like a checkout after
-`make run` (`exported/default`, `.venv`, `.venv-inference`, `examples/node`).
+`make run` (`exported/default`, `.venv`, `.venv-inference`, `examples/node`), with a
+small two-level VAE's bundle as `exported/two_level`.
 Three kinds of line are not run, and are checked instead: installs (what
 `make test`'s own set-up runs: `make node-deps`, the inference wheel's fixture),
 `docker run` lines (no Docker here: their mounts are checked for the layout
@@ -47,13 +48,15 @@ def code_blocks(text):
     return blocks
 
 
-def scratch_checkout(tmp_path, run_dir, bundle, serving_python):
-    """A folder laid out like a checkout after `make run`: the README's commands write into
-    its copy of the bundle (the export adds a version)."""
+def scratch_checkout(tmp_path, run_dir, bundle, two_level, serving_python):
+    """A folder laid out like a checkout after `make run`, and a two-level bundle exported
+    beside the default: the README's commands write into its copies of the bundles (the
+    export adds a version)."""
     root = tmp_path / "checkout"
     (root / "runs").mkdir(parents=True)
     (root / "runs" / "default").symlink_to(run_dir)
     shutil.copytree(bundle, root / "exported" / "default")
+    shutil.copytree(two_level, root / "exported" / "two_level")
     (root / "pipelines").symlink_to(ROOT / "pipelines")
     (root / ".venv").symlink_to(Path(sys.executable).parent.parent)
     (root / ".venv-inference").symlink_to(Path(serving_python).parent.parent)
@@ -100,12 +103,14 @@ def check_answer(output, comment, command):
         assert json.loads(output) == json.loads(expected), (command, output[:300])
 
 
-def test_every_command_of_the_bundle_readme_runs(real_run, real_bundle, serving_venv, tmp_path):
+def test_every_command_of_the_bundle_readme_runs(
+    real_run, real_bundle, two_level_bundle, serving_venv, tmp_path
+):
     run_dir, _ = real_run
     bundle, manifest = real_bundle
     assert manifest["model"]["latent_dim"] == 32  # the README's examples are the default model's
     python = serving_venv
-    root = scratch_checkout(tmp_path, run_dir, bundle, python)
+    root = scratch_checkout(tmp_path, run_dir, bundle, two_level_bundle[0], python)
     blocks = code_blocks(README.read_text())
     commands = [line for language, lines in blocks if language == "sh" for line in lines]
     (serve,) = [line for line in commands if "keras-vae-serve" in line]
