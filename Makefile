@@ -191,23 +191,27 @@ one-hour-ablation: fashion-mnist-files mnist-files
 
 # The longer, two-level recipe (pipelines/configs/two_level.toml), evaluated under
 # the same protocol: make two-level [DATASET=mnist] [SEED=1] [TWO_LEVEL_EPOCHS=250].
-# Stopped at any moment, the same command resumes it from its last epoch.
+# Stopped at any moment, the same command resumes it from its last epoch. Its bundle
+# (with the sampler graph) lands in exported/two-level-$(DATASET).
 TWO_LEVEL_EPOCHS ?= 1000
 TWO_LEVEL_RUN = runs/two-level-$(DATASET)-seed$(SEED)-epochs$(TWO_LEVEL_EPOCHS)
 two-level: fashion-mnist-files mnist-files
 	$(KERAS_VAE) train --config pipelines/configs/two_level.toml --dataset $(DATASET) --seed $(SEED) \
 	  --epochs $(TWO_LEVEL_EPOCHS) --run-dir $(TWO_LEVEL_RUN)
+	$(KERAS_VAE) export --run-dir $(TWO_LEVEL_RUN) --name two-level-$(DATASET) --overwrite
 	$(KERAS_VAE) evaluate --run-dir $(TWO_LEVEL_RUN) --protocol published
 
 # The convolutional two-level recipe (pipelines/configs/two_level_conv.toml), in a runs
 # folder that may lie outside the checkout, where a long run outlives it: make
 # two-level-conv [RUNS=~/keras-vae-runs] [DATASET=mnist] [TWO_LEVEL_EPOCHS=250]. Stopped
-# at any moment, the same command resumes it from its last epoch.
+# at any moment, the same command resumes it from its last epoch. Its bundle lands in
+# exported/two-level-conv-$(DATASET).
 RUNS ?= runs
 TWO_LEVEL_CONV_RUN = $(RUNS)/two-level-conv-$(DATASET)-seed$(SEED)-epochs$(TWO_LEVEL_EPOCHS)
 two-level-conv: fashion-mnist-files mnist-files
 	$(KERAS_VAE) train --config pipelines/configs/two_level_conv.toml --dataset $(DATASET) \
 	  --seed $(SEED) --epochs $(TWO_LEVEL_EPOCHS) --run-dir $(TWO_LEVEL_CONV_RUN)
+	$(KERAS_VAE) export --run-dir $(TWO_LEVEL_CONV_RUN) --name two-level-conv-$(DATASET) --overwrite
 	$(KERAS_VAE) evaluate --run-dir $(TWO_LEVEL_CONV_RUN) --protocol published
 
 # What the convolutions buy over the MLP two-level model: both trained for
