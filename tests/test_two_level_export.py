@@ -120,3 +120,18 @@ def test_a_manifest_whose_parts_disagree_with_its_model_is_refused(two_level_bun
         path.write_text(json.dumps({**manifest, "parts": parts}))
         with pytest.raises(BundleError, match=message):
             ExportedVAE(directory)
+
+
+@pytest.mark.training
+def test_the_convolutional_two_level_preset_exports_within_parity(tmp_path):
+    import keras_vae
+
+    hvae = keras_vae.HierarchicalVAE.from_preset("hvae_gated_conv_28", seed=0)
+    manifest = hvae.export(tmp_path / "conv")
+    parity = manifest["versions"]["1"]["parity"]
+    assert {
+        part: max(parity[part].values()) <= PARITY for part in manifest["parts"]
+    } == dict.fromkeys(bundle.ALL_PARTS, True), parity
+    exported = ExportedVAE(tmp_path / "conv")
+    keras_images = np.asarray(hvae.sample_from_seeds(np.arange(3))[0])
+    np.testing.assert_allclose(exported.sample(3, seed=0), keras_images, atol=PARITY)
