@@ -20,19 +20,30 @@ def node():
     return executable
 
 
-def test_node_decoder_agrees_with_python_onnxruntime(node, exported_bundle, tmp_path):
-    directory, _ = exported_bundle
-    z = np.random.default_rng(3).standard_normal((10, 3)).astype("float32")
-    latents = tmp_path / "latents.json"
-    latents.write_text(json.dumps(z.tolist()))
-    picture, values = tmp_path / "grid.png", tmp_path / "values.json"
+def decoded_by_node(node, directory, source, picture, *options):
+    """The images decode.mjs writes with --values, for a latents file or `--prior N`."""
+    values = picture.with_suffix(".json")
     result = subprocess.run(
-        [node, "decode.mjs", str(directory), str(latents), str(picture), "--values", str(values)],
+        [node, "decode.mjs", str(directory), *source, str(picture), "--values", str(values),
+         *options],
         cwd=EXAMPLE, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     decoded = json.loads(values.read_text())
-    node_images = np.array(decoded["data"], np.float32).reshape(decoded["shape"])
+    return np.array(decoded["data"], np.float32).reshape(decoded["shape"]), result.stdout
+
+
+def latents_file(folder, z):
+    path = folder / "latents.json"
+    path.write_text(json.dumps(np.asarray(z).tolist()))
+    return [str(path)]
+
+
+def test_node_decoder_agrees_with_python_onnxruntime(node, exported_bundle, tmp_path):
+    directory, _ = exported_bundle
+    z = np.random.default_rng(3).standard_normal((10, 3)).astype("float32")
+    picture = tmp_path / "grid.png"
+    node_images, _ = decoded_by_node(node, directory, latents_file(tmp_path, z), picture)
     python_images = ExportedVAE(directory).decode(z)
     assert node_images.shape == python_images.shape == (10, 12, 12, 1)
     np.testing.assert_allclose(node_images, python_images, atol=1e-6)
@@ -95,18 +106,12 @@ def mulberry32_normals(count, dimensions, seed=0):
 
 def test_node_decodes_prior_samples_without_a_latents_file(node, exported_bundle, tmp_path):
     directory, _ = exported_bundle
-    picture, values = tmp_path / "grid.png", tmp_path / "values.json"
-    command = [node, "decode.mjs", str(directory), "--prior", "64", str(picture)]
-    result = subprocess.run(
-        [*command, "--values", str(values)],
-        cwd=EXAMPLE, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    z = mulberry32_normals(64, 3)
-    assert abs(z.mean()) < 0.2 and abs(z.std() - 1) < 0.15  # standard normal draws
-    decoded = json.loads(values.read_text())
-    node_images = np.array(decoded["data"], np.float32).reshape(decoded["shape"])
-    np.testing.assert_allclose(node_images, ExportedVAE(directory).decode(z), atol=1e-5)
+    picture = tmp_path / "grid.png"
+    for options, seed in (([], 0), (["--seed", "5"], 5)):
+        node_images, _ = decoded_by_node(node, directory, ["--prior", "64"], picture, *options)
+        z = mulberry32_normals(64, 3, seed)
+        assert abs(z.mean()) < 0.2 and abs(z.std() - 1) < 0.15  # standard normal draws
+        np.testing.assert_allclose(node_images, ExportedVAE(directory).decode(z), atol=1e-5)
     assert picture.is_file()
 
 
@@ -135,31 +140,17 @@ def test_node_samples_a_two_level_bundle_with_its_sampler_as_keras(
     node, two_level_bundle, tmp_path
 ):
     directory, _, hvae, _ = two_level_bundle
-    picture, values = tmp_path / "grid.png", tmp_path / "values.json"
-    seed = 2**40 + 9
-    result = subprocess.run(
-        [node, "decode.mjs", str(directory), "--prior", "5", str(picture), "--values",
-         str(values), "--seed", str(seed)],
-        cwd=EXAMPLE, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    assert "Decoded 5 draws of the sampler" in result.stdout
-    decoded = json.loads(values.read_text())
-    node_images = np.array(decoded["data"], np.float32).reshape(decoded["shape"])
+    picture, seed = tmp_path / "grid.png", 2**40 + 9
+    node_images, printed = decoded_by_node(
+        node, directory, ["--prior", "5"], picture, "--seed", str(seed)
+    )
+    assert "Decoded 5 draws of the sampler" in printed
     keras_images = np.asarray(hvae.sample_from_seeds(seed + np.arange(5))[0])
     np.testing.assert_allclose(node_images, keras_images, atol=1e-5)
     np.testing.assert_allclose(node_images, ExportedVAE(directory).sample(5, seed), atol=1e-6)
     # z1 from a file goes through the decoder, p(x|z1).
     z1 = np.asarray(hvae.sample_from_seeds(np.arange(3))[1])
-    latents = tmp_path / "z1.json"
-    latents.write_text(json.dumps(z1.tolist()))
-    result = subprocess.run(
-        [node, "decode.mjs", str(directory), str(latents), str(picture), "--values", str(values)],
-        cwd=EXAMPLE, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    decoded = json.loads(values.read_text())
-    node_images = np.array(decoded["data"], np.float32).reshape(decoded["shape"])
+    node_images, _ = decoded_by_node(node, directory, latents_file(tmp_path, z1), picture)
     np.testing.assert_allclose(node_images, hvae.decode(z1), atol=1e-5)
     for seed_text in ("-1", "2**3", str(2**63)):
         result = decode_with_node(node, directory, tmp_path, "--seed", seed_text)
