@@ -22,8 +22,6 @@ import numpy as np
 from keras import ops
 
 _U32 = "uint32"
-# The seeds every reader accepts: non-negative int64.
-SEED_RANGE = (0, 2**63 - 1)
 
 
 def _constant(value):

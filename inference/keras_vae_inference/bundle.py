@@ -55,6 +55,7 @@ IMAGES = "images"  # the encoder's input [batch, H, W, C]
 MEAN = "mean"  # the encoder's outputs, the posterior's mean and log-variance
 LOG_VAR = "log_var"
 SEED = "seed"  # a two-level sampler's input: int64 seeds [batch]
+SEED_RANGE = (0, 2**63 - 1)  # the seeds every sampler takes: non-negative int64
 TOP_LATENT = "z2"  # its upper code, an output beside the image and z1
 
 

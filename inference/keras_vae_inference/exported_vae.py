@@ -10,8 +10,7 @@ from keras_vae_inference import bundle
 from keras_vae_inference.bundle import BundleError, check_files, read_manifest, version_entry
 from keras_vae_inference.model_inputs import ModelInputs
 
-# The largest seed: seeds are non-negative int64.
-SEED_MAX = 2**63 - 1
+SEED_MAX = bundle.SEED_RANGE[1]
 
 
 class ExportedVAE:

@@ -225,7 +225,7 @@ def served_models(vae, max_batch_rows=MAX_BATCH_ROWS):
         ),
         ServedModel(
             "sampler", vae.version,
-            [Tensor(bundle.SEED, "INT64", (), value_range=(0, 2**63 - 1)), *labels],
+            [Tensor(bundle.SEED, "INT64", (), value_range=bundle.SEED_RANGE), *labels],
             drawn,
             draw,
             max_batch_rows,

@@ -11,7 +11,6 @@ import dataclasses
 import tensorflow as tf
 
 from keras_vae.export.onnx import OPSET, SAMPLER_OPSET
-from keras_vae.seeded_noise import SEED_RANGE
 from keras_vae_inference import bundle
 
 
@@ -52,13 +51,12 @@ def exported_parts(model):
     }
     if not model.model_inputs.two_level:
         return parts
-    for part, network in (("top_decoder", model.top_decoder), ("top_encoder", model.top_encoder)):
+    for part, network, input_dim in (
+        ("top_decoder", model.top_decoder, model.top_latent_dim),
+        ("top_encoder", model.top_encoder, model.latent_dim),
+    ):
         parts[part] = ExportedPart(
-            _gaussian_function(
-                network, model.latent_dim if part == "top_encoder" else model.top_latent_dim
-            ),  # fmt: skip
-            network.variables,
-            signatures[part],
+            _gaussian_function(network, input_dim), network.variables, signatures[part]
         )
     parts["sampler"] = ExportedPart(
         sample_function(model),
@@ -141,7 +139,7 @@ def manifest_signatures(model):
              _gaussian_specs(latent, "p(z1|z2)")),
             ("top_encoder", [_spec(bundle.LATENT, latent, "any real; z1")],
              _gaussian_specs(top, "q(z2|z1)")),
-            ("sampler", [_spec(bundle.SEED, ["batch"], list(SEED_RANGE), dtype="int64")],
+            ("sampler", [_spec(bundle.SEED, ["batch"], list(bundle.SEED_RANGE), dtype="int64")],
              [_spec(bundle.IMAGE, images, [0.0, 1.0], mean_meaning),
               _spec(bundle.LATENT, latent, "any real", "z1 ~ p(z1|z2)"),
               _spec(bundle.TOP_LATENT, top, "any real", "z2 ~ N(0, I)")]),

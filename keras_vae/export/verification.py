@@ -55,8 +55,8 @@ def _feeds(model, test_set, seed):
     if model.model_inputs.two_level:
         z2 = rng.standard_normal((64, model.top_latent_dim)).astype("float32")
         # Seeds past 2**32 and the largest one check both halves of the seed.
-        seeds = np.array([*range(62), 2**32 + 1, 2**63 - 1], np.int64) + seed
-        seeds[-1] = 2**63 - 1
+        largest = bundle.SEED_RANGE[1]
+        seeds = np.array([*range(seed, seed + 62), seed + 2**32 + 1, largest], np.int64)
         feeds |= {
             "top_decoder": {bundle.LATENT: z2},
             "top_encoder": {bundle.LATENT: z},
