@@ -179,12 +179,15 @@ class HierarchicalVAE(VAE):
         generator = keras.random.SeedGenerator(seed)
         z2 = keras.random.normal((n, self.top_latent_dim), seed=generator)
         noise = keras.random.normal((n, self.latent_dim), seed=generator)
+        return ops.convert_to_numpy(self._prior_z1(z2, noise))
+
+    def _prior_z1(self, z2, noise):
+        """`z1 = mean + exp(0.5 log_var) * noise` of p(z1|z2), in float32."""
         prior_mean, prior_log_var = self.top_decoder(z2, training=False)
-        z1 = (
+        return (
             ops.cast(prior_mean, "float32")
             + ops.exp(0.5 * ops.cast(prior_log_var, "float32")) * noise
         )
-        return ops.convert_to_numpy(z1)
 
     def sample_from_seeds(self, seeds):
         """Draws `z2 ~ N(0, I)`, `z1 ~ p(z1|z2)` and the mean image of p(x|z1), one per seed.
@@ -203,11 +206,7 @@ class HierarchicalVAE(VAE):
         """
         noise = seeded_normal(seeds, self.top_latent_dim + self.latent_dim)
         z2 = noise[:, : self.top_latent_dim]
-        prior_mean, prior_log_var = self.top_decoder(z2, training=False)
-        z1 = (
-            ops.cast(prior_mean, "float32")
-            + ops.exp(0.5 * ops.cast(prior_log_var, "float32")) * noise[:, self.top_latent_dim :]
-        )
+        z1 = self._prior_z1(z2, noise[:, self.top_latent_dim :])
         images = self.likelihood(self.decoder(z1, training=False))
         return ops.cast(images, "float32"), z1, z2
 
